@@ -1,0 +1,114 @@
+package conf
+
+import (
+	"time"
+
+	"github.com/goupstart/upstart/internal/cond"
+)
+
+// ProcessType names one of a job's processes. The order is the order in
+// which Upstart lists processes (status lines, the D-Bus processes property).
+type ProcessType int
+
+const (
+	Main ProcessType = iota
+	PreStart
+	PostStart
+	PreStop
+	PostStop
+	NumProcessTypes
+)
+
+var processNames = [...]string{"main", "pre-start", "post-start", "pre-stop", "post-stop"}
+
+func (p ProcessType) String() string {
+	if p >= 0 && int(p) < len(processNames) {
+		return processNames[p]
+	}
+	return "unknown"
+}
+
+// Process is the definition of one job process.
+type Process struct {
+	Script  bool   // true: Command is a script body run by /bin/sh -e
+	Command string // exec: the raw rest of the line, unquoted; script: the body
+	Line    int    // line of the stanza, for messages
+}
+
+// Expect is how the main process signals that it is ready.
+type Expect int
+
+const (
+	ExpectNone Expect = iota
+	ExpectStop
+	ExpectDaemon
+	ExpectFork
+)
+
+// Console is where a job's standard streams go.
+type Console int
+
+const (
+	ConsoleDefault Console = iota // no stanza: the daemon's --default-console
+	ConsoleLog
+	ConsoleNone
+	ConsoleOutput
+	ConsoleOwner
+)
+
+// Limit is one `limit` stanza. Unlimited is ^uint64(0) (RLIM_INFINITY).
+type Limit struct {
+	Resource   int // RLIMIT_* number
+	Soft, Hard uint64
+}
+
+// Cgroup is one `cgroup` stanza.
+type Cgroup struct {
+	Controller, Name, Key, Value string
+}
+
+// Job is a parsed job definition (one .conf file, with its .override
+// applied). It is immutable once parsed: a changed file yields a new Job.
+type Job struct {
+	Name string // from the path relative to its conf dir, without .conf: "net/apache"
+	Path string // the .conf file it came from
+
+	Description, Author, Version, Usage string
+
+	StartOn, StopOn *cond.Node // nil: none
+	Emits           []string
+	Instance        string // template, expanded with the start environment
+
+	Process [NumProcessTypes]*Process // nil: not defined
+
+	Task    bool
+	Respawn bool
+	// RespawnLimit respawns within RespawnInterval stop the job; 0 in either
+	// means no limit. Defaults 10 and 5s.
+	RespawnLimit    int
+	RespawnInterval time.Duration
+	NormalExit      []int // exit status, or signal<<8
+
+	Expect       Expect
+	KillTimeout  time.Duration // default 5s
+	KillSignal   int           // default SIGTERM
+	ReloadSignal int           // default SIGHUP
+
+	Console Console
+	Env     []string // "KEY=VALUE" or "KEY" (copy from init's environment)
+	Export  []string
+
+	Umask    *uint32 // nil: not set
+	Nice     *int
+	OOMScore *int // oom_score_adj, -1000..1000 (legacy `oom` converted)
+	Limits   []Limit
+
+	Chroot, Chdir, Setuid, Setgid string
+	ApparmorLoad, ApparmorSwitch  string
+	Cgroups                       []Cgroup
+	Debug                         bool
+
+	// Chromium OS extensions.
+	Import   []string // keys accepted from the starting event or start command
+	Tmpfiles []string // paths for `systemd-tmpfiles --create` before pre-start
+}

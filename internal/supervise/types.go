@@ -1,0 +1,33 @@
+// Package supervise makes and reaps job processes: spawning with the job's
+// credentials and limits in force before its program runs, the single
+// reaper, and signalling.
+package supervise
+
+import (
+	"syscall"
+
+	"github.com/goupstart/upstart/internal/conf"
+)
+
+// Request asks for one process of one job instance.
+type Request struct {
+	Job      *conf.Job
+	Instance string
+	Type     conf.ProcessType // which of Job.Process to run
+	// Argv, when non-nil, is run instead of Job.Process[Type] (for helper
+	// steps such as `tmpfiles`), with the same environment and console but
+	// without the job's credentials, chroot or limits.
+	Argv    []string
+	Env     []string     // complete environment of the process
+	Console conf.Console // resolved: never ConsoleDefault
+}
+
+// Exit reports the end of a process that Spawn started. It is sent exactly
+// once per spawned pid. SpawnErr is set when the process ended before the
+// job's own program ran (bad user, chdir failed, exec failed, ...); Status
+// is then meaningless.
+type Exit struct {
+	Pid      int
+	Status   syscall.WaitStatus
+	SpawnErr error
+}
