@@ -1,0 +1,386 @@
+package engine
+
+import (
+	"sort"
+	"syscall"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/job"
+)
+
+// The commands below run on the loop. Those that can wait take a reply
+// function, called (on the loop) once the answer is known; a nil reply
+// means the caller does not wait. They return an error at once for a
+// request that is refused.
+
+func (e *Engine) class(name string) (*class, error) {
+	if name == "" {
+		return nil, api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
+	}
+	c, ok := e.classes[name]
+	if !ok || c.deleted && len(c.instances) == 0 {
+		return nil, api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
+	}
+	return c, nil
+}
+
+func checkEnv(env []string) error {
+	for _, kv := range env {
+		if !environ.Valid(kv) {
+			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
+		}
+	}
+	return nil
+}
+
+// instanceName expands the class's instance template for a command.
+func (e *Engine) instanceName(c *class, env []string) (string, error) {
+	full := environ.Merge(e.classEnv(c.def), env...)
+	name, err := expandInstance(c.def, full)
+	if err != nil {
+		msg := err.Error()
+		if c.def.Usage != "" {
+			msg += "\nUsage: " + c.def.Usage
+		}
+		return "", api.Errorf(api.ErrInvalidArgs, msg)
+	}
+	return name, nil
+}
+
+// StartJob starts (creating if needed) the instance named by env.
+func (e *Engine) StartJob(name string, env []string, reply func(inst string, err error)) error {
+	c, err := e.class(name)
+	if err != nil {
+		return err
+	}
+	if err := checkEnv(env); err != nil {
+		return err
+	}
+	iname, err := e.instanceName(c, env)
+	if err != nil {
+		return err
+	}
+	if i, ok := c.instances[iname]; ok && i.goal == job.GoalStart {
+		return api.Errorf(api.ErrAlreadyStarted, "Job is already running: "+i.label())
+	}
+	if c.deleted {
+		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
+	}
+	i := e.instanceFor(c, iname)
+	i.startEnv = environ.Merge(e.classEnv(c.def), importFilter(c.def, env)...)
+	e.answerWaiters(i)
+	if reply != nil {
+		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
+	}
+	e.changeGoal(i, job.GoalStart)
+	e.Poll()
+	return nil
+}
+
+func (e *Engine) findInstance(name string, env []string) (*instance, error) {
+	c, err := e.class(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnv(env); err != nil {
+		return nil, err
+	}
+	iname, err := e.instanceName(c, env)
+	if err != nil {
+		return nil, err
+	}
+	i, ok := c.instances[iname]
+	if !ok {
+		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
+	}
+	return i, nil
+}
+
+// StopJob stops the instance named by env; env becomes the environment of
+// its pre-stop and post-stop processes.
+func (e *Engine) StopJob(name string, env []string, reply func(error)) error {
+	i, err := e.findInstance(name, env)
+	if err != nil {
+		return err
+	}
+	return e.stopInstance(i, env, reply)
+}
+
+func (e *Engine) stopInstance(i *instance, env []string, reply func(error)) error {
+	if i.goal == job.GoalStop {
+		return api.Errorf(api.ErrAlreadyStopped, "Job has already been stopped: "+i.label())
+	}
+	i.stopEnv = append([]string(nil), env...)
+	e.answerWaiters(i)
+	if reply != nil {
+		i.waiters = append(i.waiters, waiter{waitStop, reply})
+	}
+	e.changeGoal(i, job.GoalStop)
+	e.Poll()
+	return nil
+}
+
+// RestartJob stops and starts again a started instance; a non-empty env
+// replaces its start environment.
+func (e *Engine) RestartJob(name string, env []string, reply func(inst string, err error)) error {
+	i, err := e.findInstance(name, env)
+	if err != nil {
+		return err
+	}
+	var r func(error)
+	if reply != nil {
+		r = func(err error) { reply(i.name, err) }
+	}
+	if len(env) > 0 {
+		i.startEnv = environ.Merge(e.classEnv(i.def), importFilter(i.def, env)...)
+	}
+	return e.restartInstance(i, r)
+}
+
+func (e *Engine) restartInstance(i *instance, reply func(error)) error {
+	if i.goal != job.GoalStart {
+		return api.Errorf(api.ErrAlreadyStopped, "Job has already been stopped: "+i.label())
+	}
+	e.answerWaiters(i)
+	if reply != nil {
+		i.waiters = append(i.waiters, waiter{waitRestart, reply})
+	}
+	e.changeGoal(i, job.GoalStop)
+	e.changeGoal(i, job.GoalStart)
+	e.Poll()
+	return nil
+}
+
+func (e *Engine) instanceByName(jobName, iname string) (*instance, error) {
+	c, err := e.class(jobName)
+	if err != nil {
+		return nil, err
+	}
+	i, ok := c.instances[iname]
+	if !ok {
+		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
+	}
+	return i, nil
+}
+
+// InstanceStart starts an existing instance again with its previous
+// environment (Instance.Start on D-Bus; `start` run inside a job).
+func (e *Engine) InstanceStart(jobName, iname string, reply func(error)) error {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return err
+	}
+	if i.goal == job.GoalStart {
+		return api.Errorf(api.ErrAlreadyStarted, "Job is already running: "+i.label())
+	}
+	e.answerWaiters(i)
+	if reply != nil {
+		i.waiters = append(i.waiters, waiter{waitStart, reply})
+	}
+	e.changeGoal(i, job.GoalStart)
+	e.Poll()
+	return nil
+}
+
+// InstanceStop stops an existing instance.
+func (e *Engine) InstanceStop(jobName, iname string, reply func(error)) error {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return err
+	}
+	return e.stopInstance(i, nil, reply)
+}
+
+// InstanceRestart restarts an existing instance.
+func (e *Engine) InstanceRestart(jobName, iname string, reply func(error)) error {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return err
+	}
+	return e.restartInstance(i, reply)
+}
+
+// Reload sends the reload signal to the instance's main process.
+func (e *Engine) Reload(jobName, iname string) error {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return err
+	}
+	pid := i.pids[conf.Main]
+	if pid == 0 {
+		return api.Errorf(api.ErrNotRunning, "Job is not running: "+i.label())
+	}
+	sig := syscall.Signal(i.def.ReloadSignal)
+	if sig == 0 {
+		sig = syscall.SIGHUP
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// JobInfo describes a class.
+func (e *Engine) JobInfo(name string) (api.JobInfo, error) {
+	c, err := e.class(name)
+	if err != nil {
+		return api.JobInfo{}, err
+	}
+	return jobInfo(c), nil
+}
+
+func jobInfo(c *class) api.JobInfo {
+	d := c.def
+	info := api.JobInfo{Name: c.name, Description: d.Description, Author: d.Author,
+		Version: d.Version, Usage: d.Usage, Emits: append([]string{}, d.Emits...)}
+	info.StartOn = rpn(d.StartOn)
+	info.StopOn = rpn(d.StopOn)
+	return info
+}
+
+func rpn(n *cond.Node) [][]string {
+	if n == nil {
+		return [][]string{}
+	}
+	return n.RPN()
+}
+
+// Jobs describes every visible class, by name.
+func (e *Engine) Jobs() []api.JobInfo {
+	var out []api.JobInfo
+	for _, c := range e.sortedClasses() {
+		if c.deleted && len(c.instances) == 0 {
+			continue
+		}
+		out = append(out, jobInfo(c))
+	}
+	return out
+}
+
+// Instances describes the instances of a class.
+func (e *Engine) Instances(name string) ([]api.InstanceInfo, error) {
+	c, err := e.class(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.InstanceInfo
+	for _, i := range c.sortedInstances() {
+		out = append(out, i.info())
+	}
+	return out, nil
+}
+
+// InstanceInfo describes one instance.
+func (e *Engine) InstanceInfo(jobName, iname string) (api.InstanceInfo, error) {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return api.InstanceInfo{}, err
+	}
+	return i.info(), nil
+}
+
+// InstanceNameFor expands a class's instance template with env.
+func (e *Engine) InstanceNameFor(jobName string, env []string) (string, error) {
+	c, err := e.class(jobName)
+	if err != nil {
+		return "", err
+	}
+	return e.instanceName(c, env)
+}
+
+func (i *instance) info() api.InstanceInfo {
+	info := api.InstanceInfo{Job: i.class.name, Name: i.name, Goal: i.goal.String(), State: i.state.String()}
+	for t := conf.Main; t < conf.NumProcessTypes; t++ {
+		if pid := i.pids[t]; pid != 0 {
+			info.Processes = append(info.Processes, api.Process{Name: t.String(), Pid: pid})
+		}
+	}
+	return info
+}
+
+// SetJobs replaces the set of job definitions (after a load or reload). A
+// changed definition replaces a class only when it has no instances;
+// otherwise the running instances keep the old one until the last ends.
+func (e *Engine) SetJobs(defs map[string]*conf.Job) {
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := defs[n]
+		c, ok := e.classes[n]
+		if !ok {
+			c = &class{name: n, instances: map[string]*instance{}}
+			e.classes[n] = c
+			e.install(c, d)
+			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+			continue
+		}
+		wasDeleted := c.deleted
+		c.deleted = false
+		if c.def == d {
+			continue
+		}
+		if len(c.instances) == 0 {
+			e.install(c, d)
+		} else {
+			c.next = d
+		}
+		if wasDeleted {
+			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+		}
+	}
+	for _, c := range e.sortedClasses() {
+		if _, ok := defs[c.name]; ok {
+			continue
+		}
+		c.deleted = true
+		c.next = nil
+		if len(c.instances) == 0 {
+			e.classIdle(c)
+		}
+	}
+	e.Poll()
+}
+
+// install makes d the class's definition, carrying over the events its old
+// start condition had latched (a reload mid-boot must not lose them).
+func (e *Engine) install(c *class, d *conf.Job) {
+	var held []*cond.Event
+	if c.start != nil {
+		held = c.start.Held()
+		defer e.release(held)
+	}
+	c.def = d
+	c.start = nil
+	if d.StartOn != nil {
+		c.start = cond.New(d.StartOn)
+		for _, ev := range held {
+			r := c.start.Handle(ev, nil)
+			evOf(ev).blockers += r.Held
+			e.release(r.Released)
+		}
+	}
+}
+
+// classIdle is called when a class has no instances left: a pending
+// definition is installed, a deleted class goes.
+func (e *Engine) classIdle(c *class) {
+	if c.deleted {
+		if c.start != nil {
+			e.release(c.start.Reset())
+		}
+		delete(e.classes, c.name)
+		e.notify(api.Signal{Kind: api.JobRemoved, Job: c.name})
+		return
+	}
+	if c.next != nil {
+		d := c.next
+		c.next = nil
+		e.install(c, d)
+	}
+}
+
+// Env returns the global job environment.
+func (e *Engine) Env() []string { return append([]string(nil), e.env...) }

@@ -1,0 +1,156 @@
+// Package engine owns the daemon's state: job classes, their instances and
+// the event queue. Exactly one goroutine (the loop) touches that state;
+// everything else sends it messages. Processes and time come in through
+// interfaces so that tests drive the engine deterministically.
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// Spawner starts job processes and signals them. Exits come back through
+// Engine.ProcessExited.
+type Spawner interface {
+	Spawn(r supervise.Request) (pid int, err error)
+	Signal(pid int, sig syscall.Signal) error
+}
+
+// Clock gives the engine time. AfterFunc's f must run on the loop
+// goroutine (the real clock posts it there; a fake clock calls it from the
+// test).
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc.
+type Timer interface{ Stop() }
+
+// Options configure an Engine.
+type Options struct {
+	Spawner Spawner
+	Clock   Clock
+	Log     *slog.Logger
+	// Env is the global job environment (PATH, TERM, and for a session
+	// instance everything it inherited).
+	Env []string
+	// InitEnv is init's own environment, for `env KEY` stanzas.
+	InitEnv []string
+	// DefaultConsole replaces conf.ConsoleDefault.
+	DefaultConsole conf.Console
+	// Session is true for a session (--user) instance: the environment
+	// commands are allowed.
+	Session bool
+	// OnEvent, if set, is called as each event is handled (event log,
+	// tests).
+	OnEvent func(name string, env []string)
+}
+
+// Engine is the daemon's state. Its methods must be called on the loop
+// goroutine only; Backend and Post are the ways in from elsewhere.
+type Engine struct {
+	opt     Options
+	log     *slog.Logger
+	classes map[string]*class
+	queue   []*event
+	pids    map[int]procRef
+	env     []string // global job environment (set-env changes it)
+	subs    map[int]func(api.Signal)
+	nextSub int
+	polling bool
+
+	msgs chan func()
+	// Stats for benchmarks and tests.
+	EventsHandled uint64
+}
+
+type procRef struct {
+	inst *instance
+	typ  conf.ProcessType
+	aux  bool // a helper step (tmpfiles), not one of the five processes
+}
+
+// New returns an engine with no jobs.
+func New(opt Options) *Engine {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opt.DefaultConsole == conf.ConsoleDefault {
+		opt.DefaultConsole = conf.ConsoleLog
+	}
+	e := &Engine{
+		opt:     opt,
+		log:     opt.Log,
+		classes: map[string]*class{},
+		pids:    map[int]procRef{},
+		env:     append([]string(nil), opt.Env...),
+		subs:    map[int]func(api.Signal){},
+		msgs:    make(chan func(), 256),
+	}
+	return e
+}
+
+// Post queues f to run on the loop. It may be called from any goroutine.
+func (e *Engine) Post(f func()) { e.msgs <- f }
+
+// Messages is the loop's inbox; Run drains it.
+func (e *Engine) Messages() <-chan func() { return e.msgs }
+
+// Run is the loop: it runs posted functions and process exits until done
+// is closed.
+func (e *Engine) Run(exits <-chan supervise.Exit, done <-chan struct{}) {
+	for {
+		select {
+		case f := <-e.msgs:
+			f()
+		case x := <-exits:
+			e.ProcessExited(x)
+		case <-done:
+			return
+		}
+	}
+}
+
+func (e *Engine) notify(s api.Signal) {
+	ids := make([]int, 0, len(e.subs))
+	for id := range e.subs {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		e.subs[id](s)
+	}
+}
+
+// Subscribe registers fn for every signal; call the returned func to stop.
+// Loop only.
+func (e *Engine) Subscribe(fn func(api.Signal)) (cancel func()) {
+	id := e.nextSub
+	e.nextSub++
+	e.subs[id] = fn
+	return func() { delete(e.subs, id) }
+}
+
+func (e *Engine) logf(level slog.Level, format string, args ...any) {
+	e.log.Log(nil, level, fmt.Sprintf(format, args...))
+}
+
+// sortedClasses returns the registered classes by name (Upstart's order is
+// hash order; ours is stable).
+func (e *Engine) sortedClasses() []*class {
+	out := make([]*class, 0, len(e.classes))
+	for _, c := range e.classes {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}

@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/environ"
+)
+
+type progress int
+
+const (
+	pending progress = iota
+	handling
+	finished
+)
+
+// event is one occurrence in the queue.
+type event struct {
+	cond.Event
+	progress progress
+	failed   bool
+	// blockers counts what holds the event open: condition operands that
+	// latched it and instances it started or stopped.
+	blockers int
+	// waiters are told when the event finishes: instances waiting on their
+	// own starting/stopping hook, and emitters that asked to wait.
+	hooked  []*instance
+	replies []func(error)
+	file    *os.File
+}
+
+func (e *Engine) newEvent(name string, env []string) *event {
+	ev := &event{Event: cond.Event{Name: name, Env: env}}
+	ev.Ref = ev
+	e.queue = append(e.queue, ev)
+	return ev
+}
+
+// Emit queues an event. reply (if not nil) is called when it finishes, with
+// an EventFailed error if a job it started failed.
+func (e *Engine) Emit(name string, env []string, file *os.File, reply func(error)) error {
+	if name == "" {
+		return api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
+	}
+	for _, kv := range env {
+		if !environ.Valid(kv) {
+			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
+		}
+	}
+	ev := e.newEvent(name, append([]string(nil), env...))
+	ev.file = file
+	if reply != nil {
+		ev.replies = append(ev.replies, reply)
+	}
+	e.Poll()
+	return nil
+}
+
+func evOf(c *cond.Event) *event { return c.Ref.(*event) }
+
+func (e *Engine) release(evs []*cond.Event) {
+	for _, c := range evs {
+		ev := evOf(c)
+		ev.blockers--
+	}
+}
+
+// Poll handles queued events until nothing more can progress. It is
+// re-entrant safe: a nested call (from an action taken while handling)
+// returns at once and the outer loop picks up the work.
+func (e *Engine) Poll() {
+	if e.polling {
+		return
+	}
+	e.polling = true
+	defer func() { e.polling = false }()
+	for progressed := true; progressed; {
+		progressed = false
+		for i := 0; i < len(e.queue); i++ {
+			ev := e.queue[i]
+			switch ev.progress {
+			case pending:
+				ev.progress = handling
+				e.handle(ev)
+				progressed = true
+			case handling:
+				if ev.blockers <= 0 {
+					ev.progress = finished
+					progressed = true
+				}
+			case finished:
+				e.queue = append(e.queue[:i], e.queue[i+1:]...)
+				i--
+				e.finish(ev)
+				progressed = true
+			}
+		}
+	}
+}
+
+// handle matches ev against every class: stop conditions of instances
+// first, then the start condition of the class.
+func (e *Engine) handle(ev *event) {
+	e.EventsHandled++
+	if e.opt.OnEvent != nil {
+		e.opt.OnEvent(ev.Name, ev.Env)
+	}
+	e.logf(slog.LevelDebug, "Handling %s event", ev.Name)
+	for _, c := range e.sortedClasses() {
+		for _, inst := range c.sortedInstances() {
+			if inst.stopCond == nil {
+				continue
+			}
+			r := inst.stopCond.Handle(&ev.Event, inst.env)
+			ev.blockers += r.Held
+			e.release(r.Released)
+			if r.Fired {
+				e.stopByCondition(inst)
+			}
+		}
+		if c.start == nil {
+			continue
+		}
+		r := c.start.Handle(&ev.Event, nil)
+		ev.blockers += r.Held
+		e.release(r.Released)
+		if r.Fired {
+			e.startByCondition(c)
+		}
+	}
+}
+
+// finish completes an event whose holders all let go.
+func (e *Engine) finish(ev *event) {
+	for _, r := range ev.replies {
+		if ev.failed {
+			r(api.Errorf(api.ErrEventFailed, "Event failed"))
+		} else {
+			r(nil)
+		}
+	}
+	ev.replies = nil
+	if ev.file != nil {
+		ev.file.Close()
+	}
+	if ev.failed && !strings.HasSuffix(ev.Name, "/failed") {
+		e.newEvent(ev.Name+"/failed", append([]string(nil), ev.Env...))
+	}
+	e.notify(api.Signal{Kind: api.EventEmitted, Value: ev.Name, Env: ev.Env})
+	hooked := ev.hooked
+	ev.hooked = nil
+	for _, inst := range hooked {
+		if inst.hook == ev {
+			inst.hook = nil
+			e.advance(inst)
+		}
+	}
+}
+
+// matchedEnv merges the environments of the events that made a condition
+// true, in tree order, and lists their names.
+func matchedEnv(evs []*cond.Event) (env []string, names []string) {
+	for _, c := range evs {
+		env = environ.Merge(env, c.Env...)
+		names = append(names, c.Name)
+	}
+	return env, names
+}

@@ -1,0 +1,706 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/job"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// class is a registered job definition with its instances.
+type class struct {
+	name      string
+	def       *conf.Job
+	start     *cond.Condition
+	instances map[string]*instance
+	// next is a newer definition waiting for the last instance to end;
+	// deleted means the file is gone and the class goes with its last
+	// instance.
+	next    *conf.Job
+	deleted bool
+}
+
+func (c *class) sortedInstances() []*instance {
+	out := make([]*instance, 0, len(c.instances))
+	for _, i := range c.instances {
+		out = append(out, i)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })
+	return out
+}
+
+// waiter is a control request waiting for an instance to come to rest.
+type waiter struct {
+	kind  waitKind
+	reply func(error)
+}
+
+type waitKind int
+
+const (
+	waitStart waitKind = iota
+	waitStop
+	waitRestart
+)
+
+var failMsg = map[waitKind]string{
+	waitStart:   "Job failed to start",
+	waitStop:    "Job failed while stopping",
+	waitRestart: "Job failed to restart",
+}
+
+// exitInfo is how a process ended.
+type exitInfo struct {
+	typ      conf.ProcessType
+	name     string // process name for PROCESS=
+	status   syscall.WaitStatus
+	spawnErr bool // never ran: no EXIT_STATUS/EXIT_SIGNAL
+	set      bool
+}
+
+// instance is one running (or transitioning) copy of a class.
+type instance struct {
+	class *class
+	def   *conf.Job // the definition it was started with
+	name  string
+	goal  job.Goal
+	state job.State
+
+	env      []string // the instance environment
+	startEnv []string // a pending start environment, applied at starting
+	stopEnv  []string // environment overlaid on pre-stop and post-stop
+	stopCond *cond.Condition
+
+	pids     [conf.NumProcessTypes]int
+	auxPid   int      // tmpfiles helper
+	hook     *event   // the starting/stopping event it waits on
+	holding  []*event // events it started or stopped, released at rest
+	waiters  []waiter // control requests waiting for rest
+	failed   bool
+	failure  exitInfo // the first failure since starting
+	lastMain exitInfo // how the main process last ended
+	// deferredMain is a main-process end seen while a post-start or
+	// pre-stop process ran; it is acted on when that process ends.
+	deferredMain *exitInfo
+
+	respawnCount int
+	respawnTime  time.Time
+	killTimer    Timer
+}
+
+func (i *instance) label() string {
+	if i.name == "" {
+		return i.class.name
+	}
+	return i.class.name + " (" + i.name + ")"
+}
+
+func (e *Engine) setGoal(i *instance, g job.Goal) {
+	if i.goal == g {
+		return
+	}
+	old := i.goal
+	i.goal = g
+	e.logf(slog.LevelInfo, "%s goal changed from %s to %s", i.label(), old, g)
+	e.notify(api.Signal{Kind: api.GoalChanged, Job: i.class.name, Instance: i.name, Value: g.String()})
+}
+
+// changeGoal sets the goal and starts moving an instance that rests.
+func (e *Engine) changeGoal(i *instance, g job.Goal) {
+	if i.goal == g {
+		return
+	}
+	e.setGoal(i, g)
+	if (i.state == job.Waiting && g == job.GoalStart) || (i.state == job.Running && g == job.GoalStop) {
+		e.advance(i)
+	}
+}
+
+// advance moves an instance to its next state.
+func (e *Engine) advance(i *instance) {
+	next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+	if !ok {
+		return
+	}
+	if goal != i.goal {
+		e.setGoal(i, goal)
+	}
+	e.enter(i, next)
+}
+
+// enter performs the entry actions of states until one has to wait.
+func (e *Engine) enter(i *instance, s job.State) {
+	for {
+		old := i.state
+		i.state = s
+		e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
+		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
+		if !e.entryAction(i, old) {
+			return
+		}
+		next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+		if !ok {
+			return
+		}
+		if goal != i.goal {
+			e.setGoal(i, goal)
+		}
+		s = next
+	}
+}
+
+// entryAction does what entering i.state requires and reports whether the
+// instance may move on at once.
+func (e *Engine) entryAction(i *instance, old job.State) bool {
+	d := i.def
+	switch i.state {
+	case job.Starting:
+		if i.startEnv != nil {
+			i.env = i.startEnv
+			i.startEnv = nil
+		}
+		i.stopEnv = nil
+		i.failed = false
+		i.failure = exitInfo{}
+		i.lastMain = exitInfo{}
+		e.hookEvent(i, "starting", i.jobEnv(false))
+		return false
+	case job.SecuritySpawning:
+		if len(d.Tmpfiles) > 0 {
+			argv := append([]string{"systemd-tmpfiles", "--create"}, d.Tmpfiles...)
+			pid, err := e.spawn(i, conf.PreStart, argv)
+			if err != nil {
+				e.failed(i, exitInfo{name: "tmpfiles", spawnErr: true, set: true})
+				e.setGoal(i, job.GoalStop)
+			} else {
+				i.auxPid = pid
+			}
+		}
+		return true
+	case job.Security:
+		return i.auxPid == 0
+	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
+		t := spawnType[i.state]
+		if d.Process[t] != nil {
+			pid, err := e.spawn(i, t, nil)
+			if err != nil {
+				e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, err)
+				e.processFailed(i, t, exitInfo{typ: t, name: t.String(), spawnErr: true, set: true})
+			} else {
+				i.pids[t] = pid
+			}
+		}
+		return true
+	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
+		return i.pids[waitType[i.state]] == 0
+	case job.Spawned:
+		// expect fork/daemon/stop are tracked by a later piece of work;
+		// until then the main process is ready once spawned.
+		return true
+	case job.Running:
+		if old == job.PreStop {
+			// A stop cancelled by a start: the stop's callers succeed.
+			i.stopEnv = nil
+			e.releaseAll(i, false)
+			return false
+		}
+		e.emit("started", i.jobEnv(false))
+		if !i.def.Task {
+			e.releaseAll(i, false)
+		}
+		return false
+	case job.Stopping:
+		e.hookEvent(i, "stopping", i.jobEnv(true))
+		return false
+	case job.Killed:
+		if pid := i.pids[conf.Main]; pid != 0 {
+			e.kill(i, pid)
+			return false
+		}
+		return true
+	case job.Waiting:
+		e.emit("stopped", i.jobEnv(true))
+		e.releaseAll(i, false)
+		e.removeInstance(i)
+		return false
+	}
+	return true
+}
+
+var spawnType = map[job.State]conf.ProcessType{
+	job.PreStarting:  conf.PreStart,
+	job.Spawning:     conf.Main,
+	job.PostStarting: conf.PostStart,
+	job.PreStopping:  conf.PreStop,
+	job.PostStopping: conf.PostStop,
+}
+
+var waitType = map[job.State]conf.ProcessType{
+	job.PreStart:  conf.PreStart,
+	job.PostStart: conf.PostStart,
+	job.PreStop:   conf.PreStop,
+	job.PostStop:  conf.PostStop,
+}
+
+// hookEvent emits a starting/stopping event that the instance waits for.
+func (e *Engine) hookEvent(i *instance, name string, env []string) {
+	ev := e.newEvent(name, env)
+	ev.hooked = append(ev.hooked, i)
+	i.hook = ev
+}
+
+// emit queues an event. Like every action taken inside a state change it
+// only queues: the caller at the top (a command, an exit, Poll itself)
+// handles the queue once the change is complete.
+func (e *Engine) emit(name string, env []string) {
+	e.newEvent(name, env)
+}
+
+// jobEnv is the environment of the instance's job events. Stopping and
+// stopped carry RESULT and, for every job (not only failed ones), PROCESS
+// and EXIT_STATUS or EXIT_SIGNAL of the process that decided the outcome.
+func (i *instance) jobEnv(stopping bool) []string {
+	env := []string{"JOB=" + i.class.name, "INSTANCE=" + i.name}
+	if stopping {
+		x := i.lastMain
+		if i.failed {
+			env = append(env, "RESULT=failed")
+			x = i.failure
+		} else {
+			env = append(env, "RESULT=ok")
+		}
+		if x.set {
+			env = append(env, "PROCESS="+x.name)
+			if !x.spawnErr {
+				env = append(env, exitVar(x.status))
+			}
+		}
+	}
+	for _, k := range i.def.Export {
+		if k == "JOB" || k == "INSTANCE" || k == "RESULT" || k == "PROCESS" || k == "EXIT_STATUS" || k == "EXIT_SIGNAL" {
+			continue
+		}
+		if v, ok := environ.Lookup(i.env, k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func exitVar(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "EXIT_SIGNAL=" + signalName(ws.Signal())
+	}
+	return "EXIT_STATUS=" + strconv.Itoa(ws.ExitStatus())
+}
+
+// processEnv is the environment a process of the instance runs with.
+func (e *Engine) processEnv(i *instance, t conf.ProcessType) []string {
+	env := append([]string(nil), i.env...)
+	if t == conf.PreStop || t == conf.PostStop {
+		env = environ.Merge(env, i.stopEnv...)
+	}
+	env = environ.Set(env, "UPSTART_JOB="+i.class.name)
+	env = environ.Set(env, "UPSTART_INSTANCE="+i.name)
+	return env
+}
+
+func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, error) {
+	c := i.def.Console
+	if c == conf.ConsoleDefault {
+		c = e.opt.DefaultConsole
+	}
+	pid, err := e.opt.Spawner.Spawn(supervise.Request{
+		Job: i.def, Instance: i.name, Type: t, Argv: argv,
+		Env: e.processEnv(i, t), Console: c,
+	})
+	if err != nil {
+		return 0, err
+	}
+	e.pids[pid] = procRef{inst: i, typ: t, aux: argv != nil}
+	return pid, nil
+}
+
+func (e *Engine) kill(i *instance, pid int) {
+	sig := syscall.Signal(i.def.KillSignal)
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	if err := e.opt.Spawner.Signal(pid, sig); err != nil {
+		e.logf(slog.LevelWarn, "Failed to send %s signal to %s main process (%d): %v", signalName(sig), i.label(), pid, err)
+	}
+	timeout := i.def.KillTimeout
+	i.killTimer = e.opt.Clock.AfterFunc(timeout, func() {
+		i.killTimer = nil
+		if i.pids[conf.Main] == pid {
+			e.logf(slog.LevelWarn, "%s main process (%d) killed by timeout, sending KILL", i.label(), pid)
+			e.opt.Spawner.Signal(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// failed records the first failure of an instance since it last started,
+// fails everything waiting on it, and tells clients.
+func (e *Engine) failed(i *instance, x exitInfo) {
+	if i.failed {
+		return
+	}
+	i.failed = true
+	i.failure = x
+	status := -1
+	if !x.spawnErr {
+		if x.status.Signaled() {
+			status = int(x.status.Signal()) << 8
+		} else {
+			status = x.status.ExitStatus()
+		}
+	}
+	if x.name == "respawn" {
+		status = 0
+	}
+	e.notify(api.Signal{Kind: api.Failed, Job: i.class.name, Instance: i.name, Status: status})
+	e.releaseAll(i, true)
+}
+
+// releaseAll lets go of every event the instance holds and answers its
+// waiters, as failed or not.
+func (e *Engine) releaseAll(i *instance, failed bool) {
+	holding := i.holding
+	i.holding = nil
+	for _, ev := range holding {
+		if failed {
+			ev.failed = true
+		}
+		ev.blockers--
+	}
+	ws := i.waiters
+	i.waiters = nil
+	for _, w := range ws {
+		if failed {
+			w.reply(api.Errorf(api.ErrJobFailed, failMsg[w.kind]))
+		} else {
+			w.reply(nil)
+		}
+	}
+}
+
+// processFailed handles a failed pre-start, post-stop or tmpfiles step, or a
+// main process that could not be spawned.
+func (e *Engine) processFailed(i *instance, t conf.ProcessType, x exitInfo) {
+	switch t {
+	case conf.PostStart, conf.PreStop:
+		return // failures of these are ignored
+	case conf.Main:
+		i.lastMain = x
+	}
+	e.failed(i, x)
+	e.setGoal(i, job.GoalStop)
+}
+
+func (e *Engine) removeInstance(i *instance) {
+	c := i.class
+	if i.stopCond != nil {
+		e.release(i.stopCond.Reset())
+	}
+	if c.instances[i.name] != i {
+		return
+	}
+	delete(c.instances, i.name)
+	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
+	if len(c.instances) == 0 {
+		e.classIdle(c)
+	}
+}
+
+// ProcessExited is called with every exit the supervisor reports.
+func (e *Engine) ProcessExited(x supervise.Exit) {
+	ref, ok := e.pids[x.Pid]
+	if !ok {
+		return
+	}
+	delete(e.pids, x.Pid)
+	i := ref.inst
+	if ref.aux {
+		i.auxPid = 0
+		if x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled() {
+			e.logf(slog.LevelWarn, "%s tmpfiles step failed", i.label())
+			e.failed(i, exitInfo{name: "tmpfiles", status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
+			e.setGoal(i, job.GoalStop)
+		}
+		if i.state == job.Security {
+			e.advance(i)
+		}
+		e.Poll()
+		return
+	}
+	t := ref.typ
+	if i.pids[t] != x.Pid {
+		return
+	}
+	info := exitInfo{typ: t, name: t.String(), status: x.Status, spawnErr: x.SpawnErr != nil, set: true}
+	e.logExit(i, t, x)
+	i.pids[t] = 0
+	if t == conf.Main {
+		e.mainExited(i, info)
+	} else {
+		bad := info.spawnErr || x.Status.Signaled() || x.Status.ExitStatus() != 0
+		if bad && (t == conf.PreStart || t == conf.PostStop) {
+			e.processFailed(i, t, info)
+		}
+		if i.state == waitStateOf[t] {
+			if d := i.deferredMain; d != nil && (t == conf.PostStart || t == conf.PreStop) {
+				i.deferredMain = nil
+				e.mainEnded(i, *d)
+			} else {
+				e.advance(i)
+			}
+		}
+	}
+	e.Poll()
+}
+
+var waitStateOf = map[conf.ProcessType]job.State{
+	conf.PreStart:  job.PreStart,
+	conf.PostStart: job.PostStart,
+	conf.PreStop:   job.PreStop,
+	conf.PostStop:  job.PostStop,
+}
+
+func (e *Engine) logExit(i *instance, t conf.ProcessType, x supervise.Exit) {
+	switch {
+	case x.SpawnErr != nil:
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, x.SpawnErr)
+	case x.Status.Signaled():
+		e.logf(slog.LevelWarn, "%s %s process (%d) killed by %s signal", i.label(), t, x.Pid, signalName(x.Status.Signal()))
+	case x.Status.ExitStatus() != 0:
+		e.logf(slog.LevelWarn, "%s %s process (%d) terminated with status %d", i.label(), t, x.Pid, x.Status.ExitStatus())
+	default:
+		e.logf(slog.LevelInfo, "%s %s process (%d) exited normally", i.label(), t, x.Pid)
+	}
+}
+
+func (e *Engine) mainExited(i *instance, x exitInfo) {
+	if i.killTimer != nil {
+		i.killTimer.Stop()
+		i.killTimer = nil
+	}
+	switch {
+	case i.state == job.Killed:
+		i.lastMain = x
+		e.advance(i)
+		return
+	case i.state == job.Stopping:
+		i.lastMain = x
+		return
+	case (i.state == job.PostStart && i.pids[conf.PostStart] != 0) || (i.state == job.PreStop && i.pids[conf.PreStop] != 0):
+		i.deferredMain = &x
+		return
+	}
+	e.mainEnded(i, x)
+}
+
+// mainEnded decides what the end of the main process means: a clean end, a
+// failure, or a respawn.
+func (e *Engine) mainEnded(i *instance, x exitInfo) {
+	i.lastMain = x
+	d := i.def
+	status := x.status
+	abnormal := x.spawnErr || status.Signaled() || status.ExitStatus() != 0 || (d.Respawn && !d.Task)
+	if abnormal && !x.spawnErr && normalExit(d, status) {
+		abnormal = false
+	}
+	if i.goal == job.GoalStart && abnormal {
+		if d.Respawn && !x.spawnErr {
+			if e.respawnTooFast(i) {
+				e.logf(slog.LevelWarn, "%s respawning too fast, stopped", i.label())
+				// PROCESS=respawn, with the status of the last end.
+				e.failed(i, exitInfo{typ: conf.Main, name: "respawn", status: status, set: true})
+				e.setGoal(i, job.GoalStop)
+			} else {
+				e.logf(slog.LevelWarn, "%s main process ended, respawning", i.label())
+				if i.state == job.PostStart || i.state == job.PreStop {
+					// Ended while post-start or pre-stop ran: respawn
+					// once that is over.
+					e.setGoal(i, job.GoalRespawn)
+				}
+			}
+		} else {
+			e.failed(i, x)
+			e.setGoal(i, job.GoalStop)
+		}
+	} else {
+		e.setGoal(i, job.GoalStop)
+	}
+	switch i.state {
+	case job.Running, job.Spawned, job.PostStart, job.PreStop:
+		e.advance(i)
+	}
+}
+
+func normalExit(d *conf.Job, ws syscall.WaitStatus) bool {
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = int(ws.Signal()) << 8
+	}
+	for _, n := range d.NormalExit {
+		if n == code {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) respawnTooFast(i *instance) bool {
+	d := i.def
+	if d.RespawnLimit == 0 || d.RespawnInterval == 0 {
+		return false
+	}
+	now := e.opt.Clock.Now()
+	if !i.respawnTime.IsZero() && now.Sub(i.respawnTime) < d.RespawnInterval {
+		i.respawnCount++
+		return i.respawnCount > d.RespawnLimit
+	}
+	i.respawnTime = now
+	i.respawnCount = 1
+	return false
+}
+
+// stopByCondition acts on a fired stop condition.
+func (e *Engine) stopByCondition(i *instance) {
+	matched := i.stopCond.Matched()
+	if i.goal != job.GoalStop {
+		env, names := matchedEnv(matched)
+		i.stopEnv = append(env, "UPSTART_STOP_EVENTS="+strings.Join(names, " "))
+		e.answerWaiters(i)
+		e.hold(i, matched)
+		e.changeGoal(i, job.GoalStop)
+	}
+	e.release(i.stopCond.Fire())
+}
+
+// startByCondition acts on a fired start condition of a class.
+func (e *Engine) startByCondition(c *class) {
+	matched := c.start.Matched()
+	evEnv, names := matchedEnv(matched)
+	env := e.classEnv(c.def)
+	env = environ.Merge(env, importFilter(c.def, evEnv)...)
+	env = environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " "))
+	name, err := expandInstance(c.def, env)
+	if err != nil {
+		e.logf(slog.LevelWarn, "Failed to obtain %s instance: %v", c.name, err)
+		e.release(c.start.Fire())
+		return
+	}
+	i := e.instanceFor(c, name)
+	if i.goal != job.GoalStart {
+		i.startEnv = env
+		e.answerWaiters(i)
+		e.hold(i, matched)
+		e.changeGoal(i, job.GoalStart)
+	}
+	e.release(c.start.Fire())
+}
+
+// hold makes the instance hold the given events until it comes to rest.
+func (e *Engine) hold(i *instance, evs []*cond.Event) {
+	for _, c := range evs {
+		ev := evOf(c)
+		if ev.progress == finished {
+			continue // kept knowledge of a long-finished event
+		}
+		ev.blockers++
+		i.holding = append(i.holding, ev)
+	}
+}
+
+// answerWaiters tells every control request waiting on the instance that
+// it succeeded (a new command overrides it, as in Upstart), and releases
+// the events it holds.
+func (e *Engine) answerWaiters(i *instance) {
+	e.releaseAll(i, false)
+}
+
+// importFilter applies the Chromium OS `import` stanza: when a job names
+// keys to import, only those keys of the starting event or start command
+// enter its environment.
+func importFilter(d *conf.Job, env []string) []string {
+	if len(d.Import) == 0 {
+		return env
+	}
+	var out []string
+	for _, kv := range env {
+		k := environ.Key(kv)
+		for _, allowed := range d.Import {
+			if k == allowed {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func expandInstance(d *conf.Job, env []string) (string, error) {
+	if d.Instance == "" {
+		return "", nil
+	}
+	return environ.Expand(d.Instance, env)
+}
+
+// classEnv is the global environment plus the class's env stanzas.
+func (e *Engine) classEnv(d *conf.Job) []string {
+	env := append([]string(nil), e.env...)
+	for _, kv := range d.Env {
+		if strings.IndexByte(kv, '=') >= 0 {
+			env = environ.Set(env, kv)
+			continue
+		}
+		if v, ok := environ.Lookup(e.opt.InitEnv, kv); ok {
+			env = environ.Set(env, kv+"="+v)
+		} else {
+			env = environ.Unset(env, kv)
+		}
+	}
+	return env
+}
+
+func (e *Engine) instanceFor(c *class, name string) *instance {
+	if i, ok := c.instances[name]; ok {
+		return i
+	}
+	i := &instance{class: c, def: c.def, name: name, env: e.classEnv(c.def)}
+	if c.def.StopOn != nil {
+		i.stopCond = cond.New(c.def.StopOn)
+	}
+	c.instances[name] = i
+	e.notify(api.Signal{Kind: api.InstanceAdded, Job: c.name, Instance: name})
+	return i
+}
+
+func signalName(s syscall.Signal) string {
+	if n, ok := sigNames[s]; ok {
+		return n
+	}
+	return fmt.Sprint(int(s))
+}
+
+var sigNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "HUP", syscall.SIGINT: "INT", syscall.SIGQUIT: "QUIT", syscall.SIGILL: "ILL",
+	syscall.SIGTRAP: "TRAP", syscall.SIGABRT: "ABRT", syscall.SIGBUS: "BUS", syscall.SIGFPE: "FPE",
+	syscall.SIGKILL: "KILL", syscall.SIGUSR1: "USR1", syscall.SIGSEGV: "SEGV", syscall.SIGUSR2: "USR2",
+	syscall.SIGPIPE: "PIPE", syscall.SIGALRM: "ALRM", syscall.SIGTERM: "TERM", syscall.SIGSTKFLT: "STKFLT",
+	syscall.SIGCHLD: "CHLD", syscall.SIGCONT: "CONT", syscall.SIGSTOP: "STOP", syscall.SIGTSTP: "TSTP",
+	syscall.SIGTTIN: "TTIN", syscall.SIGTTOU: "TTOU", syscall.SIGURG: "URG", syscall.SIGXCPU: "XCPU",
+	syscall.SIGXFSZ: "XFSZ", syscall.SIGVTALRM: "VTALRM", syscall.SIGPROF: "PROF", syscall.SIGWINCH: "WINCH",
+	syscall.SIGIO: "IO", syscall.SIGPWR: "PWR", syscall.SIGSYS: "SYS",
+}
