@@ -16,12 +16,14 @@ import "github.com/goupstart/upstart/internal/environ"
 // operands and the whole expression is then true, also when that operand
 // was true already.
 type Condition struct {
-	root  *Node
-	state map[*Node]*operand
+	root *Node
+	ops  []*operand // the match nodes, in tree order
 }
 
 // operand is the state of one match node.
 type operand struct {
+	node *Node
+
 	// latches is what makes the operand true: for an operand that matched
 	// ordinary events, at most one (the first match, as in Upstart); for
 	// one that matched job-state events, one per job instance.
@@ -63,21 +65,51 @@ func jobStateKey(ev *Event) instanceKey {
 // New returns the run-time state for the tree root (which may be nil: a
 // condition that never fires).
 func New(root *Node) *Condition {
-	c := &Condition{root: root, state: map[*Node]*operand{}}
-	var walk func(n *Node)
-	walk = func(n *Node) {
-		if n == nil {
-			return
-		}
-		if n.Op == Match {
-			c.state[n] = &operand{}
-			return
-		}
-		walk(n.Left)
-		walk(n.Right)
-	}
-	walk(root)
+	c := &Condition{root: root}
+	root.walk(func(n *Node) { c.ops = append(c.ops, &operand{node: n}) })
 	return c
+}
+
+// walk calls f for every match node under n, in tree order.
+func (n *Node) walk(f func(*Node)) {
+	if n == nil {
+		return
+	}
+	if n.Op == Match {
+		f(n)
+		return
+	}
+	n.Left.walk(f)
+	n.Right.walk(f)
+}
+
+// EventNames lists the event names the operands of the trees wait for.
+func EventNames(trees ...*Node) []string {
+	var out []string
+	for _, t := range trees {
+		t.walk(func(n *Node) { out = append(out, n.Name) })
+	}
+	return out
+}
+
+// Retracting returns the job-state event name that makes an operand named
+// name false again ("" for an ordinary event).
+func Retracting(name string) string {
+	for by, r := range retractedBy {
+		if r == name {
+			return by
+		}
+	}
+	return ""
+}
+
+func (c *Condition) op(n *Node) *operand {
+	for _, o := range c.ops {
+		if o.node == n {
+			return o
+		}
+	}
+	return nil
 }
 
 // Root returns the condition's tree.
@@ -103,7 +135,8 @@ func (c *Condition) Handle(ev *Event, expand []string) Result {
 		retracts = retractedBy[ev.Name]
 	}
 	matched := false
-	for n, op := range c.state {
+	for _, op := range c.ops {
+		n := op.node
 		if retracts != "" && n.Name == retracts {
 			op.latches = removeLatch(op.latches, key, &r)
 		}
@@ -146,7 +179,7 @@ func (c *Condition) eval(n *Node) bool {
 	case Or:
 		return c.eval(n.Left) || c.eval(n.Right)
 	default:
-		return len(c.state[n].latches) > 0
+		return len(c.op(n).latches) > 0
 	}
 }
 
@@ -171,7 +204,7 @@ func (c *Condition) Matched() []*Event {
 				walk(n.Right)
 			}
 		default:
-			if ls := c.state[n].latches; len(ls) > 0 {
+			if ls := c.op(n).latches; len(ls) > 0 {
 				out = append(out, ls[len(ls)-1].ev)
 			}
 		}
@@ -186,7 +219,7 @@ func (c *Condition) Matched() []*Event {
 // operand that matched an ordinary event, keeps the truth of operands that
 // matched job-state events, and lets go of every held event.
 func (c *Condition) Fire() (released []*Event) {
-	for _, op := range c.state {
+	for _, op := range c.ops {
 		out := op.latches[:0]
 		for _, l := range op.latches {
 			if l.held {
@@ -205,7 +238,7 @@ func (c *Condition) Fire() (released []*Event) {
 // Reset forgets everything (the owner is going away, or an instance's stop
 // condition starts afresh) and returns the events that were held.
 func (c *Condition) Reset() (released []*Event) {
-	for _, op := range c.state {
+	for _, op := range c.ops {
 		for _, l := range op.latches {
 			if l.held {
 				released = append(released, l.ev)
@@ -219,7 +252,7 @@ func (c *Condition) Reset() (released []*Event) {
 // Held returns every event the condition holds.
 func (c *Condition) Held() []*Event {
 	var out []*Event
-	for _, op := range c.state {
+	for _, op := range c.ops {
 		for _, l := range op.latches {
 			if l.held {
 				out = append(out, l.ev)

@@ -8,7 +8,12 @@ const (
 	ErrExpectedOperator = "Expected operator"
 	ErrExpectedVariable = "Expected variable name before value"
 	ErrMismatchedParens = "Mismatched parentheses"
+	// Not an Upstart message: a guard against unbounded recursion.
+	ErrTooDeep = "Parentheses nested too deeply"
 )
+
+// MaxDepth is how deeply parentheses may nest.
+const MaxDepth = 1000
 
 // ParseError is a syntax error in a condition, with the line of the token
 // that caused it (0 when there is no token to blame, e.g. an empty input).
@@ -43,8 +48,9 @@ func Parse(toks []Token) (*Node, error) {
 }
 
 type condParser struct {
-	toks []Token
-	pos  int
+	toks  []Token
+	pos   int
+	depth int
 }
 
 func (p *condParser) peek() (Token, bool) {
@@ -129,8 +135,13 @@ func (p *condParser) operand() (*Node, error) {
 		return nil, perr(t.Line, ErrExpectedEvent)
 	}
 	if isParen(t, "(") {
+		p.depth++
+		if p.depth > MaxDepth {
+			return nil, perr(t.Line, ErrTooDeep)
+		}
 		p.pos++
 		n, err := p.expr(1, &t)
+		p.depth--
 		if err != nil {
 			return nil, err
 		}

@@ -128,3 +128,21 @@ func TestQuotedParenIsWord(t *testing.T) {
 		t.Fatalf("got %#v", n)
 	}
 }
+
+func TestTooDeep(t *testing.T) {
+	var ts []Token
+	for i := 0; i < MaxDepth+1; i++ {
+		ts = append(ts, Token{Text: "(", Line: 1})
+	}
+	ts = append(ts, Token{Text: "a", Line: 1})
+	if _, err := Parse(ts); err == nil || err.(*ParseError).Msg != ErrTooDeep {
+		t.Fatalf("got %v", err)
+	}
+	ok := append(ts[1:len(ts):len(ts)], make([]Token, 0)...)
+	for i := 0; i < MaxDepth; i++ {
+		ok = append(ok, Token{Text: ")", Line: 1})
+	}
+	if _, err := Parse(ok); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cond"
@@ -313,6 +314,7 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 		if !ok {
 			c = &class{name: n, instances: map[string]*instance{}}
 			e.classes[n] = c
+			e.stale = true
 			e.install(c, d)
 			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
 			continue
@@ -354,6 +356,7 @@ func (e *Engine) install(c *class, d *conf.Job) {
 	}
 	c.def = d
 	c.start = nil
+	e.stale = true
 	if d.StartOn != nil {
 		c.start = cond.New(d.StartOn)
 		for _, ev := range held {
@@ -372,6 +375,7 @@ func (e *Engine) classIdle(c *class) {
 			e.release(c.start.Reset())
 		}
 		delete(e.classes, c.name)
+		e.stale = true
 		e.notify(api.Signal{Kind: api.JobRemoved, Job: c.name})
 		return
 	}
@@ -384,3 +388,43 @@ func (e *Engine) classIdle(c *class) {
 
 // Env returns the global job environment.
 func (e *Engine) Env() []string { return append([]string(nil), e.env...) }
+
+// StopAll sets every instance's goal to stop (a session's shutdown) and
+// returns the longest kill timeout among them.
+func (e *Engine) StopAll() time.Duration {
+	var longest time.Duration
+	for _, c := range e.sortedClasses() {
+		for _, i := range c.sortedInstances() {
+			if i.def.KillTimeout > longest {
+				longest = i.def.KillTimeout
+			}
+			e.answerWaiters(i)
+			e.changeGoal(i, job.GoalStop)
+		}
+	}
+	e.Poll()
+	return longest
+}
+
+// InstanceCount is the number of instances that exist.
+func (e *Engine) InstanceCount() int {
+	n := 0
+	for _, c := range e.classes {
+		n += len(c.instances)
+	}
+	return n
+}
+
+// Running names the instances that exist, for messages.
+func (e *Engine) Running() []string {
+	var out []string
+	for _, c := range e.sortedClasses() {
+		for _, i := range c.sortedInstances() {
+			out = append(out, i.label())
+		}
+	}
+	return out
+}
+
+// SetClock sets the engine's clock (the real one needs the engine).
+func (e *Engine) SetClock(c Clock) { e.opt.Clock = c }

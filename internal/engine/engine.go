@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/cond"
 	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/supervise"
 )
@@ -61,6 +62,12 @@ type Engine struct {
 	opt     Options
 	log     *slog.Logger
 	classes map[string]*class
+	// sorted and byEvent are derived from classes and rebuilt after a
+	// change: the classes in name order, and for each event name the
+	// classes (in name order) whose conditions mention it.
+	sorted  []*class
+	byEvent map[string][]*class
+	stale   bool
 	queue   []*event
 	pids    map[int]procRef
 	env     []string // global job environment (set-env changes it)
@@ -147,10 +154,42 @@ func (e *Engine) logf(level slog.Level, format string, args ...any) {
 // sortedClasses returns the registered classes by name (Upstart's order is
 // hash order; ours is stable).
 func (e *Engine) sortedClasses() []*class {
-	out := make([]*class, 0, len(e.classes))
-	for _, c := range e.classes {
-		out = append(out, c)
+	e.reindex()
+	return e.sorted
+}
+
+// classesFor returns the classes whose conditions an event named name can
+// change: those with an operand of that name, and for a job-state event
+// those with an operand it retracts.
+func (e *Engine) classesFor(name string) []*class {
+	e.reindex()
+	return e.byEvent[name]
+}
+
+func (e *Engine) reindex() {
+	if !e.stale && e.sorted != nil {
+		return
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	e.stale = false
+	e.sorted = make([]*class, 0, len(e.classes))
+	for _, c := range e.classes {
+		e.sorted = append(e.sorted, c)
+	}
+	sort.Slice(e.sorted, func(i, j int) bool { return e.sorted[i].name < e.sorted[j].name })
+	e.byEvent = map[string][]*class{}
+	for _, c := range e.sorted {
+		seen := map[string]bool{}
+		add := func(n string) {
+			if !seen[n] {
+				seen[n] = true
+				e.byEvent[n] = append(e.byEvent[n], c)
+			}
+		}
+		for _, n := range cond.EventNames(c.def.StartOn, c.def.StopOn) {
+			add(n)
+			if r := cond.Retracting(n); r != "" {
+				add(r)
+			}
+		}
+	}
 }

@@ -110,7 +110,10 @@ func (e *Engine) handle(ev *event) {
 		e.opt.OnEvent(ev.Name, ev.Env)
 	}
 	e.logf(slog.LevelDebug, "Handling %s event", ev.Name)
-	for _, c := range e.sortedClasses() {
+	for _, c := range e.classesFor(ev.Name) {
+		if e.classes[c.name] != c {
+			continue // removed while this event was handled
+		}
 		for _, inst := range c.sortedInstances() {
 			if inst.stopCond == nil {
 				continue

@@ -23,6 +23,7 @@ type class struct {
 	def       *conf.Job
 	start     *cond.Condition
 	instances map[string]*instance
+	ilist     []*instance // the instances in name order
 	// next is a newer definition waiting for the last instance to end;
 	// deleted means the file is gone and the class goes with its last
 	// instance.
@@ -30,13 +31,27 @@ type class struct {
 	deleted bool
 }
 
-func (c *class) sortedInstances() []*instance {
-	out := make([]*instance, 0, len(c.instances))
-	for _, i := range c.instances {
-		out = append(out, i)
+// sortedInstances returns the instances in name order. Callers may act on
+// instances while they iterate: the slice is replaced, never changed.
+func (c *class) sortedInstances() []*instance { return c.ilist }
+
+func (c *class) addInstance(i *instance) {
+	c.instances[i.name] = i
+	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= i.name })
+	l := make([]*instance, 0, len(c.ilist)+1)
+	l = append(append(append(l, c.ilist[:n]...), i), c.ilist[n:]...)
+	c.ilist = l
+}
+
+func (c *class) removeInstance(i *instance) {
+	delete(c.instances, i.name)
+	l := make([]*instance, 0, len(c.ilist))
+	for _, o := range c.ilist {
+		if o != i {
+			l = append(l, o)
+		}
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })
-	return out
+	c.ilist = l
 }
 
 // waiter is a control request waiting for an instance to come to rest.
@@ -415,7 +430,7 @@ func (e *Engine) removeInstance(i *instance) {
 	if c.instances[i.name] != i {
 		return
 	}
-	delete(c.instances, i.name)
+	c.removeInstance(i)
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
 	if len(c.instances) == 0 {
 		e.classIdle(c)
@@ -682,7 +697,7 @@ func (e *Engine) instanceFor(c *class, name string) *instance {
 	if c.def.StopOn != nil {
 		i.stopCond = cond.New(c.def.StopOn)
 	}
-	c.instances[name] = i
+	c.addInstance(i)
 	e.notify(api.Signal{Kind: api.InstanceAdded, Job: c.name, Instance: name})
 	return i
 }
