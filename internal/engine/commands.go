@@ -114,7 +114,7 @@ func (e *Engine) stopInstance(i *instance, env []string, reply func(error)) erro
 	if i.goal == job.GoalStop {
 		return api.Errorf(api.ErrAlreadyStopped, "Job has already been stopped: "+i.label())
 	}
-	i.stopEnv = append([]string(nil), env...)
+	i.stopEnv = importFilter(i.def, append([]string(nil), env...))
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStop, reply})

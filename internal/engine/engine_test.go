@@ -410,3 +410,19 @@ func TestEnvStanzaAndExport(t *testing.T) {
 		t.Fatalf("starting event %q", evs[0])
 	}
 }
+
+// Chromium OS `import`: only the listed keys of the starting event reach
+// the job; job-event keys pass; UPSTART_* never comes from outside.
+func TestImport(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("imp", "go", "", "main")
+	d.Import = []string{"WANTED"}
+	h.emit("go", "WANTED=1", "UNWANTED=2", "UPSTART_JOB=evil")
+	env := h.sp.procs[h.pid("imp", "", conf.Main)].Env
+	if lookup(env, "WANTED") != "1" || lookup(env, "UNWANTED") != "<unset>" || lookup(env, "UPSTART_JOB") != "imp" {
+		t.Fatalf("env %v", env)
+	}
+	if lookup(env, "UPSTART_EVENTS") != "go" {
+		t.Fatalf("UPSTART_EVENTS %q", lookup(env, "UPSTART_EVENTS"))
+	}
+}

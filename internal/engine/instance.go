@@ -595,7 +595,7 @@ func (e *Engine) stopByCondition(i *instance) {
 	matched := i.stopCond.Matched()
 	if i.goal != job.GoalStop {
 		env, names := matchedEnv(matched)
-		i.stopEnv = append(env, "UPSTART_STOP_EVENTS="+strings.Join(names, " "))
+		i.stopEnv = append(importFilter(i.def, env), "UPSTART_STOP_EVENTS="+strings.Join(names, " "))
 		e.answerWaiters(i)
 		e.hold(i, matched)
 		e.changeGoal(i, job.GoalStop)
@@ -645,9 +645,12 @@ func (e *Engine) answerWaiters(i *instance) {
 	e.releaseAll(i, false)
 }
 
-// importFilter applies the Chromium OS `import` stanza: when a job names
-// keys to import, only those keys of the starting event or start command
-// enter its environment.
+// importFilter applies the Chromium OS `import` stanza to the environment
+// that an event or a start/stop/restart request brings: when a job names
+// keys to import, only those keys (exact names) get in. The variables of
+// job events (JOB, INSTANCE, RESULT, PROCESS, EXIT_STATUS, EXIT_SIGNAL) are
+// not affected; UPSTART_* keys are init's own and never come from outside.
+// A job without `import` takes everything, as in Upstart 1.13.
 func importFilter(d *conf.Job, env []string) []string {
 	if len(d.Import) == 0 {
 		return env
@@ -655,6 +658,13 @@ func importFilter(d *conf.Job, env []string) []string {
 	var out []string
 	for _, kv := range env {
 		k := environ.Key(kv)
+		switch {
+		case strings.HasPrefix(k, "UPSTART_"):
+			continue
+		case jobEventKeys[k]:
+			out = append(out, kv)
+			continue
+		}
 		for _, allowed := range d.Import {
 			if k == allowed {
 				out = append(out, kv)
@@ -664,6 +674,9 @@ func importFilter(d *conf.Job, env []string) []string {
 	}
 	return out
 }
+
+var jobEventKeys = map[string]bool{"JOB": true, "INSTANCE": true, "RESULT": true,
+	"PROCESS": true, "EXIT_STATUS": true, "EXIT_SIGNAL": true}
 
 func expandInstance(d *conf.Job, env []string) (string, error) {
 	if d.Instance == "" {

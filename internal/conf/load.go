@@ -1,0 +1,251 @@
+package conf
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+const (
+	ConfExt     = ".conf"
+	OverrideExt = ".override"
+)
+
+// IgnoredDir reports whether a sub-directory of a configuration directory
+// is skipped: hidden, editor backups and swap files, RCS/CVS, packaging
+// leftovers.
+func IgnoredDir(name string) bool {
+	switch {
+	case name == "" || name[0] == '.':
+		return true
+	case name == "RCS" || name == "CVS" || name == "SCCS":
+		return true
+	case strings.HasSuffix(name, "~"),
+		strings.HasSuffix(name, ".bak"), strings.HasSuffix(name, ".BAK"),
+		strings.HasSuffix(name, ".swp"), strings.HasSuffix(name, ".swo"),
+		strings.HasSuffix(name, ".swn"),
+		strings.Contains(name, ".dpkg-"),
+		strings.HasSuffix(name, ".rpmsave"), strings.HasSuffix(name, ".rpmorig"),
+		strings.HasSuffix(name, ".rpmnew"):
+		return true
+	}
+	return false
+}
+
+// SplitName splits a path relative to a configuration directory into the
+// job name and the extension (ConfExt or OverrideExt). ok is false for
+// files that are neither: the last '.' of the path must start ".conf" or
+// ".override" and may be neither the first character nor follow a '/'.
+func SplitName(rel string) (name, ext string, ok bool) {
+	i := strings.LastIndexByte(rel, '.')
+	if i <= 0 || rel[i-1] == '/' {
+		return "", "", false
+	}
+	switch rel[i:] {
+	case ConfExt, OverrideExt:
+		return rel[:i], rel[i:], true
+	}
+	return "", "", false
+}
+
+// NameForPath returns the job name a file under one of dirs stands for
+// (with its extension), or ok false.
+func NameForPath(dirs []string, path string) (name, ext string, ok bool) {
+	for _, d := range dirs {
+		rel, err := filepath.Rel(d, path)
+		if err != nil || rel == "." || strings.HasPrefix(rel, "../") || rel == ".." {
+			continue
+		}
+		return SplitName(filepath.ToSlash(rel))
+	}
+	return "", "", false
+}
+
+// found is one regular file for a job name in one source.
+type found struct {
+	conf, override string // paths, "" if absent
+}
+
+// scan walks dir and returns, per job name, its .conf and .override.
+// A missing dir gives nothing and no error.
+func scan(dir string) (map[string]*found, []error) {
+	out := map[string]*found{}
+	var errs []error
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			errs = append(errs, err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if path != dir && IgnoredDir(d.Name()) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil // symlinks and special files are not loaded
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return nil
+		}
+		name, ext, ok := SplitName(filepath.ToSlash(rel))
+		if !ok {
+			return nil
+		}
+		f := out[name]
+		if f == nil {
+			f = &found{}
+			out[name] = f
+		}
+		if ext == ConfExt {
+			f.conf = path
+		} else {
+			f.override = path
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return out, errs
+}
+
+// readFile reads at most MaxFileSize+1 bytes, so that Parse reports a
+// too-large file without us reading all of it.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
+// Load reads every job from the configuration directories dirs, in
+// priority order (the first holding NAME.conf that parses wins; a broken
+// file of higher priority is reported and the next one used). Each job has
+// its override applied: the first NAME.override found scanning dirs in
+// order up to and including the one holding the winning .conf. A broken
+// override is reported and the job is loaded without it. Errors never stop
+// other jobs loading.
+func Load(dirs []string) (map[string]*Job, []error) {
+	var errs []error
+	scans := make([]map[string]*found, len(dirs))
+	names := map[string]bool{}
+	for i, d := range dirs {
+		s, e := scan(d)
+		scans[i] = s
+		errs = append(errs, e...)
+		for n, f := range s {
+			if f.conf != "" {
+				names[n] = true
+			}
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	jobs := map[string]*Job{}
+	for _, n := range sorted {
+		j, e := loadFromScans(scans, n)
+		errs = append(errs, e...)
+		if j != nil {
+			jobs[n] = j
+		}
+	}
+	return jobs, errs
+}
+
+// LoadJob (re)reads one job by name, as Load would. A nil job with no
+// errors means no source has NAME.conf.
+func LoadJob(dirs []string, name string) (*Job, []error) {
+	if _, _, ok := SplitName(name + ConfExt); !ok || !validName(name) {
+		return nil, nil
+	}
+	scans := make([]map[string]*found, len(dirs))
+	for i, d := range dirs {
+		scans[i] = map[string]*found{}
+		f := &found{}
+		base := filepath.Join(d, filepath.FromSlash(name))
+		if regular(base + ConfExt) {
+			f.conf = base + ConfExt
+		}
+		if regular(base + OverrideExt) {
+			f.override = base + OverrideExt
+		}
+		scans[i][name] = f
+	}
+	return loadFromScans(scans, name)
+}
+
+// validName rejects names whose directories Load would not walk into.
+func validName(name string) bool {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		if p == "" || p == ".." || p == "." {
+			return false
+		}
+		if i < len(parts)-1 && IgnoredDir(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func regular(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func loadFromScans(scans []map[string]*found, name string) (*Job, []error) {
+	var errs []error
+	for i, s := range scans {
+		f := s[name]
+		if f == nil || f.conf == "" {
+			continue
+		}
+		data, err := readFile(f.conf)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		j, err := Parse(name, f.conf, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range scans[:i+1] {
+			of := o[name]
+			if of == nil || of.override == "" {
+				continue
+			}
+			data, err := readFile(of.override)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			oj, err := ParseOverride(j, of.override, data)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			j = oj
+			break
+		}
+		return j, errs
+	}
+	return nil, errs
+}
