@@ -97,6 +97,9 @@ type Backend interface {
 	RestartInstance(job, instance string, wait bool) error
 	Reload(job, instance string) error
 
+	// Emit queues an event. file (may be nil) is owned by the backend from
+	// the call on: it goes to the jobs the event starts and is closed when
+	// the event finishes (or at once if the call fails).
 	Emit(name string, env []string, wait bool, file *os.File) error
 	ReloadConfiguration() error
 

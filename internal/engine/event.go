@@ -43,6 +43,22 @@ func (e *Engine) newEvent(name string, env []string) *event {
 // Emit queues an event. reply (if not nil) is called when it finishes, with
 // an EventFailed error if a job it started failed.
 func (e *Engine) Emit(name string, env []string, file *os.File, reply func(error)) error {
+	if err := checkEmit(name, env); err != nil {
+		if file != nil {
+			file.Close()
+		}
+		return err
+	}
+	ev := e.newEvent(name, append([]string(nil), env...))
+	ev.file = file
+	if reply != nil {
+		ev.replies = append(ev.replies, reply)
+	}
+	e.Poll()
+	return nil
+}
+
+func checkEmit(name string, env []string) error {
 	if name == "" {
 		return api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
 	}
@@ -51,12 +67,6 @@ func (e *Engine) Emit(name string, env []string, file *os.File, reply func(error
 			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
 		}
 	}
-	ev := e.newEvent(name, append([]string(nil), env...))
-	ev.file = file
-	if reply != nil {
-		ev.replies = append(ev.replies, reply)
-	}
-	e.Poll()
 	return nil
 }
 

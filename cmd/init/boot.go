@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// bootSetup does what PID 1 of a machine or container needs before jobs
+// run: its own session, a known umask and directory, and the kernel
+// filesystems if nobody mounted them. Failures are warnings: a container
+// may forbid mounts and still run fine.
+func (d *daemon) bootSetup() {
+	syscall.Setsid()
+	syscall.Umask(0o022)
+	os.Chdir("/")
+	mounts := []struct{ src, dir, fstype, opts, probe string }{
+		{"proc", "/proc", "proc", "", "/proc/self"},
+		{"sysfs", "/sys", "sysfs", "", "/sys/kernel"},
+		{"devtmpfs", "/dev", "devtmpfs", "mode=0755", "/dev/null"},
+		{"devpts", "/dev/pts", "devpts", "gid=5,mode=0620,ptmxmode=0666", "/dev/pts/ptmx"},
+	}
+	for _, m := range mounts {
+		if _, err := os.Stat(m.probe); err == nil {
+			continue
+		}
+		os.MkdirAll(m.dir, 0o755)
+		if err := syscall.Mount(m.src, m.dir, m.fstype, syscall.MS_NOSUID|syscall.MS_NOEXEC, m.opts); err != nil {
+			d.log.Warn(fmt.Sprintf("Unable to mount %s filesystem: %v", m.dir, err))
+		}
+	}
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin")
+}
+
+// configureSupervisor sets the mode-dependent supervisor options.
+func configureSupervisor(o *supervise.Options, d *daemon) {
+	if d.o.user {
+		// A session's jobs write to the terminal the session runs on.
+		o.ConsolePath = "/proc/self/fd/2"
+	}
+}

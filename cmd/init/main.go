@@ -1,0 +1,288 @@
+// Command init is the event-based init daemon: PID 1 of a machine or
+// container, or a per-user session instance with --user.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/control"
+	"github.com/goupstart/upstart/internal/engine"
+	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// signals is set up before main runs: Go's default action for SIGTERM,
+// SIGHUP and friends is to exit, and PID 1 exiting panics the kernel.
+var signals chan os.Signal
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == supervise.PreExecArg {
+		return
+	}
+	signals = make(chan os.Signal, 64)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1,
+		syscall.SIGUSR2, syscall.SIGPWR, syscall.SIGWINCH, syscall.SIGQUIT, syscall.SIGPIPE,
+		syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGVTALRM,
+		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO)
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervise.PreExecArg {
+		supervise.RunPreExec(os.Args[2:]) // never returns
+	}
+	o, err := parseOptions(os.Args[1:])
+	if err != nil {
+		fatal(err)
+	}
+	if o.help {
+		fmt.Print(usage)
+		return
+	}
+	if o.version {
+		fmt.Println(api.Version)
+		return
+	}
+	d := &daemon{o: o, pid1: os.Getpid() == 1}
+	if err := d.run(); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "init: %v\n", err)
+	if os.Getpid() == 1 {
+		// PID 1 may not exit: say why and stay.
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	os.Exit(1)
+}
+
+type daemon struct {
+	o       *options
+	pid1    bool
+	level   slog.LevelVar
+	log     *slog.Logger
+	e       *engine.Engine
+	sup     *supervise.Supervisor
+	dirs    []string
+	address string
+	session string // session file, removed at exit
+	done    chan struct{}
+}
+
+func (d *daemon) run() error {
+	o := d.o
+	d.level.Set(priorities[o.priority])
+	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	user := o.user || o.session
+	if !user {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("Need to be root")
+		}
+		if !d.pid1 {
+			return fmt.Errorf("Not being executed as init")
+		}
+		d.bootSetup()
+	}
+
+	env := d.globalEnv()
+	var err error
+	d.dirs, err = d.confDirs()
+	if err != nil {
+		return err
+	}
+	if user {
+		d.address = fmt.Sprintf("unix:abstract=/com/ubuntu/upstart-session/%d/%d", os.Getuid(), os.Getpid())
+		env = environ.Set(env, "UPSTART_SESSION="+d.address)
+	} else {
+		d.address = "unix:abstract=/com/ubuntu/upstart"
+	}
+
+	exits := make(chan supervise.Exit, 1024)
+	sopts := supervise.Options{
+		PreExec:   []string{"/proc/self/exe", supervise.PreExecArg},
+		Subreaper: !d.pid1,
+		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
+	}
+	configureSupervisor(&sopts, d)
+	d.sup, err = supervise.New(exits, sopts)
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	eopts := engine.Options{
+		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
+		DefaultConsole: o.defaultConsole, Session: user,
+	}
+	if o.noLog {
+		eopts.DefaultConsole = conf.ConsoleNone
+	}
+	d.e = engine.New(eopts)
+	d.e.SetClock(engine.RealClock{Engine: d.e})
+	backend := &engine.Backend{
+		E:            d.e,
+		ReloadConfig: d.reload,
+		LogPriorityFn: func() string {
+			return priorityName(d.level.Level())
+		},
+		SetLogPriorityFn: func(p string) error {
+			l, ok := priorities[p]
+			if !ok {
+				return api.Errorf(api.ErrInvalidArgs, "The log priority given was not recognised")
+			}
+			d.level.Set(l)
+			return nil
+		},
+	}
+
+	d.done = make(chan struct{})
+	// The loop must run before anything posts to it.
+	go d.e.Run(exits, d.done)
+	d.call(d.reload)
+
+	if !o.session {
+		l, err := control.Listen(d.address)
+		if err != nil {
+			return fmt.Errorf("unable to listen for private connections: %w", err)
+		}
+		srv := control.NewServer(backend, control.Options{Session: user,
+			Logf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }})
+		go srv.Serve(l)
+		defer srv.Close()
+	}
+	if o.user {
+		if err := d.writeSessionFile(); err != nil {
+			d.log.Warn(fmt.Sprintf("unable to write session file: %v", err))
+		}
+		defer d.removeSessionFile()
+	}
+	if w, err := conf.NewWatcher(d.dirs); err != nil {
+		d.log.Warn(fmt.Sprintf("Unable to watch configuration directories: %v", err))
+	} else {
+		defer w.Close()
+		go func() {
+			for range w.C {
+				w.Changed()
+				d.e.Post(d.reload)
+			}
+		}()
+	}
+	if !o.noStartupEvent && !o.restart {
+		name := o.startupEvent
+		d.e.Post(func() {
+			if err := d.e.Emit(name, nil, nil, nil); err != nil {
+				d.log.Error(err.Error())
+			}
+		})
+	}
+	d.handleSignals()
+	return nil
+}
+
+// call runs f on the loop and waits for it.
+func (d *daemon) call(f func()) {
+	done := make(chan struct{})
+	d.e.Post(func() { f(); close(done) })
+	<-done
+}
+
+// reload re-reads every job file (on the loop). Broken files are reported
+// with FILE:LINE and define no job; the others load.
+func (d *daemon) reload() {
+	jobs, errs := conf.Load(d.dirs)
+	for _, err := range errs {
+		d.log.Error(err.Error())
+	}
+	d.e.SetJobs(jobs)
+}
+
+func (d *daemon) globalEnv() []string {
+	if d.o.user && !d.o.noInheritEnv {
+		return os.Environ()
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"
+	if !d.pid1 {
+		if p := os.Getenv("PATH"); p != "" {
+			path = p
+		}
+	}
+	env := []string{"PATH=" + path}
+	if t := os.Getenv("TERM"); t != "" {
+		env = append(env, "TERM="+t)
+	}
+	return env
+}
+
+// confDirs lists the configuration directories in priority order.
+func (d *daemon) confDirs() ([]string, error) {
+	o := d.o
+	dirs := append([]string(nil), o.prependDirs...)
+	switch {
+	case len(o.confdirs) > 0:
+		dirs = append(dirs, o.confdirs...)
+	case o.user:
+		home, _ := os.UserHomeDir()
+		cfg := os.Getenv("XDG_CONFIG_HOME")
+		if cfg == "" {
+			cfg = filepath.Join(home, ".config")
+		}
+		own := filepath.Join(cfg, "upstart")
+		os.MkdirAll(own, 0o755)
+		dirs = append(dirs, own, filepath.Join(home, ".init"))
+		xdg := os.Getenv("XDG_CONFIG_DIRS")
+		if xdg == "" {
+			xdg = "/etc/xdg"
+		}
+		for _, p := range filepath.SplitList(xdg) {
+			if filepath.IsAbs(p) {
+				dirs = append(dirs, filepath.Join(p, "upstart"))
+			}
+		}
+		if os.Getenv("UPSTART_NO_SYSTEM_USERCONFDIR") == "" {
+			dirs = append(dirs, "/usr/share/upstart/sessions")
+		}
+	default:
+		dir := "/etc/init"
+		if v := os.Getenv("UPSTART_CONFDIR"); v != "" {
+			dir = v
+		}
+		dirs = append(dirs, dir)
+	}
+	return append(dirs, o.appendDirs...), nil
+}
+
+func (d *daemon) sessionDir() string {
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if rt == "" {
+		return ""
+	}
+	return filepath.Join(rt, "upstart", "sessions")
+}
+
+func (d *daemon) writeSessionFile() error {
+	dir := d.sessionDir()
+	if dir == "" {
+		return fmt.Errorf("XDG_RUNTIME_DIR is not set")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	d.session = filepath.Join(dir, strconv.Itoa(os.Getpid())+".session")
+	return os.WriteFile(d.session, []byte("UPSTART_SESSION="+d.address+"\n"), 0o600)
+}
+
+func (d *daemon) removeSessionFile() {
+	if d.session != "" {
+		os.Remove(d.session)
+	}
+}

@@ -1,0 +1,754 @@
+// Command initctl controls an Upstart init daemon over its D-Bus API. When
+// invoked as start, stop, restart, reload or status it acts as that command.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/control"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// env is what a command sees of its invocation.
+type env struct {
+	prog    string
+	lookup  func(string) (string, bool)
+	stdout  io.Writer
+	stderr  io.Writer
+	quiet   bool
+	verbose bool
+
+	conn   connOpts
+	noWait bool
+	global bool
+	retain bool
+	enum   bool
+	warn   bool
+	ignore []string
+	dial   func() (*client, error)
+	c      *client
+}
+
+func (e *env) getenv(name string) string {
+	v, _ := e.lookup(name)
+	return v
+}
+
+// usageError is a command line mistake: reported with the --help hint.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type command struct {
+	name    string
+	args    string // for --help
+	summary string
+	opts    string // command options accepted: n (no-wait), e, g, r, i, w
+	run     func(e *env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"start", "[-n] JOB [KEY=VALUE]...", "Start job.", "n", cmdStart},
+		{"stop", "[-n] JOB [KEY=VALUE]...", "Stop job.", "n", cmdStop},
+		{"restart", "[-n] JOB [KEY=VALUE]...", "Restart job.", "n", cmdRestart},
+		{"reload", "JOB [KEY=VALUE]...", "Send HUP signal to job.", "", cmdReload},
+		{"status", "JOB [KEY=VALUE]...", "Query status of job.", "", cmdStatus},
+		{"list", "", "List known jobs.", "", cmdList},
+		{"emit", "[-n] EVENT [KEY=VALUE]...", "Emit an event.", "n", cmdEmit},
+		{"reload-configuration", "", "Reload the configuration of the init daemon.", "", cmdReloadConfiguration},
+		{"version", "", "Request the version of the init daemon.", "", cmdVersion},
+		{"log-priority", "[PRIORITY]", "Change the minimum priority of log messages from the init daemon.", "", cmdLogPriority},
+		{"show-config", "[-e] [CONF]", "Show emits, start on and stop on details for job configurations.", "e", cmdShowConfig},
+		{"check-config", "[-i EVENT,...] [-w] [CONF]", "Check for unreachable jobs/event conditions.", "iw", cmdCheckConfig},
+		{"usage", "JOB", "Show job usage message if available.", "", cmdUsage},
+		{"get-env", "[-g] VARIABLE", "Retrieve value of a job environment variable.", "g", cmdGetEnv},
+		{"set-env", "[-g] [-r] VARIABLE[=VALUE]...", "Set one or more job environment variables.", "gr", cmdSetEnv},
+		{"unset-env", "[-g] VARIABLE...", "Remove one or more job environment variables.", "g", cmdUnsetEnv},
+		{"list-env", "[-g]", "Show all job environment variables.", "g", cmdListEnv},
+		{"reset-env", "[-g]", "Revert all job environment variables to their initial values.", "g", cmdResetEnv},
+		{"notify-disk-writeable", "", "Inform Upstart that the disk is now writeable.", "", cmdNotifyDiskWriteable},
+		{"list-sessions", "", "List all jobs sessions.", "", cmdListSessions},
+		{"notify-cgroup-manager-address", "ADDRESS", "Inform Upstart of the cgroup manager address.", "", cmdNotifyCGroupManagerAddress},
+		{"notify-dbus-address", "ADDRESS", "Inform Upstart of the D-Bus address of the session bus.", "", cmdNotifyDBusAddress},
+	}
+}
+
+func findCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// run is initctl's main; it returns the exit status.
+func run(argv []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	prog := "initctl"
+	if len(argv) > 0 {
+		prog = filepath.Base(argv[0])
+	}
+	e := &env{prog: prog, lookup: lookup, stdout: stdout, stderr: stderr}
+	e.dial = func() (*client, error) { return connect(e.conn, e.getenv) }
+
+	var cmd *command
+	if c := findCommand(prog); c != nil && isSymlinkName(prog) {
+		cmd = c
+	}
+	var args []string
+	if len(argv) > 1 {
+		args = argv[1:]
+	}
+	cmd, positional, exit, err := parseArgs(e, cmd, args)
+	if err != nil {
+		return e.fail(err)
+	}
+	if exit >= 0 {
+		return exit
+	}
+	if cmd == nil {
+		return e.fail(usageError{"missing command"})
+	}
+	defer func() {
+		if e.c != nil {
+			e.c.close()
+		}
+	}()
+	if err := cmd.run(e, positional); err != nil {
+		return e.fail(err)
+	}
+	return 0
+}
+
+func isSymlinkName(p string) bool {
+	switch p {
+	case "start", "stop", "restart", "reload", "status":
+		return true
+	}
+	return false
+}
+
+// fail reports err as initctl does and returns the exit status 1.
+func (e *env) fail(err error) int {
+	if errors.Is(err, errSilent) {
+		return 1
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(e.stderr, "%s: %s\n", e.prog, ue.msg)
+		fmt.Fprintf(e.stderr, "Try `%s --help' for more information.\n", e.prog)
+		return 1
+	}
+	fmt.Fprintf(e.stderr, "%s: %s\n", e.prog, err.Error())
+	return 1
+}
+
+// out prints one line of normal output (suppressed by --quiet).
+func (e *env) out(s string) {
+	if !e.quiet {
+		fmt.Fprintln(e.stdout, s)
+	}
+}
+
+// info prints an informational message (shown with --verbose).
+func (e *env) info(s string) {
+	fmt.Fprintln(e.stdout, s)
+}
+
+// client connects on first use.
+func (e *env) client() (*client, error) {
+	if e.c == nil {
+		c, err := e.dial()
+		if err != nil {
+			return nil, err
+		}
+		e.c = c
+	}
+	return e.c, nil
+}
+
+// parseArgs handles global and command options, which may be mixed
+// (command options only after the command). exit >= 0 means: done.
+func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, error) {
+	var positional []string
+	cmdOpt := func(letter byte, spelled string) error {
+		if cmd == nil || !strings.ContainsRune(cmd.opts, rune(letter)) {
+			return usageError{"unrecognised option: " + spelled}
+		}
+		return nil
+	}
+	addPositional := func(a string) error {
+		if cmd == nil {
+			cmd = findCommand(a)
+			if cmd == nil {
+				return usageError{"invalid command: " + a}
+			}
+			return nil
+		}
+		positional = append(positional, a)
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			for _, p := range args[i+1:] {
+				if err := addPositional(p); err != nil {
+					return nil, nil, -1, err
+				}
+			}
+			break
+		}
+		if strings.HasPrefix(a, "--") {
+			name, value, hasValue := strings.Cut(a[2:], "=")
+			needValue := func() (string, error) {
+				if hasValue {
+					return value, nil
+				}
+				if i+1 >= len(args) {
+					return "", usageError{"missing argument: " + a}
+				}
+				i++
+				return args[i], nil
+			}
+			var err error
+			switch name {
+			case "user":
+				e.conn.user = true
+			case "session":
+				e.conn.session = true
+			case "system":
+				e.conn.system = true
+			case "dest":
+				e.conn.dest, err = needValue()
+			case "quiet":
+				e.quiet = true
+			case "verbose", "debug":
+				e.verbose = true
+			case "help":
+				e.help(cmd)
+				return cmd, nil, 0, nil
+			case "version":
+				fmt.Fprintf(e.stdout, "%s (upstart 1.13.2)\n", e.prog)
+				return cmd, nil, 0, nil
+			case "no-wait":
+				if err = cmdOpt('n', a); err == nil {
+					e.noWait = true
+				}
+			case "enumerate":
+				if err = cmdOpt('e', a); err == nil {
+					e.enum = true
+				}
+			case "global":
+				if err = cmdOpt('g', a); err == nil {
+					e.global = true
+				}
+			case "retain":
+				if err = cmdOpt('r', a); err == nil {
+					e.retain = true
+				}
+			case "warn":
+				if err = cmdOpt('w', a); err == nil {
+					e.warn = true
+				}
+			case "ignore-events":
+				if err = cmdOpt('i', a); err == nil {
+					var v string
+					if v, err = needValue(); err == nil {
+						e.ignore = append(e.ignore, strings.Split(v, ",")...)
+					}
+				}
+			default:
+				err = usageError{"unrecognised option: " + a}
+			}
+			if err != nil {
+				return nil, nil, -1, err
+			}
+			continue
+		}
+		if len(a) > 1 && a[0] == '-' {
+			for j := 1; j < len(a); j++ {
+				var err error
+				switch a[j] {
+				case 'q':
+					e.quiet = true
+				case 'v':
+					e.verbose = true
+				case 'n':
+					if err = cmdOpt('n', "-n"); err == nil {
+						e.noWait = true
+					}
+				case 'e':
+					if err = cmdOpt('e', "-e"); err == nil {
+						e.enum = true
+					}
+				case 'g':
+					if err = cmdOpt('g', "-g"); err == nil {
+						e.global = true
+					}
+				case 'r':
+					if err = cmdOpt('r', "-r"); err == nil {
+						e.retain = true
+					}
+				case 'w':
+					if err = cmdOpt('w', "-w"); err == nil {
+						e.warn = true
+					}
+				case 'i':
+					if err = cmdOpt('i', "-i"); err != nil {
+						break
+					}
+					v := a[j+1:]
+					if v == "" {
+						if i+1 >= len(args) {
+							err = usageError{"missing argument: -i"}
+							break
+						}
+						i++
+						v = args[i]
+					}
+					e.ignore = append(e.ignore, strings.Split(v, ",")...)
+					j = len(a)
+				default:
+					err = usageError{"unrecognised option: -" + string(a[j])}
+				}
+				if err != nil {
+					return nil, nil, -1, err
+				}
+			}
+			continue
+		}
+		if err := addPositional(a); err != nil {
+			return nil, nil, -1, err
+		}
+	}
+	return cmd, positional, -1, nil
+}
+
+func (e *env) help(cmd *command) {
+	w := e.stdout
+	if cmd != nil {
+		fmt.Fprintf(w, "Usage: %s %s\n", progPrefix(e.prog, cmd), cmd.args)
+		fmt.Fprintf(w, "%s\n", cmd.summary)
+		return
+	}
+	fmt.Fprintf(w, "Usage: %s [OPTION]... COMMAND [OPTION]... [ARG]...\n\n", e.prog)
+	fmt.Fprintln(w, "Options:")
+	fmt.Fprintln(w, "      --session               use D-Bus session bus to connect to init daemon (for testing)")
+	fmt.Fprintln(w, "      --system                use D-Bus system bus to connect to init daemon")
+	fmt.Fprintln(w, "      --dest=NAME             destination well-known name on D-Bus bus")
+	fmt.Fprintln(w, "      --user                  run in user mode (as used for user sessions)")
+	fmt.Fprintln(w, "  -q, --quiet                 reduce output to errors only")
+	fmt.Fprintln(w, "  -v, --verbose               increase output to include informational messages")
+	fmt.Fprintln(w, "      --help                  display this help and exit")
+	fmt.Fprintln(w, "      --version               output version information and exit")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-22s%s\n", c.name, c.summary)
+	}
+}
+
+func progPrefix(prog string, cmd *command) string {
+	if prog == cmd.name {
+		return prog
+	}
+	return prog + " " + cmd.name
+}
+
+// inJob returns the caller's own job and instance when run inside a job.
+func (e *env) inJob() (job, instance string, ok bool) {
+	job, hasJob := e.lookup("UPSTART_JOB")
+	// UPSTART_INSTANCE is set, possibly empty, for every job process.
+	instance, hasInst := e.lookup("UPSTART_INSTANCE")
+	return job, instance, hasJob && hasInst
+}
+
+// ownInstance resolves the caller's own instance (start/stop without JOB).
+func (e *env) ownInstance(c *client, job, instance string) (dbus.ObjectPath, error) {
+	jp, err := c.getJobByName(job)
+	if err != nil {
+		return "", err
+	}
+	var ip dbus.ObjectPath
+	err = c.callStore(jp, control.JobIface, "GetInstanceByName", []any{instance}, &ip)
+	return ip, err
+}
+
+func envArgs(args []string) []string {
+	if len(args) == 0 {
+		return []string{}
+	}
+	return args
+}
+
+func cmdStart(e *env, args []string) error {
+	return startStop(e, args, "Start")
+}
+
+func cmdStop(e *env, args []string) error {
+	return startStop(e, args, "Stop")
+}
+
+func startStop(e *env, args []string, method string) error {
+	var job string
+	var ip dbus.ObjectPath
+	if len(args) == 0 {
+		j, inst, ok := e.inJob()
+		if !ok {
+			return usageError{"missing job name"}
+		}
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		if ip, err = e.ownInstance(c, j, inst); err != nil {
+			return err
+		}
+		// From inside the job: never wait (it would wait for itself).
+		if _, err := c.call(ip, control.InstanceIface, method, false); err != nil {
+			return err
+		}
+		job = j
+	} else {
+		job = args[0]
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		jp, err := c.getJobByName(job)
+		if err != nil {
+			return err
+		}
+		env := envArgs(args[1:])
+		if method == "Start" {
+			if err := c.callStore(jp, control.JobIface, "Start", []any{env, !e.noWait}, &ip); err != nil {
+				return err
+			}
+		} else {
+			if err := c.callStore(jp, control.JobIface, "GetInstance", []any{env}, &ip); err != nil {
+				return err
+			}
+			if _, err := c.call(jp, control.JobIface, "Stop", env, !e.noWait); err != nil {
+				return err
+			}
+		}
+	}
+	st, err := e.c.instanceStatus(job, ip)
+	if err != nil {
+		return err
+	}
+	e.out(st)
+	return nil
+}
+
+func cmdRestart(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing job name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	jp, err := c.getJobByName(args[0])
+	if err != nil {
+		return err
+	}
+	var ip dbus.ObjectPath
+	if err := c.callStore(jp, control.JobIface, "Restart", []any{envArgs(args[1:]), !e.noWait}, &ip); err != nil {
+		return err
+	}
+	st, err := c.instanceStatus(args[0], ip)
+	if err != nil {
+		return err
+	}
+	e.out(st)
+	return nil
+}
+
+func cmdReload(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing job name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	jp, err := c.getJobByName(args[0])
+	if err != nil {
+		return err
+	}
+	var ip dbus.ObjectPath
+	if err := c.callStore(jp, control.JobIface, "GetInstance", []any{envArgs(args[1:])}, &ip); err != nil {
+		return err
+	}
+	_, err = c.call(ip, control.InstanceIface, "Reload")
+	if dbusErrorName(err) != "org.freedesktop.DBus.Error.UnknownMethod" {
+		return err
+	}
+	// An older daemon without Reload: signal the main process ourselves.
+	v, err := c.property(ip, control.InstanceIface, "processes")
+	if err != nil {
+		return err
+	}
+	for _, p := range parseProcesses(v.Value()) {
+		if p.name == "main" {
+			return syscall.Kill(int(p.pid), syscall.SIGHUP)
+		}
+	}
+	return fmt.Errorf("Job is not running: %s", args[0])
+}
+
+func cmdStatus(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing job name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	jp, err := c.getJobByName(args[0])
+	if err != nil {
+		return err
+	}
+	var ip dbus.ObjectPath
+	err = c.callStore(jp, control.JobIface, "GetInstance", []any{envArgs(args[1:])}, &ip)
+	if dbusErrorName(err) == api.ErrUnknownInstance {
+		e.out(stoppedStatus(args[0]))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := c.instanceStatus(args[0], ip)
+	if err != nil {
+		return err
+	}
+	e.out(st)
+	return nil
+}
+
+func cmdList(e *env, args []string) error {
+	if len(args) > 0 {
+		return usageError{"unexpected argument"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var jobs []dbus.ObjectPath
+	if err := c.callStore(control.ManagerPath, control.ManagerIface, "GetAllJobs", nil, &jobs); err != nil {
+		return err
+	}
+	for _, jp := range jobs {
+		name, err := c.stringProperty(jp, control.JobIface, "name")
+		if err != nil {
+			return err
+		}
+		var insts []dbus.ObjectPath
+		if err := c.callStore(jp, control.JobIface, "GetAllInstances", nil, &insts); err != nil {
+			return err
+		}
+		if len(insts) == 0 {
+			e.out(stoppedStatus(name))
+			continue
+		}
+		for _, ip := range insts {
+			st, err := c.instanceStatus(name, ip)
+			if err != nil {
+				return err
+			}
+			e.out(st)
+		}
+	}
+	return nil
+}
+
+func cmdEmit(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing event name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "EmitEvent", args[0], envArgs(args[1:]), !e.noWait)
+	return err
+}
+
+func cmdReloadConfiguration(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "ReloadConfiguration")
+	return err
+}
+
+func cmdVersion(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	v, err := c.stringProperty(control.ManagerPath, control.ManagerIface, "version")
+	if err != nil {
+		return err
+	}
+	e.out(v)
+	return nil
+}
+
+func cmdLogPriority(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		v, err := c.stringProperty(control.ManagerPath, control.ManagerIface, "log_priority")
+		if err != nil {
+			return err
+		}
+		e.out(v)
+		return nil
+	}
+	switch args[0] {
+	case "debug", "info", "message", "warn", "error", "fatal":
+	default:
+		return errors.New("The log priority given was not recognised")
+	}
+	_, err = c.call(control.ManagerPath, control.PropertiesIface, "Set", control.ManagerIface, "log_priority", dbus.MakeVariant(args[0]))
+	return err
+}
+
+func cmdUsage(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing job name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	jp, err := c.getJobByName(args[0])
+	if err != nil {
+		return err
+	}
+	u, err := c.stringProperty(jp, control.JobIface, "usage")
+	if err != nil {
+		return err
+	}
+	e.out("Usage: " + u)
+	return nil
+}
+
+// jobDetails selects the environment table: the caller's instance when run
+// inside a job, else (or with -g) the global one.
+func (e *env) jobDetails() []string {
+	if e.global {
+		return []string{}
+	}
+	if job, inst, ok := e.inJob(); ok {
+		return []string{job, inst}
+	}
+	return []string{}
+}
+
+func cmdGetEnv(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing variable name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var v string
+	if err := c.callStore(control.ManagerPath, control.ManagerIface, "GetEnv", []any{e.jobDetails(), args[0]}, &v); err != nil {
+		return err
+	}
+	e.out(v)
+	return nil
+}
+
+func cmdSetEnv(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing variable value"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "SetEnvList", e.jobDetails(), args, !e.retain)
+	return err
+}
+
+func cmdUnsetEnv(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing variable name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "UnsetEnvList", e.jobDetails(), args)
+	return err
+}
+
+func cmdListEnv(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var vars []string
+	if err := c.callStore(control.ManagerPath, control.ManagerIface, "ListEnv", []any{e.jobDetails()}, &vars); err != nil {
+		return err
+	}
+	sort.Strings(vars)
+	for _, v := range vars {
+		e.out(v)
+	}
+	return nil
+}
+
+func cmdResetEnv(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "ResetEnv", e.jobDetails())
+	return err
+}
+
+func cmdNotifyDiskWriteable(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "NotifyDiskWriteable")
+	return err
+}
+
+func cmdNotifyDBusAddress(e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"missing D-Bus address"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ManagerIface, "NotifyDBusAddress", args[0])
+	return err
+}

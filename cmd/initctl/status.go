@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+)
+
+// proc is one live process of an instance, as in the processes property.
+type proc struct {
+	name string
+	pid  int32
+}
+
+// processOrder is the fixed order in which processes are shown.
+var processOrder = []string{"main", "pre-start", "post-start", "pre-stop", "post-stop", "security"}
+
+// formatStatus renders the status of an instance (§6.3):
+//
+//	<job>[ (<instance>)] <goal>/<state>[, <first process>]
+//	\t<name> process <pid>   (one per further process)
+func formatStatus(job, instance, goal, state string, procs []proc) string {
+	var b strings.Builder
+	b.WriteString(job)
+	if instance != "" {
+		b.WriteString(" (" + instance + ")")
+	}
+	b.WriteString(" " + goal + "/" + state)
+	first := true
+	for _, name := range processOrder {
+		for _, p := range procs {
+			if p.name != name || p.pid <= 0 {
+				continue
+			}
+			pid := strconv.Itoa(int(p.pid))
+			if first {
+				switch name {
+				case "main", "pre-start", "post-stop":
+					b.WriteString(", process " + pid)
+				default:
+					b.WriteString(", (" + name + ") process " + pid)
+				}
+				first = false
+				continue
+			}
+			b.WriteString("\n\t" + name + " process " + pid)
+		}
+	}
+	return b.String()
+}
+
+// stoppedStatus is the status of a job without (that) instance.
+func stoppedStatus(job string) string { return job + " stop/waiting" }

@@ -1,0 +1,757 @@
+package control
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/goupstart/upstart/internal/api"
+)
+
+// Objects are not registered one by one: godbus asks handler.LookupObject
+// for every incoming call, and the job or instance behind a path is looked
+// up in the Backend at that moment. godbus runs each call in a goroutine of
+// its own, so a Backend call that blocks (Start with wait) holds up nobody.
+
+type objKind int
+
+const (
+	kindNode     objKind = iota // an intermediate path (introspection only)
+	kindManager                 // /com/ubuntu/Upstart
+	kindJobs                    // /com/ubuntu/Upstart/jobs
+	kindJob                     // .../jobs/JOB
+	kindInstance                // .../jobs/JOB/INSTANCE
+	kindBusShim                 // /org/freedesktop/DBus on private connections
+)
+
+type handler struct{ c *client }
+
+type object struct {
+	c        *client
+	path     dbus.ObjectPath
+	kind     objKind
+	job      string
+	instance string
+}
+
+func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
+	o := &object{c: h.c, path: p}
+	switch p {
+	case "/", "/com", "/com/ubuntu":
+		o.kind = kindNode
+	case ManagerPath:
+		o.kind = kindManager
+	case JobsPath:
+		o.kind = kindJobs
+	case "/org/freedesktop/DBus":
+		if h.c.bus {
+			return nil, false
+		}
+		o.kind = kindBusShim
+	default:
+		job, inst, hasInst, ok := SplitPath(p)
+		if !ok {
+			return nil, false
+		}
+		o.job, o.instance = job, inst
+		if hasInst {
+			o.kind = kindInstance
+			if _, err := h.c.srv.b.Instance(job, inst); err != nil {
+				return nil, false
+			}
+		} else {
+			o.kind = kindJob
+			if _, err := h.c.srv.b.Job(job); err != nil {
+				return nil, false
+			}
+		}
+	}
+	return o, true
+}
+
+// specs returns the interfaces the object implements, its own first.
+func (o *object) specs() []*ifaceSpec {
+	common := []*ifaceSpec{introspectSpec, peerSpec}
+	switch o.kind {
+	case kindManager:
+		return append([]*ifaceSpec{managerSpec, propertiesSpec}, common...)
+	case kindJob:
+		return append([]*ifaceSpec{jobSpec, propertiesSpec}, common...)
+	case kindInstance:
+		return append([]*ifaceSpec{instanceSpec, propertiesSpec}, common...)
+	case kindBusShim:
+		return append([]*ifaceSpec{busShimSpec}, common...)
+	}
+	return common
+}
+
+func (o *object) LookupInterface(name string) (dbus.Interface, bool) {
+	if name == "" {
+		// No interface given: search all of them.
+		return anyIface{o}, true
+	}
+	for _, s := range o.specs() {
+		if s.name == name {
+			return boundIface{o, s}, true
+		}
+	}
+	return nil, false
+}
+
+type boundIface struct {
+	o *object
+	s *ifaceSpec
+}
+
+func (i boundIface) LookupMethod(name string) (dbus.Method, bool) {
+	m, ok := i.s.method(name)
+	if !ok || m.fn == nil {
+		return nil, false
+	}
+	return boundMethod{i.o, m}, true
+}
+
+type anyIface struct{ o *object }
+
+func (i anyIface) LookupMethod(name string) (dbus.Method, bool) {
+	for _, s := range i.o.specs() {
+		if m, ok := s.method(name); ok && m.fn != nil {
+			return boundMethod{i.o, m}, true
+		}
+	}
+	return nil, false
+}
+
+// boundMethod decodes its own arguments (dbus.ArgumentDecoder) so that it
+// sees the whole message: it checks the signature and hands the body on.
+type boundMethod struct {
+	o *object
+	m *methodSpec
+}
+
+// call is one method invocation.
+type call struct {
+	o      *object
+	conn   *dbus.Conn
+	sender string
+	msg    *dbus.Message
+	body   []any
+}
+
+func (m boundMethod) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
+	want := m.m.inSig()
+	got := ""
+	if len(body) > 0 {
+		got = dbus.SignatureOf(body...).String()
+	}
+	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
+		closeFDs(body)
+		return nil, dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
+	}
+	return []any{&call{o: m.o, conn: conn, sender: sender, msg: msg, body: body}}, nil
+}
+
+func fdsResolved(body []any) bool {
+	for _, x := range body {
+		if _, ok := x.(dbus.UnixFDIndex); ok {
+			return false
+		}
+	}
+	return true
+}
+
+func closeFDs(body []any) {
+	for _, x := range body {
+		if fd, ok := x.(dbus.UnixFD); ok {
+			os.NewFile(uintptr(fd), "").Close()
+		}
+	}
+}
+
+func (m boundMethod) Call(args ...any) ([]any, error) {
+	cl := args[0].(*call)
+	out, err := m.m.fn(cl)
+	if err != nil {
+		return nil, toDBusError(err)
+	}
+	return out, nil
+}
+
+func (m boundMethod) NumArguments() int     { return 1 }
+func (m boundMethod) NumReturns() int       { return len(m.m.out) }
+func (m boundMethod) ArgumentValue(int) any { return nil }
+func (m boundMethod) ReturnValue(i int) any { return nil }
+func (cl *call) backend() api.Backend       { return cl.o.c.srv.b }
+func (cl *call) str(i int) string           { return cl.body[i].(string) }
+func (cl *call) strs(i int) []string        { return cl.body[i].([]string) }
+func (cl *call) boolean(i int) bool         { return cl.body[i].(bool) }
+func dbusErr(name, msg string) *dbus.Error  { return dbus.NewError(name, []any{msg}) }
+func reply(vals ...any) ([]any, error)      { return vals, nil }
+func noReply(err error) ([]any, error)      { return nil, err }
+func apiErr(name, msg string) error         { return api.Errorf(name, msg) }
+func notSupported(what string) error {
+	return apiErr(ErrNotSupported, what+" is not supported by this init daemon")
+}
+func permissionDenied(what string) error {
+	return apiErr(api.ErrPermissionDenied, "You do not have permission to "+what)
+}
+func invalidArgs(msg string) error          { return apiErr(api.ErrInvalidArgs, msg) }
+func (cl *call) srv() *Server               { return cl.o.c.srv }
+func (cl *call) job() string                { return cl.o.job }
+func (cl *call) inst() string               { return cl.o.instance }
+func (cl *call) opts() *Options             { return &cl.srv().opts }
+func (cl *call) fd(i int) dbus.UnixFD       { return cl.body[i].(dbus.UnixFD) }
+func (cl *call) variant(i int) dbus.Variant { return cl.body[i].(dbus.Variant) }
+
+// toDBusError maps Backend errors to D-Bus errors.
+func toDBusError(err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return dbusErr(ae.Name, ae.Msg)
+	}
+	var de *dbus.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	return dbusErr(ErrFailed, err.Error())
+}
+
+// callerUID is the uid of the process that made the call.
+func (cl *call) callerUID() (uint32, bool) {
+	c := cl.o.c
+	if !c.bus {
+		return c.uid, true
+	}
+	if cl.sender == "" {
+		return 0, false
+	}
+	var uid uint32
+	err := cl.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, cl.sender).Store(&uid)
+	return uid, err == nil
+}
+
+// privileged implements Upstart's in-daemon permission check.
+func (cl *call) privileged(what string) error {
+	uid, ok := cl.callerUID()
+	if !ok || !cl.opts().Privileged(uid) {
+		return permissionDenied(what)
+	}
+	return nil
+}
+
+// validEnv reports whether every entry is KEY=VALUE.
+func validEnv(env []string) bool {
+	for _, e := range env {
+		if i := strings.IndexByte(e, '='); i <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Manager methods.
+
+func mReloadConfiguration(cl *call) ([]any, error) {
+	if err := cl.privileged("reload configuration"); err != nil {
+		return nil, err
+	}
+	return noReply(cl.backend().ReloadConfiguration())
+}
+
+func mGetJobByName(cl *call) ([]any, error) {
+	name := cl.str(0)
+	if name == "" {
+		return nil, invalidArgs("Name may not be empty string")
+	}
+	if _, err := cl.backend().Job(name); err != nil {
+		return nil, err
+	}
+	return reply(JobPath(name))
+}
+
+func mGetAllJobs(cl *call) ([]any, error) {
+	jobs := cl.backend().Jobs()
+	paths := make([]dbus.ObjectPath, 0, len(jobs))
+	for _, j := range jobs {
+		paths = append(paths, JobPath(j.Name))
+	}
+	return reply(paths)
+}
+
+func mGetState(cl *call) ([]any, error) {
+	if err := cl.privileged("request state"); err != nil {
+		return nil, err
+	}
+	g, ok := cl.backend().(StateGetter)
+	if !ok {
+		return nil, notSupported("GetState")
+	}
+	st, err := g.GetState()
+	if err != nil {
+		return nil, err
+	}
+	return reply(st)
+}
+
+func mRestart(cl *call) ([]any, error) {
+	if err := cl.privileged("request restart"); err != nil {
+		return nil, err
+	}
+	r, ok := cl.backend().(ReExecer)
+	if !ok {
+		return nil, notSupported("Restart (re-exec)")
+	}
+	return noReply(r.ReExec())
+}
+
+func mEmitEvent(cl *call) ([]any, error) {
+	return emit(cl, nil)
+}
+
+func mEmitEventWithFile(cl *call) ([]any, error) {
+	f := os.NewFile(uintptr(cl.fd(3)), "event-file")
+	return emit(cl, f)
+}
+
+// emit passes file (if any) to the Backend, which owns it from then on;
+// it is closed here only when the call is refused before reaching it.
+func emit(cl *call, file *os.File) ([]any, error) {
+	fail := func(err error) ([]any, error) {
+		if file != nil {
+			file.Close()
+		}
+		return nil, err
+	}
+	if err := cl.privileged("emit an event"); err != nil {
+		return fail(err)
+	}
+	name, env, wait := cl.str(0), cl.strs(1), cl.boolean(2)
+	if name == "" {
+		return fail(invalidArgs("Name may not be empty string"))
+	}
+	if !validEnv(env) {
+		return fail(invalidArgs("Env must be KEY=VALUE pairs"))
+	}
+	return noReply(cl.backend().Emit(name, env, wait, file))
+}
+
+// checkJobDetails validates the job_details argument of the env methods.
+func checkJobDetails(d []string) error {
+	switch len(d) {
+	case 0:
+		return nil
+	case 1, 2:
+		if d[0] == "" {
+			return invalidArgs("Job may not be empty string")
+		}
+		return nil
+	}
+	return invalidArgs("Invalid job details")
+}
+
+// envChange guards the environment-modifying methods.
+func envChange(cl *call, details []string) error {
+	if err := cl.privileged("modify job environment"); err != nil {
+		return err
+	}
+	if cl.srv().pid1 && !cl.opts().Session {
+		return apiErr(api.ErrPermissionDenied, "Not permissible to modify PID 1 job environment")
+	}
+	return checkJobDetails(details)
+}
+
+func mGetEnv(cl *call) ([]any, error) {
+	if err := cl.privileged("query job environment"); err != nil {
+		return nil, err
+	}
+	details, name := cl.strs(0), cl.str(1)
+	if err := checkJobDetails(details); err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, invalidArgs("Variable may not be empty string")
+	}
+	v, err := cl.backend().GetEnv(details, name)
+	if err != nil {
+		return nil, err
+	}
+	return reply(v)
+}
+
+func setEnv(cl *call, details, vars []string, replace bool) ([]any, error) {
+	if err := envChange(cl, details); err != nil {
+		return nil, err
+	}
+	for _, v := range vars {
+		if v == "" || v[0] == '=' {
+			return nil, invalidArgs("Variable may not be empty string")
+		}
+	}
+	return noReply(cl.backend().SetEnv(details, vars, replace))
+}
+
+func mSetEnv(cl *call) ([]any, error) {
+	return setEnv(cl, cl.strs(0), []string{cl.str(1)}, cl.boolean(2))
+}
+
+func mSetEnvList(cl *call) ([]any, error) {
+	return setEnv(cl, cl.strs(0), cl.strs(1), cl.boolean(2))
+}
+
+func unsetEnv(cl *call, details, names []string) ([]any, error) {
+	if err := envChange(cl, details); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if n == "" {
+			return nil, invalidArgs("Variable may not be empty string")
+		}
+	}
+	return noReply(cl.backend().UnsetEnv(details, names))
+}
+
+func mUnsetEnv(cl *call) ([]any, error)     { return unsetEnv(cl, cl.strs(0), []string{cl.str(1)}) }
+func mUnsetEnvList(cl *call) ([]any, error) { return unsetEnv(cl, cl.strs(0), cl.strs(1)) }
+
+func mListEnv(cl *call) ([]any, error) {
+	if err := cl.privileged("query job environment"); err != nil {
+		return nil, err
+	}
+	details := cl.strs(0)
+	if err := checkJobDetails(details); err != nil {
+		return nil, err
+	}
+	env, err := cl.backend().ListEnv(details)
+	if err != nil {
+		return nil, err
+	}
+	if env == nil {
+		env = []string{}
+	}
+	return reply(env)
+}
+
+func mResetEnv(cl *call) ([]any, error) {
+	details := cl.strs(0)
+	if err := envChange(cl, details); err != nil {
+		return nil, err
+	}
+	return noReply(cl.backend().ResetEnv(details))
+}
+
+func mNotifyDiskWriteable(cl *call) ([]any, error) {
+	if err := cl.privileged("notify disk is writeable"); err != nil {
+		return nil, err
+	}
+	if n, ok := cl.backend().(DiskWriteableNotifier); ok {
+		return noReply(n.NotifyDiskWriteable())
+	}
+	return nil, nil // nothing is buffered without a logger: a true no-op
+}
+
+func mNotifyDBusAddress(cl *call) ([]any, error) {
+	if err := cl.privileged("notify D-Bus address"); err != nil {
+		return nil, err
+	}
+	if cl.srv().pid1 && !cl.opts().Session {
+		return nil, apiErr(api.ErrPermissionDenied, "Not permissible to notify PID 1 of a D-Bus address")
+	}
+	if cl.str(0) == "" {
+		return nil, invalidArgs("Address may not be empty string")
+	}
+	n, ok := cl.backend().(DBusAddressNotifier)
+	if !ok {
+		return nil, notSupported("NotifyDBusAddress")
+	}
+	return noReply(n.NotifyDBusAddress(cl.str(0)))
+}
+
+func mNotifyCGroupManagerAddress(cl *call) ([]any, error) {
+	if err := cl.privileged("notify cgroup manager address"); err != nil {
+		return nil, err
+	}
+	if cl.str(0) == "" {
+		return nil, invalidArgs("Address may not be empty string")
+	}
+	n, ok := cl.backend().(CGroupManagerNotifier)
+	if !ok {
+		return nil, notSupported("NotifyCGroupManagerAddress")
+	}
+	return noReply(n.NotifyCGroupManagerAddress(cl.str(0)))
+}
+
+func mEndSession(cl *call) ([]any, error) {
+	if err := cl.privileged("end session"); err != nil {
+		return nil, err
+	}
+	e, ok := cl.backend().(SessionEnder)
+	if !ok {
+		return nil, notSupported("EndSession")
+	}
+	return noReply(e.EndSession())
+}
+
+// Job methods.
+
+func mGetInstance(cl *call) ([]any, error) {
+	env := cl.strs(0)
+	if !validEnv(env) {
+		return nil, invalidArgs("Env must be KEY=VALUE pairs")
+	}
+	name, err := cl.backend().InstanceName(cl.job(), env)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cl.backend().Instance(cl.job(), name); err != nil {
+		return nil, err
+	}
+	return reply(InstancePath(cl.job(), name))
+}
+
+func mGetInstanceByName(cl *call) ([]any, error) {
+	name := cl.str(0)
+	if _, err := cl.backend().Instance(cl.job(), name); err != nil {
+		return nil, err
+	}
+	return reply(InstancePath(cl.job(), name))
+}
+
+func mGetAllInstances(cl *call) ([]any, error) {
+	insts, err := cl.backend().Instances(cl.job())
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]dbus.ObjectPath, 0, len(insts))
+	for _, in := range insts {
+		paths = append(paths, InstancePath(cl.job(), in.Name))
+	}
+	return reply(paths)
+}
+
+func mJobStart(cl *call) ([]any, error) {
+	env, wait := cl.strs(0), cl.boolean(1)
+	if !validEnv(env) {
+		return nil, invalidArgs("Env must be KEY=VALUE pairs")
+	}
+	inst, err := cl.backend().Start(cl.job(), env, wait)
+	if err != nil {
+		return nil, err
+	}
+	return reply(InstancePath(cl.job(), inst))
+}
+
+func mJobStop(cl *call) ([]any, error) {
+	env, wait := cl.strs(0), cl.boolean(1)
+	if !validEnv(env) {
+		return nil, invalidArgs("Env must be KEY=VALUE pairs")
+	}
+	return noReply(cl.backend().Stop(cl.job(), env, wait))
+}
+
+func mJobRestart(cl *call) ([]any, error) {
+	env, wait := cl.strs(0), cl.boolean(1)
+	if !validEnv(env) {
+		return nil, invalidArgs("Env must be KEY=VALUE pairs")
+	}
+	inst, err := cl.backend().Restart(cl.job(), env, wait)
+	if err != nil {
+		return nil, err
+	}
+	return reply(InstancePath(cl.job(), inst))
+}
+
+// Instance methods.
+
+func mInstStart(cl *call) ([]any, error) {
+	return noReply(cl.backend().StartInstance(cl.job(), cl.inst(), cl.boolean(0)))
+}
+
+func mInstStop(cl *call) ([]any, error) {
+	return noReply(cl.backend().StopInstance(cl.job(), cl.inst(), cl.boolean(0)))
+}
+
+func mInstRestart(cl *call) ([]any, error) {
+	return noReply(cl.backend().RestartInstance(cl.job(), cl.inst(), cl.boolean(0)))
+}
+
+func mInstReload(cl *call) ([]any, error) {
+	return noReply(cl.backend().Reload(cl.job(), cl.inst()))
+}
+
+// The bus shim: clients that always treat an address as a message bus
+// (the gdbus tool, for one) start with Hello and may add match rules. On a
+// peer connection there is no bus; these answers let them carry on.
+
+func mHello(cl *call) ([]any, error) {
+	return reply(":1." + strconv.FormatUint(cl.srv().helloSerial.Add(1), 10))
+}
+
+func mNoop(cl *call) ([]any, error) { return nil, nil }
+
+func mGetID(cl *call) ([]any, error) { return reply(cl.srv().guid) }
+
+// Properties.
+
+// procEntry is one element of the processes property, a(si).
+type procEntry struct {
+	Name string
+	Pid  int32
+}
+
+var logPriorities = []string{"debug", "info", "message", "warn", "error", "fatal"}
+
+// properties returns the values of the properties of spec on o.
+func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
+	b := o.c.srv.b
+	switch spec {
+	case managerSpec:
+		return map[string]any{"version": api.Version, "log_priority": b.LogPriority()}, nil
+	case jobSpec:
+		j, err := b.Job(o.job)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{
+			"name":        j.Name,
+			"description": j.Description,
+			"author":      j.Author,
+			"version":     j.Version,
+			"usage":       j.Usage,
+			"start_on":    nonNil2(j.StartOn),
+			"stop_on":     nonNil2(j.StopOn),
+			"emits":       nonNil(j.Emits),
+		}, nil
+	case instanceSpec:
+		in, err := b.Instance(o.job, o.instance)
+		if err != nil {
+			return nil, err
+		}
+		procs := make([]procEntry, 0, len(in.Processes))
+		for _, p := range in.Processes {
+			procs = append(procs, procEntry{p.Name, int32(p.Pid)})
+		}
+		return map[string]any{"name": in.Name, "goal": in.Goal, "state": in.State, "processes": procs}, nil
+	}
+	return map[string]any{}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNil2(s [][]string) [][]string {
+	out := make([][]string, len(s))
+	for i, x := range s {
+		out[i] = nonNil(x)
+	}
+	return out
+}
+
+// propIface finds the interface named iface among o's own ones ("" means
+// any that has the property prop).
+func (o *object) propIface(iface, prop string) (*ifaceSpec, bool) {
+	for _, s := range o.specs() {
+		if s.name == iface || iface == "" && s.prop(prop) != nil {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+func mPropGet(cl *call) ([]any, error) {
+	iface, name := cl.str(0), cl.str(1)
+	spec, ok := cl.o.propIface(iface, name)
+	if !ok || spec.prop(name) == nil {
+		return nil, apiErr(ErrUnknownProperty, "Unknown property: "+iface+"."+name)
+	}
+	props, err := cl.o.properties(spec)
+	if err != nil {
+		return nil, err
+	}
+	return reply(dbus.MakeVariant(props[name]))
+}
+
+func mPropGetAll(cl *call) ([]any, error) {
+	iface := cl.str(0)
+	out := map[string]dbus.Variant{}
+	for _, s := range cl.o.specs() {
+		if (iface == "" || s.name == iface) && len(s.props) > 0 {
+			props, err := cl.o.properties(s)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range props {
+				out[k] = dbus.MakeVariant(v)
+			}
+		}
+	}
+	return reply(out)
+}
+
+func mPropSet(cl *call) ([]any, error) {
+	iface, name, v := cl.str(0), cl.str(1), cl.variant(2)
+	spec, ok := cl.o.propIface(iface, name)
+	if !ok || spec.prop(name) == nil {
+		return nil, apiErr(ErrUnknownProperty, "Unknown property: "+iface+"."+name)
+	}
+	if spec.prop(name).access != "readwrite" {
+		return nil, apiErr(ErrPropertyReadOnly, "Property is read-only: "+name)
+	}
+	// The only writable property: the manager's log_priority.
+	if err := cl.privileged("set log priority"); err != nil {
+		return nil, err
+	}
+	p, ok := v.Value().(string)
+	if !ok {
+		return nil, invalidArgs("Invalid type for property log_priority (want s)")
+	}
+	known := false
+	for _, lp := range logPriorities {
+		known = known || lp == p
+	}
+	if !known {
+		return nil, invalidArgs("The log priority given was not recognised")
+	}
+	return noReply(cl.backend().SetLogPriority(p))
+}
+
+func mIntrospect(cl *call) ([]any, error) {
+	return reply(cl.o.introspect())
+}
+
+// children lists the child node names of o for introspection.
+func (o *object) children() []string {
+	b := o.c.srv.b
+	switch o.kind {
+	case kindManager:
+		return []string{"jobs"}
+	case kindJobs:
+		var out []string
+		for _, j := range b.Jobs() {
+			out = append(out, EscapeElement(j.Name))
+		}
+		return out
+	case kindJob:
+		insts, _ := b.Instances(o.job)
+		var out []string
+		for _, in := range insts {
+			out = append(out, EscapeElement(in.Name))
+		}
+		return out
+	}
+	switch o.path {
+	case "/":
+		return []string{"com"}
+	case "/com":
+		return []string{"ubuntu"}
+	case "/com/ubuntu":
+		return []string{"Upstart"}
+	}
+	return nil
+}

@@ -1,0 +1,483 @@
+// Package control serves Upstart's D-Bus API (com.ubuntu.Upstart0_6) on the
+// daemon's private socket (peer-to-peer connections, no bus daemon) and on
+// a message bus, on top of an api.Backend.
+package control
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/goupstart/upstart/internal/api"
+)
+
+// Options configure a Server.
+type Options struct {
+	// AllowUID decides who may connect to the private socket; others are
+	// refused during authentication. nil allows only the daemon's own
+	// effective uid (root for the system instance, the user for a session
+	// instance), as libdbus does for Upstart.
+	AllowUID func(uid uint32) bool
+
+	// Privileged decides whether a caller may use the permission-checked
+	// methods (ReloadConfiguration, EmitEvent*, setting log_priority, the
+	// Notify* methods, GetState, Restart, the environment methods,
+	// EndSession). nil means Upstart's rule: the caller's uid is the
+	// daemon's effective uid, or Session is set, or the daemon is neither
+	// root nor PID 1 (test mode).
+	Privileged func(uid uint32) bool
+
+	// Session marks a Session Init (`init --user`).
+	Session bool
+
+	// Logf receives diagnostics (refused clients, dropped connections). nil: log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// Optional capabilities. The Backend passed to NewServer may implement any
+// of these; methods whose capability is missing answer with the D-Bus error
+// org.freedesktop.DBus.Error.NotSupported (never a fake success), except
+// NotifyDiskWriteable, which succeeds as a no-op without one.
+type (
+	// StateGetter serves GetState: the serialised state (JSON).
+	StateGetter interface{ GetState() (string, error) }
+	// ReExecer serves Restart: a stateful re-exec. It should return once
+	// the re-exec is under way; the caller's connection will drop.
+	ReExecer interface{ ReExec() error }
+	// SessionEnder serves EndSession (Session Init logout).
+	SessionEnder interface{ EndSession() error }
+	// DBusAddressNotifier serves NotifyDBusAddress (Session Init).
+	DBusAddressNotifier interface{ NotifyDBusAddress(address string) error }
+	// DiskWriteableNotifier serves NotifyDiskWriteable (flush early job logs).
+	DiskWriteableNotifier interface{ NotifyDiskWriteable() error }
+	// CGroupManagerNotifier serves NotifyCGroupManagerAddress.
+	CGroupManagerNotifier interface{ NotifyCGroupManagerAddress(address string) error }
+)
+
+// Error names used besides api's.
+const (
+	ErrNotSupported     = "org.freedesktop.DBus.Error.NotSupported"
+	ErrFailed           = "org.freedesktop.DBus.Error.Failed"
+	ErrUnknownProperty  = "org.freedesktop.DBus.Error.UnknownProperty"
+	ErrPropertyReadOnly = "org.freedesktop.DBus.Error.PropertyReadOnly"
+	ErrUnknownMethod    = "org.freedesktop.DBus.Error.UnknownMethod"
+)
+
+// Server serves the API to any number of connections.
+type Server struct {
+	b    api.Backend
+	opts Options
+	guid string
+	pid1 bool // refuse environment changes as Upstart's PID 1 does
+
+	helloSerial atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	pending   map[*net.UnixConn]struct{} // still authenticating
+	clients   map[*client]struct{}
+	cancel    func()
+	wg        sync.WaitGroup
+}
+
+// NewServer creates a server and subscribes to the Backend's signals.
+func NewServer(b api.Backend, opts Options) *Server {
+	s := &Server{
+		b:         b,
+		opts:      opts,
+		guid:      newGUID(),
+		pid1:      os.Getpid() == 1,
+		listeners: map[net.Listener]struct{}{},
+		pending:   map[*net.UnixConn]struct{}{},
+		clients:   map[*client]struct{}{},
+	}
+	if s.opts.AllowUID == nil {
+		euid := uint32(os.Geteuid())
+		s.opts.AllowUID = func(uid uint32) bool { return uid == euid }
+	}
+	if s.opts.Privileged == nil {
+		euid := uint32(os.Geteuid())
+		lax := opts.Session || (euid != 0 && os.Getpid() != 1)
+		s.opts.Privileged = func(uid uint32) bool { return lax || uid == euid }
+	}
+	if s.opts.Logf == nil {
+		s.opts.Logf = log.Printf
+	}
+	s.cancel = b.Subscribe(s.broadcast)
+	return s
+}
+
+// Serve is NewServer followed by Server.Serve, for a single listener.
+func Serve(l net.Listener, b api.Backend, opts Options) error {
+	return NewServer(b, opts).Serve(l)
+}
+
+// Listen opens a listening socket for a D-Bus server address of the form
+// unix:abstract=NAME or unix:path=PATH (other keys such as guid= are
+// ignored). A stale socket file at PATH (nobody listening) is replaced.
+func Listen(address string) (net.Listener, error) {
+	kind, value, err := parseUnixAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	name := value
+	if kind == "abstract" {
+		name = "@" + value
+	} else if fi, err := os.Lstat(value); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.Dial("unix", value); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: address already in use", address)
+		}
+		os.Remove(value)
+	}
+	return net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+}
+
+// parseUnixAddress extracts the abstract name or path of the first unix
+// entry of a D-Bus address.
+func parseUnixAddress(address string) (kind, value string, err error) {
+	for _, entry := range strings.Split(address, ";") {
+		rest, ok := strings.CutPrefix(entry, "unix:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			if k != "abstract" && k != "path" {
+				continue
+			}
+			v, err := url.PathUnescape(v)
+			if err != nil || v == "" {
+				return "", "", fmt.Errorf("invalid D-Bus address %q", address)
+			}
+			return k, v, nil
+		}
+	}
+	return "", "", fmt.Errorf("unsupported D-Bus address %q (want unix:abstract=NAME or unix:path=PATH)", address)
+}
+
+// Serve accepts connections on l until l fails or the server is closed.
+// It returns nil after Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of fds: back off rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(uc)
+		}()
+	}
+}
+
+// Close stops all listeners, drops every connection and unsubscribes.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for uc := range s.pending {
+		uc.Close()
+	}
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, c := range clients {
+		c.conn.Close()
+	}
+	return nil
+}
+
+func (s *Server) serveConn(uc *net.UnixConn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		uc.Close()
+		return
+	}
+	s.pending[uc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, uc)
+		s.mu.Unlock()
+	}()
+	fs := newFDStream(uc)
+	br := bufio.NewReader(fs)
+	uc.SetDeadline(time.Now().Add(authTimeout))
+	uid, _, err := handshake(uc, br, s.guid, s.opts.AllowUID, func(uid uint32) {
+		s.opts.Logf("control: refused connection from uid %d: not allowed", uid)
+	})
+	if err != nil {
+		uc.Close()
+		fs.closeFDs()
+		return
+	}
+	uc.SetDeadline(time.Time{})
+	c := &client{srv: s, uid: uid, stream: fs, out: make(chan outSignal, signalQueue)}
+	conn, err := dbus.NewConn(newGodbusStream(br, fs, machineID(s.guid)),
+		dbus.WithHandler(&handler{c: c}),
+		dbus.WithIncomingInterceptor(c.intercept))
+	if err != nil {
+		uc.Close()
+		fs.closeFDs()
+		return
+	}
+	c.conn = conn
+	// Scripted: starts godbus's message reader without talking to the peer.
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal("0")}); err != nil {
+		conn.Close()
+		return
+	}
+	if !s.addClient(c) {
+		conn.Close()
+		return
+	}
+	c.run()
+}
+
+// ConnectBus connects to the message bus at address (e.g. the system bus),
+// requests com.ubuntu.Upstart and serves the API there until the connection
+// closes (which the returned Conn's Context tells). Callers' uids are asked
+// of the bus for the permission-checked methods.
+func (s *Server) ConnectBus(address string) (*dbus.Conn, error) {
+	c := &client{srv: s, bus: true, out: make(chan outSignal, signalQueue)}
+	conn, err := dbus.Dial(address, dbus.WithHandler(&handler{c: c}))
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Auth(nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := conn.Hello(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if reply != dbus.RequestNameReplyPrimaryOwner {
+		conn.Close()
+		return nil, errors.New("Name already taken")
+	}
+	c.conn = conn
+	if !s.addClient(c) {
+		conn.Close()
+		return nil, errors.New("server closed")
+	}
+	go c.run()
+	return conn, nil
+}
+
+func (s *Server) addClient(c *client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.clients[c] = struct{}{}
+	return true
+}
+
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+// signalQueue is how many signals a client may lag behind before it is
+// disconnected (the engine must never wait on a slow client).
+const signalQueue = 4096
+
+type outSignal struct {
+	path dbus.ObjectPath
+	name string // interface.member
+	body []any
+}
+
+// client is one connection: a private peer or a bus connection.
+type client struct {
+	srv    *Server
+	conn   *dbus.Conn
+	uid    uint32    // private connections: authenticated uid
+	bus    bool      // bus connection: ask the bus for each caller's uid
+	stream *fdStream // private connections only
+	out    chan outSignal
+}
+
+// run sends queued signals until the connection closes.
+func (c *client) run() {
+	defer c.srv.removeClient(c)
+	ctx := c.conn.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-c.out:
+			if err := c.conn.Emit(m.path, m.name, m.body...); err != nil {
+				c.conn.Close()
+				return
+			}
+		}
+	}
+}
+
+func (c *client) queue(m outSignal) {
+	select {
+	case c.out <- m:
+	default:
+		// Full: drop the connection instead of blocking the engine.
+		c.srv.opts.Logf("control: client too slow to take signals, disconnecting it")
+		go c.conn.Close()
+	}
+}
+
+// intercept runs in godbus's reader for every incoming message, after the
+// message was read completely: it claims the message's unix fds.
+func (c *client) intercept(msg *dbus.Message) {
+	if c.stream == nil {
+		return
+	}
+	v, ok := msg.Headers[dbus.FieldUnixFDs]
+	if !ok {
+		return
+	}
+	n, _ := v.Value().(uint32)
+	fds := c.stream.takeFDs(int(n))
+	member, _ := msg.Headers[dbus.FieldMember].Value().(string)
+	keep := msg.Type == dbus.TypeMethodCall && member == "EmitEventWithFile"
+	used := make([]bool, len(fds))
+	for i, x := range msg.Body {
+		idx, ok := x.(dbus.UnixFDIndex)
+		if !ok || !keep || int(idx) >= len(fds) || used[idx] {
+			continue
+		}
+		used[idx] = true
+		msg.Body[i] = dbus.UnixFD(fds[idx])
+	}
+	for i, fd := range fds {
+		if !used[i] {
+			syscall.Close(fd)
+		}
+	}
+}
+
+// broadcast turns a Backend signal into D-Bus signals for every client.
+func (s *Server) broadcast(sig api.Signal) {
+	m, ok := toDBusSignal(sig)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		c.queue(m)
+	}
+}
+
+func toDBusSignal(sig api.Signal) (outSignal, bool) {
+	switch sig.Kind {
+	case api.JobAdded:
+		return outSignal{ManagerPath, ManagerIface + ".JobAdded", []any{JobPath(sig.Job)}}, true
+	case api.JobRemoved:
+		return outSignal{ManagerPath, ManagerIface + ".JobRemoved", []any{JobPath(sig.Job)}}, true
+	case api.InstanceAdded:
+		return outSignal{JobPath(sig.Job), JobIface + ".InstanceAdded", []any{InstancePath(sig.Job, sig.Instance)}}, true
+	case api.InstanceRemoved:
+		return outSignal{JobPath(sig.Job), JobIface + ".InstanceRemoved", []any{InstancePath(sig.Job, sig.Instance)}}, true
+	case api.GoalChanged:
+		return outSignal{InstancePath(sig.Job, sig.Instance), InstanceIface + ".GoalChanged", []any{sig.Value}}, true
+	case api.StateChanged:
+		return outSignal{InstancePath(sig.Job, sig.Instance), InstanceIface + ".StateChanged", []any{sig.Value}}, true
+	case api.Failed:
+		return outSignal{InstancePath(sig.Job, sig.Instance), InstanceIface + ".Failed", []any{int32(sig.Status)}}, true
+	case api.EventEmitted:
+		env := sig.Env
+		if env == nil {
+			env = []string{}
+		}
+		return outSignal{ManagerPath, ManagerIface + ".EventEmitted", []any{sig.Value, env}}, true
+	case api.Restarted:
+		return outSignal{ManagerPath, ManagerIface + ".Restarted", nil}, true
+	}
+	return outSignal{}, false
+}
+
+// machineID is what Peer.GetMachineId answers (godbus replies with the
+// guid it saw during its scripted authentication).
+func machineID(fallback string) string {
+	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if b, err := os.ReadFile(p); err == nil {
+			if id := strings.TrimSpace(string(b)); len(id) == 32 {
+				return id
+			}
+		}
+	}
+	return fallback
+}
+
+func newGUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
