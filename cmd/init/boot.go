@@ -37,7 +37,11 @@ func (d *daemon) bootSetup() {
 // configureSupervisor sets the mode-dependent supervisor options.
 func configureSupervisor(o *supervise.Options, d *daemon) {
 	if d.o.user {
-		// A session's jobs write to the terminal the session runs on.
+		// A session's jobs write to the terminal the session runs on,
+		// start in its directory and keep its umask (as in Upstart).
 		o.ConsolePath = "/proc/self/fd/2"
+		o.InheritUmask = !d.o.noInheritEnv
+		return
 	}
+	o.DefaultChdir = "/"
 }

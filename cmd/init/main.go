@@ -122,7 +122,7 @@ func (d *daemon) run() error {
 	}
 	eopts := engine.Options{
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
-		DefaultConsole: o.defaultConsole, Session: user,
+		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone

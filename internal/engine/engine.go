@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"syscall"
 	"time"
@@ -54,6 +55,9 @@ type Options struct {
 	// OnEvent, if set, is called as each event is handled (event log,
 	// tests).
 	OnEvent func(name string, env []string)
+	// Recover makes the loop survive a panic in one message (PID 1 may
+	// not die): it is logged with its stack and the loop goes on.
+	Recover bool
 }
 
 // Engine is the daemon's state. Its methods must be called on the loop
@@ -118,13 +122,25 @@ func (e *Engine) Run(exits <-chan supervise.Exit, done <-chan struct{}) {
 	for {
 		select {
 		case f := <-e.msgs:
-			f()
+			e.safely(f)
 		case x := <-exits:
-			e.ProcessExited(x)
+			e.safely(func() { e.ProcessExited(x) })
 		case <-done:
 			return
 		}
 	}
+}
+
+func (e *Engine) safely(f func()) {
+	if e.opt.Recover {
+		defer func() {
+			if r := recover(); r != nil {
+				e.polling = false
+				e.logf(slog.LevelError, "internal error, carrying on: %v\n%s", r, debug.Stack())
+			}
+		}()
+	}
+	f()
 }
 
 func (e *Engine) notify(s api.Signal) {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // session is a running `init --user`.
 type session struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	confdir string
 	rt      string
@@ -120,7 +120,7 @@ func (s *session) stop() {
 	}
 }
 
-func writeJob(t *testing.T, dir, name, body string) {
+func writeJob(t testing.TB, dir, name, body string) {
 	t.Helper()
 	p := filepath.Join(dir, name+".conf")
 	os.MkdirAll(filepath.Dir(p), 0o755)
@@ -148,7 +148,7 @@ func (s *session) ctl(prog string, args ...string) (string, string, int) {
 }
 
 // waitFor polls cond until it is true or 10 s have passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
