@@ -77,9 +77,14 @@ func startSession(t *testing.T, jobs map[string]string, args ...string) *session
 }
 
 func (s *session) start(args ...string) *session {
+	s.t.Helper()
+	return s.startWith(append([]string{"--user", "--confdir", s.confdir, "--no-startup-event"}, args...))
+}
+
+// startWith starts init with exactly these arguments.
+func (s *session) startWith(args []string) *session {
 	t := s.t
 	t.Helper()
-	args = append([]string{"--user", "--confdir", s.confdir, "--no-startup-event"}, args...)
 	s.cmd = exec.Command(filepath.Join(binDir, "init"), args...)
 	s.cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+s.rt, "XDG_CACHE_HOME="+s.rt+"/cache", "UPSTART_SESSION=")
 	s.cmd.Stderr = s.stderr
