@@ -35,6 +35,12 @@ type Process struct {
 	Line    int    // line of the stanza, for messages
 }
 
+// Action is a named custom process of a job.
+type Action struct {
+	Name    string
+	Process *Process
+}
+
 // Expect is how the main process signals that it is ready.
 type Expect int
 
@@ -43,6 +49,7 @@ const (
 	ExpectStop
 	ExpectDaemon
 	ExpectFork
+	ExpectExit // `expect exit N`
 )
 
 // Console is where a job's standard streams go.
@@ -89,7 +96,14 @@ type Job struct {
 	RespawnInterval time.Duration
 	NormalExit      []int // exit status, or signal<<8
 
-	Expect       Expect
+	Expect Expect
+	// ExpectExits is how many processes of the main process tree must
+	// exit before the job is running (`expect exit N`; fork is 1, daemon
+	// is 2); the process that remains is the main process.
+	ExpectExits int
+	// ExpectTimeout bounds the wait for `expect` readiness; past it the
+	// start fails (`expect timeout SECONDS`, default 30 s).
+	ExpectTimeout time.Duration
 	KillTimeout  time.Duration // default 5s
 	KillSignal   int           // default SIGTERM
 	ReloadSignal int           // default SIGHUP
@@ -107,6 +121,10 @@ type Job struct {
 	ApparmorLoad, ApparmorSwitch  string
 	Cgroups                       []Cgroup
 	Debug                         bool
+
+	// Actions are named custom process types (`action NAME exec …` or
+	// `action NAME script … end script`), run by `initctl action JOB NAME`.
+	Actions []Action
 
 	// Chromium OS extensions.
 	Import   []string // keys accepted from the starting event or start command

@@ -26,6 +26,7 @@ const (
 	DefaultRespawnLimit    = 10
 	DefaultRespawnInterval = 5 * time.Second
 	DefaultKillTimeout     = 5 * time.Second
+	DefaultExpectTimeout   = 30 * time.Second
 	DefaultKillSignal      = int(syscall.SIGTERM)
 	DefaultReloadSignal    = int(syscall.SIGHUP)
 )
@@ -38,6 +39,7 @@ func NewJob(name, path string) *Job {
 		RespawnLimit:    DefaultRespawnLimit,
 		RespawnInterval: DefaultRespawnInterval,
 		KillTimeout:     DefaultKillTimeout,
+		ExpectTimeout:   DefaultExpectTimeout,
 		KillSignal:      DefaultKillSignal,
 		ReloadSignal:    DefaultReloadSignal,
 		Console:         ConsoleDefault,
@@ -75,5 +77,10 @@ func (j *Job) Clone() *Job {
 	c.Cgroups = slices.Clone(j.Cgroups)
 	c.Import = slices.Clone(j.Import)
 	c.Tmpfiles = slices.Clone(j.Tmpfiles)
+	c.Actions = nil
+	for _, a := range j.Actions {
+		q := *a.Process
+		c.Actions = append(c.Actions, Action{Name: a.Name, Process: &q})
+	}
 	return &c
 }

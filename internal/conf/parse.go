@@ -122,6 +122,7 @@ func init() {
 		"pre-stop":   process(PreStop),
 		"post-stop":  process(PostStop),
 		"expect":     stanzaExpect,
+		"action":     stanzaAction,
 		"respawn":    stanzaRespawn,
 		"normal":     stanzaNormal,
 		"kill":       stanzaKill,
@@ -309,17 +310,98 @@ func stanzaExpect(p *parser, _ int) error {
 	}
 	switch t.text {
 	case "stop":
-		p.job.Expect = ExpectStop
+		p.job.Expect, p.job.ExpectExits = ExpectStop, 0
 	case "daemon":
-		p.job.Expect = ExpectDaemon
+		p.job.Expect, p.job.ExpectExits = ExpectDaemon, 2
 	case "fork":
-		p.job.Expect = ExpectFork
+		p.job.Expect, p.job.ExpectExits = ExpectFork, 1
 	case "none":
-		p.job.Expect = ExpectNone
+		p.job.Expect, p.job.ExpectExits = ExpectNone, 0
+	case "exit", "timeout":
+		// Our extensions: `expect exit N` counts exits of the main
+		// process tree (the 2011 plan's stage 1); `expect timeout SECONDS`
+		// bounds the wait for readiness.
+		v, err := p.arg()
+		if err != nil {
+			return err
+		}
+		if t.text == "timeout" {
+			d, ok := seconds(v.text)
+			if !ok || d <= 0 {
+				return p.errAt(v.line, errInterval)
+			}
+			p.job.ExpectTimeout = d
+			break
+		}
+		n, ok := decimal(v.text)
+		if !ok || n < 1 || n > 1000 {
+			return p.errAt(v.line, "Illegal exit count, expected 1 to 1000")
+		}
+		p.job.Expect, p.job.ExpectExits = ExpectExit, int(n)
 	default:
 		return p.errAt(t.line, "Unknown stanza")
 	}
 	return p.skipComment()
+}
+
+// stanzaAction parses `action NAME exec COMMAND` or `action NAME script`
+// … `end script`: a custom process type (LP #94873), tracked like the
+// others. A later definition of the same name replaces the earlier one.
+func stanzaAction(p *parser, line int) error {
+	name, err := p.word()
+	if err != nil {
+		return err
+	}
+	if !validActionName(name.text) {
+		return p.errAt(name.line, "Illegal action name, expected letters, digits, '-' or '_'")
+	}
+	kw, err := p.word()
+	if err != nil {
+		return err
+	}
+	// Parse into a scratch process slot, then move it to the action.
+	saved := p.job.Process[Main]
+	switch kw.text {
+	case "exec":
+		err = p.exec(Main, line)
+	case "script":
+		err = p.script(Main, line)
+	default:
+		return p.errAt(kw.line, "Unknown stanza")
+	}
+	proc := p.job.Process[Main]
+	p.job.Process[Main] = saved
+	if err != nil {
+		return err
+	}
+	for i, a := range p.job.Actions {
+		if a.Name == name.text {
+			p.job.Actions[i].Process = proc
+			return nil
+		}
+	}
+	p.job.Actions = append(p.job.Actions, Action{Name: name.text, Process: proc})
+	return nil
+}
+
+// validActionName keeps action names usable as process names, cgroup
+// components and PROCESS= values, and distinct from the five built-in
+// process types.
+func validActionName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for t := Main; t < NumProcessTypes; t++ {
+		if s == t.String() {
+			return false
+		}
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 const (

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -551,34 +553,86 @@ func (s *Supervisor) reaper() {
 	}
 }
 
-// reapAll collects every child that has ended: ours are reported, others
-// (orphans we inherited as PID 1 or subreaper) are just reaped.
+// reapAll collects every child that has ended. Ours are reported as their
+// Exit; orphans we inherited (as PID 1 or subreaper) are reported as
+// Orphan exits with the cgroup they died in, read while they are still
+// zombies. A spawned process that stopped itself is reported as Stopped.
 func (s *Supervisor) reapAll() {
 	for {
-		var ws unix.WaitStatus
-		s.forkMu.Lock()
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil)
-		var p *proc
-		if pid > 0 && (ws.Exited() || ws.Signaled()) {
-			s.mu.Lock()
-			if p = s.procs[pid]; p != nil {
-				delete(s.procs, pid)
-				p.status = syscall.WaitStatus(ws)
-				s.doneLocked(p)
-			}
-			s.mu.Unlock()
-		}
-		s.forkMu.Unlock()
+		pid, err := peekChild()
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err == unix.ECHILD, pid == 0:
+		case err == unix.ECHILD, err == nil && pid == 0:
 			return
 		case err != nil:
-			s.logf("wait4: %v", err)
+			s.logf("waitid: %v", err)
+			return
+		}
+		var ws unix.WaitStatus
+		s.forkMu.Lock()
+		s.mu.Lock()
+		p := s.procs[pid]
+		s.mu.Unlock()
+		var cg string
+		if p == nil {
+			cg = zombieCgroup(pid)
+		}
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL|unix.WUNTRACED, nil)
+		if got > 0 {
+			switch {
+			case ws.Stopped():
+				if p != nil {
+					s.enqueue(Exit{Pid: pid, Stopped: true})
+				}
+			case ws.Exited() || ws.Signaled():
+				if p != nil {
+					s.mu.Lock()
+					delete(s.procs, pid)
+					p.status = syscall.WaitStatus(ws)
+					s.doneLocked(p)
+					s.mu.Unlock()
+				} else {
+					s.enqueue(Exit{Pid: pid, Status: syscall.WaitStatus(ws), Orphan: true, Cgroup: cg})
+				}
+			}
+		}
+		s.forkMu.Unlock()
+		if got == 0 || (err != nil && err != unix.EINTR) {
+			// Nothing consumed: do not spin on the same report.
+			if err != nil {
+				s.logf("wait4 %d: %v", pid, err)
+			}
 			return
 		}
 	}
+}
+
+// peekChild returns a child that has exited or stopped, without reaping
+// it (0 when there is none).
+func peekChild() (int, error) {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)
+	if err != nil {
+		return 0, err
+	}
+	// siginfo_t: si_signo, si_errno, si_code, then (for SIGCHLD) si_pid.
+	b := (*[24]byte)(unsafe.Pointer(&info))
+	return int(int32(binary.NativeEndian.Uint32(b[16:20]))), nil
+}
+
+// zombieCgroup returns the cgroup v2 path a dead process was in.
+func zombieCgroup(pid int) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return rest
+		}
+	}
+	return ""
 }
 
 func (s *Supervisor) enqueue(e Exit) {

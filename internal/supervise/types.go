@@ -30,4 +30,14 @@ type Exit struct {
 	Pid      int
 	Status   syscall.WaitStatus
 	SpawnErr error
+
+	// Orphan marks the end of a process that Spawn did not start: an
+	// orphan re-parented to us (as PID 1 or subreaper). Cgroup is its
+	// cgroup v2 path at death ("" if unknown), so that the daemon can tell
+	// which job it belonged to.
+	Orphan bool
+	Cgroup string
+	// Stopped reports a spawned process that stopped itself with SIGSTOP
+	// (`expect stop`); it is still alive and another report follows.
+	Stopped bool
 }
