@@ -43,6 +43,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	applyBusEnv(o)
 	if o.help {
 		fmt.Print(usage)
 		return
@@ -79,6 +80,7 @@ type daemon struct {
 	address string
 	session string // session file, removed at exit
 	done    chan struct{}
+	bus     *busLink // bus.go
 }
 
 func (d *daemon) run() error {
@@ -116,6 +118,7 @@ func (d *daemon) run() error {
 		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	}
 	configureSupervisor(&sopts, d)
+	defer d.setupLogging(&sopts)() // logging.go
 	d.sup, err = supervise.New(exits, sopts)
 	if err != nil {
 		return fmt.Errorf("supervisor: %w", err)
@@ -123,10 +126,12 @@ func (d *daemon) run() error {
 	eopts := engine.Options{
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
+		Tracker: supervise.ChildTracker{},
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone
 	}
+	d.setupEventLog(&eopts) // logging.go
 	d.e = engine.New(eopts)
 	d.e.SetClock(engine.RealClock{Engine: d.e})
 	backend := &engine.Backend{
@@ -150,16 +155,17 @@ func (d *daemon) run() error {
 	go d.e.Run(exits, d.done)
 	d.call(d.reload)
 
+	srv := d.controlServer(backend, control.Options{Session: user,
+		Logf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }})
+	defer srv.Close()
 	if !o.session {
 		l, err := control.Listen(d.address)
 		if err != nil {
 			return fmt.Errorf("unable to listen for private connections: %w", err)
 		}
-		srv := control.NewServer(backend, control.Options{Session: user,
-			Logf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }})
 		go srv.Serve(l)
-		defer srv.Close()
 	}
+	d.bus.start()
 	if o.user {
 		if err := d.writeSessionFile(); err != nil {
 			d.log.Warn(fmt.Sprintf("unable to write session file: %v", err))

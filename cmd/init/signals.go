@@ -28,6 +28,11 @@ func (d *daemon) handleSignals() {
 			d.emit("keyboard-request")
 		case sig == syscall.SIGPWR && d.pid1:
 			d.emit("power-status-changed")
+		case sig == syscall.SIGUSR1:
+			d.bus.reconnect()
+		case sig == sigEndSession && !d.pid1:
+			d.quiesce("logout")
+			return
 		}
 	}
 }
@@ -40,18 +45,16 @@ func (d *daemon) emit(name string, env ...string) {
 	})
 }
 
-// shutdown ends a session instance: session-end, then every job is
-// stopped; it waits for the jobs up to the longest kill timeout (at least
-// 5 s) and returns.
-func (d *daemon) shutdown() {
+func (d *daemon) shutdown() { d.quiesce("shutdown") }
+
+// quiesce ends a session instance (reason shutdown or logout):
+// session-end, then every job is stopped; it waits for the jobs up to the
+// longest kill timeout (at least 5 s) and exits.
+func (d *daemon) quiesce(reason string) {
 	start := time.Now()
 	var wait time.Duration
-	d.call(func() {
-		if err := d.e.Emit("session-end", []string{"TYPE=shutdown"}, nil, nil); err != nil {
-			d.log.Error(err.Error())
-		}
-		wait = d.e.StopAll()
-	})
+	d.sessionEnd(reason)
+	d.call(func() { wait = d.e.StopAll() })
 	if wait < 5*time.Second {
 		wait = 5 * time.Second
 	}
@@ -69,7 +72,7 @@ func (d *daemon) shutdown() {
 			d.log.Warn(fmt.Sprintf("job %s failed to stop", name))
 		}
 	})
-	d.log.Info(fmt.Sprintf("Quiesce shutdown sequence took %d seconds", int(time.Since(start).Seconds())))
+	d.log.Info(fmt.Sprintf("Quiesce %s sequence took %d seconds", reason, int(time.Since(start).Seconds())))
 	close(d.done)
 	d.sup.Close()
 	d.removeSessionFile()

@@ -31,15 +31,16 @@ type env struct {
 	quiet   bool
 	verbose bool
 
-	conn   connOpts
-	noWait bool
-	global bool
-	retain bool
-	enum   bool
-	warn   bool
-	ignore []string
-	dial   func() (*client, error)
-	c      *client
+	conn      connOpts
+	noWait    bool
+	global    bool
+	retain    bool
+	enum      bool
+	warn      bool
+	ignore    []string
+	separator string // monitor
+	dial      func() (*client, error)
+	c         *client
 }
 
 func (e *env) getenv(name string) string {
@@ -56,7 +57,7 @@ type command struct {
 	name    string
 	args    string // for --help
 	summary string
-	opts    string // command options accepted: n (no-wait), e, g, r, i, w
+	opts    string // command options accepted: n (no-wait), e, g, r, i, w, s
 	run     func(e *env, args []string) error
 }
 
@@ -86,6 +87,7 @@ func init() {
 		{"list-sessions", "", "List all jobs sessions.", "", cmdListSessions},
 		{"notify-cgroup-manager-address", "ADDRESS", "Inform Upstart of the cgroup manager address.", "", cmdNotifyCGroupManagerAddress},
 		{"notify-dbus-address", "ADDRESS", "Inform Upstart of the D-Bus address of the session bus.", "", cmdNotifyDBusAddress},
+		{"monitor", "[-s SEPARATOR]", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor},
 	}
 }
 
@@ -266,6 +268,10 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 				if err = cmdOpt('w', a); err == nil {
 					e.warn = true
 				}
+			case "separator":
+				if err = cmdOpt('s', a); err == nil {
+					e.separator, err = needValue()
+				}
 			case "ignore-events":
 				if err = cmdOpt('i', a); err == nil {
 					var v string
@@ -309,6 +315,21 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 					if err = cmdOpt('w', "-w"); err == nil {
 						e.warn = true
 					}
+				case 's':
+					if err = cmdOpt('s', "-s"); err != nil {
+						break
+					}
+					v := a[j+1:]
+					if v == "" {
+						if i+1 >= len(args) {
+							err = usageError{"missing argument: -s"}
+							break
+						}
+						i++
+						v = args[i]
+					}
+					e.separator = v
+					j = len(a)
 				case 'i':
 					if err = cmdOpt('i', "-i"); err != nil {
 						break
@@ -360,7 +381,7 @@ func (e *env) help(cmd *command) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-22s%s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-21s %s\n", c.name, c.summary)
 	}
 }
 

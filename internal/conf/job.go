@@ -104,9 +104,9 @@ type Job struct {
 	// ExpectTimeout bounds the wait for `expect` readiness; past it the
 	// start fails (`expect timeout SECONDS`, default 30 s).
 	ExpectTimeout time.Duration
-	KillTimeout  time.Duration // default 5s
-	KillSignal   int           // default SIGTERM
-	ReloadSignal int           // default SIGHUP
+	KillTimeout   time.Duration // default 5s
+	KillSignal    int           // default SIGTERM
+	ReloadSignal  int           // default SIGHUP
 
 	Console Console
 	Env     []string // "KEY=VALUE" or "KEY" (copy from init's environment)

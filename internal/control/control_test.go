@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ type fixture struct {
 	logs chan string
 }
 
-func newFixture(t *testing.T, opts Options) *fixture {
+func newFixture(t testing.TB, opts Options) *fixture {
 	t.Helper()
 	f := controltest.New()
 	f.AddJob(api.JobInfo{Name: "foo", Description: "the foo job", Author: "me", Version: "1.0",
@@ -98,7 +99,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	return &fixture{fake: f, srv: srv, addr: addr, logs: logs}
 }
 
-func (fx *fixture) dial(t *testing.T) *dbus.Conn {
+func (fx *fixture) dial(t testing.TB) *dbus.Conn {
 	t.Helper()
 	conn, err := dbus.Dial(fx.addr)
 	if err != nil {
@@ -535,8 +536,14 @@ func TestPermissionRefusedAtAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := conn.Auth(nil); err == nil {
-		t.Fatal("authentication succeeded for a refused uid")
+	if err := conn.Auth(nil); err != nil {
+		t.Fatal(err)
+	}
+	// Every call is refused with a clear error, introspection too.
+	wantErr(t, pcall(conn, ManagerPath, ManagerIface+".GetAllJobs"), api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+strconv.Itoa(os.Geteuid())+")")
+	wantErr(t, pcall(conn, ManagerPath, IntrospectIface+".Introspect"), api.ErrPermissionDenied, "")
+	if len(fx.fake.CallLog()) != 0 {
+		t.Errorf("backend called: %q", fx.fake.CallLog())
 	}
 	select {
 	case msg := <-fx.logs:

@@ -38,6 +38,9 @@ type object struct {
 }
 
 func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
+	if h.c.refused {
+		return refusedObject{h.c.uid}, true
+	}
 	o := &object{c: h.c, path: p}
 	switch p {
 	case "/", "/com", "/com/ubuntu":
@@ -491,7 +494,30 @@ func mEndSession(cl *call) ([]any, error) {
 	if !ok {
 		return nil, notSupported("EndSession")
 	}
-	return noReply(e.EndSession())
+	// Ending the session may end the process: answer first, as Upstart
+	// does, so the caller is not left without a reply.
+	cl.replyNow()
+	if err := e.EndSession(); err != nil {
+		cl.opts().Logf("control: EndSession: %v", err)
+	}
+	return nil, nil
+}
+
+// replyNow sends the (empty) reply to the call at once, and tells godbus
+// that none is expected any more, so it sends no second one.
+func (cl *call) replyNow() {
+	if cl.msg.Flags&dbus.FlagNoReplyExpected != 0 {
+		return
+	}
+	r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldReplySerial: dbus.MakeVariant(cl.msg.Serial()),
+	}}
+	if s, ok := cl.msg.Headers[dbus.FieldSender]; ok {
+		r.Headers[dbus.FieldDestination] = s
+	}
+	ch := make(chan *dbus.Call, 1)
+	cl.conn.Send(r, ch)
+	cl.msg.Flags |= dbus.FlagNoReplyExpected
 }
 
 // Job methods.
@@ -754,4 +780,21 @@ func (o *object) children() []string {
 		return []string{"Upstart"}
 	}
 	return nil
+}
+
+// refusedObject answers every call of a refused private connection.
+type refusedObject struct{ uid uint32 }
+
+func (r refusedObject) LookupInterface(string) (dbus.Interface, bool) { return r, true }
+func (r refusedObject) LookupMethod(string) (dbus.Method, bool)       { return r, true }
+func (r refusedObject) Call(...any) ([]any, error) {
+	return nil, dbusErr(api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+
+		strconv.FormatUint(uint64(r.uid), 10)+")")
+}
+func (r refusedObject) NumArguments() int     { return 0 }
+func (r refusedObject) NumReturns() int       { return 0 }
+func (r refusedObject) ArgumentValue(int) any { return nil }
+func (r refusedObject) ReturnValue(int) any   { return nil }
+func (r refusedObject) DecodeArguments(*dbus.Conn, string, *dbus.Message, []any) ([]any, error) {
+	return nil, nil
 }

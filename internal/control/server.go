@@ -26,10 +26,12 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// AllowUID decides who may connect to the private socket; others are
-	// refused during authentication. nil allows only the daemon's own
-	// effective uid (root for the system instance, the user for a session
-	// instance), as libdbus does for Upstart.
+	// AllowUID decides who may use the private socket. nil allows only
+	// the daemon's own effective uid (root for the system instance, the
+	// user for a session instance), as libdbus does for Upstart. Others
+	// complete the authentication (so that their client can show why) and
+	// then get com.ubuntu.Upstart0_6.Error.PermissionDenied for every
+	// call, and no signals; their connection is closed after authTimeout.
 	AllowUID func(uid uint32) bool
 
 	// Privileged decides whether a caller may use the permission-checked
@@ -57,7 +59,9 @@ type (
 	// ReExecer serves Restart: a stateful re-exec. It should return once
 	// the re-exec is under way; the caller's connection will drop.
 	ReExecer interface{ ReExec() error }
-	// SessionEnder serves EndSession (Session Init logout).
+	// SessionEnder serves EndSession (Session Init logout). It is called
+	// after the caller has had its reply (the session may end the process
+	// before it returns); an error it returns is only logged.
 	SessionEnder interface{ EndSession() error }
 	// DBusAddressNotifier serves NotifyDBusAddress (Session Init).
 	DBusAddressNotifier interface{ NotifyDBusAddress(address string) error }
@@ -262,16 +266,20 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 	fs := newFDStream(uc)
 	br := bufio.NewReader(fs)
 	uc.SetDeadline(time.Now().Add(authTimeout))
-	uid, _, err := handshake(uc, br, s.guid, s.opts.AllowUID, func(uid uint32) {
-		s.opts.Logf("control: refused connection from uid %d: not allowed", uid)
-	})
+	uid, _, err := handshake(uc, br, s.guid, nil, nil)
 	if err != nil {
 		uc.Close()
 		fs.closeFDs()
 		return
 	}
-	uc.SetDeadline(time.Time{})
-	c := &client{srv: s, uid: uid, stream: fs, out: make(chan outSignal, signalQueue)}
+	refused := !s.opts.AllowUID(uid)
+	if refused {
+		// The deadline stays: a refused client may not hold a connection.
+		s.opts.Logf("control: refused connection from uid %d: not allowed", uid)
+	} else {
+		uc.SetDeadline(time.Time{})
+	}
+	c := &client{srv: s, uid: uid, refused: refused, stream: fs, out: make(chan outSignal, signalQueue)}
 	conn, err := dbus.NewConn(newGodbusStream(br, fs, machineID(s.guid)),
 		dbus.WithHandler(&handler{c: c}),
 		dbus.WithIncomingInterceptor(c.intercept))
@@ -357,12 +365,15 @@ type outSignal struct {
 
 // client is one connection: a private peer or a bus connection.
 type client struct {
-	srv    *Server
-	conn   *dbus.Conn
-	uid    uint32    // private connections: authenticated uid
-	bus    bool      // bus connection: ask the bus for each caller's uid
-	stream *fdStream // private connections only
-	out    chan outSignal
+	srv  *Server
+	conn *dbus.Conn
+	uid  uint32 // private connections: authenticated uid
+	// refused: a private connection from a uid that may not use the
+	// daemon; every call is answered with PermissionDenied.
+	refused bool
+	bus     bool      // bus connection: ask the bus for each caller's uid
+	stream  *fdStream // private connections only
+	out     chan outSignal
 }
 
 // run sends queued signals until the connection closes.
@@ -431,7 +442,9 @@ func (s *Server) broadcast(sig api.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.clients {
-		c.queue(m)
+		if !c.refused {
+			c.queue(m)
+		}
 	}
 }
 

@@ -291,10 +291,21 @@ func (e *Engine) InstanceNameFor(jobName string, env []string) (string, error) {
 
 func (i *instance) info() api.InstanceInfo {
 	info := api.InstanceInfo{Job: i.class.name, Name: i.name, Goal: i.goal.String(), State: i.state.String()}
-	for t := conf.Main; t < conf.NumProcessTypes; t++ {
-		if pid := i.pids[t]; pid != 0 {
-			info.Processes = append(info.Processes, api.Process{Name: t.String(), Pid: pid})
+	add := func(name string, leader int) {
+		if leader != 0 {
+			info.Processes = append(info.Processes, api.Process{Name: name, Pid: leader})
 		}
+		for _, m := range i.members {
+			if m.name == name {
+				info.Processes = append(info.Processes, api.Process{Name: name, Pid: m.pid})
+			}
+		}
+	}
+	for t := conf.Main; t < conf.NumProcessTypes; t++ {
+		add(t.String(), i.pids[t])
+	}
+	for _, a := range i.def.Actions {
+		add(a.Name, i.actionPids[a.Name])
 	}
 	return info
 }

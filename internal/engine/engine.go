@@ -24,6 +24,8 @@ import (
 type Spawner interface {
 	Spawn(r supervise.Request) (pid int, err error)
 	Signal(pid int, sig syscall.Signal) error
+	// SignalProcess signals the one process (ESRCH is no error).
+	SignalProcess(pid int, sig syscall.Signal) error
 }
 
 // Clock gives the engine time. AfterFunc's f must run on the loop
@@ -55,6 +57,9 @@ type Options struct {
 	// OnEvent, if set, is called as each event is handled (event log,
 	// tests).
 	OnEvent func(name string, env []string)
+	// Tracker finds processes of an instance the engine did not spawn
+	// (nil: only spawned processes are tracked).
+	Tracker Tracker
 	// Recover makes the loop survive a panic in one message (PID 1 may
 	// not die): it is logged with its stack and the loop goes on.
 	Recover bool
@@ -85,9 +90,11 @@ type Engine struct {
 }
 
 type procRef struct {
-	inst *instance
-	typ  conf.ProcessType
-	aux  bool // a helper step (tmpfiles), not one of the five processes
+	inst   *instance
+	typ    conf.ProcessType
+	aux    bool   // a helper step (tmpfiles), not one of the five processes
+	member bool   // tracked, not spawned by us
+	action string // the process of a custom action
 }
 
 // New returns an engine with no jobs.

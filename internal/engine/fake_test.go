@@ -38,6 +38,8 @@ func (f *fakeSpawner) Signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error { return nil }
+
 type fakeTimer struct {
 	at      time.Time
 	f       func()

@@ -111,6 +111,16 @@ type instance struct {
 	respawnCount int
 	respawnTime  time.Time
 	killTimer    Timer
+
+	// members are processes of the instance we did not spawn: children
+	// that outlived their parent, double-forked daemons.
+	members    []member
+	sessions   map[int]string // every spawned pid (a session leader) → process name
+	actionPids map[string]int // running custom actions
+	// expectExits counts exits of the main process tree while waiting
+	// for `expect` readiness.
+	expectExits int
+	expectTimer Timer
 }
 
 func (i *instance) label() string {
@@ -219,9 +229,15 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
 		return i.pids[waitType[i.state]] == 0
 	case job.Spawned:
-		// expect fork/daemon/stop are tracked by a later piece of work;
-		// until then the main process is ready once spawned.
-		return true
+		// Readiness: at once for `expect none`; on the self-stop for
+		// `expect stop`; after N exits of the main process tree for
+		// fork, daemon and `expect exit N` (no ptrace: exits are counted
+		// as the reaper sees them).
+		if i.pids[conf.Main] == 0 || (d.Expect != conf.ExpectStop && !i.expectCounting()) {
+			return true
+		}
+		e.startExpect(i)
+		return false
 	case job.Running:
 		if old == job.PreStop {
 			// A stop cancelled by a start: the stop's callers succeed.
@@ -238,11 +254,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		e.hookEvent(i, "stopping", i.jobEnv(true))
 		return false
 	case job.Killed:
-		if pid := i.pids[conf.Main]; pid != 0 {
-			e.kill(i, pid)
-			return false
-		}
-		return true
+		return e.enterKilled(i)
 	case job.Waiting:
 		e.emit("stopped", i.jobEnv(true))
 		e.releaseAll(i, false)
@@ -343,25 +355,10 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 		return 0, err
 	}
 	e.pids[pid] = procRef{inst: i, typ: t, aux: argv != nil}
+	if argv == nil {
+		i.noteSession(pid, t.String())
+	}
 	return pid, nil
-}
-
-func (e *Engine) kill(i *instance, pid int) {
-	sig := syscall.Signal(i.def.KillSignal)
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
-	if err := e.opt.Spawner.Signal(pid, sig); err != nil {
-		e.logf(slog.LevelWarn, "Failed to send %s signal to %s main process (%d): %v", signalName(sig), i.label(), pid, err)
-	}
-	timeout := i.def.KillTimeout
-	i.killTimer = e.opt.Clock.AfterFunc(timeout, func() {
-		i.killTimer = nil
-		if i.pids[conf.Main] == pid {
-			e.logf(slog.LevelWarn, "%s main process (%d) killed by timeout, sending KILL", i.label(), pid)
-			e.opt.Spawner.Signal(pid, syscall.SIGKILL)
-		}
-	})
 }
 
 // failed records the first failure of an instance since it last started,
@@ -443,8 +440,27 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	if !ok {
 		return
 	}
-	delete(e.pids, x.Pid)
 	i := ref.inst
+	if x.Stopped {
+		if i.pids[conf.Main] == x.Pid && i.state == job.Spawned && i.def.Expect == conf.ExpectStop {
+			e.stopExpect(i)
+			syscall.Kill(x.Pid, syscall.SIGCONT)
+			e.advance(i)
+			e.Poll()
+		}
+		return
+	}
+	if ref.member {
+		e.memberExited(i, x.Pid)
+		e.Poll()
+		return
+	}
+	delete(e.pids, x.Pid)
+	if ref.action != "" {
+		e.actionExited(i, ref.action, x)
+		e.Poll()
+		return
+	}
 	if ref.aux {
 		i.auxPid = 0
 		if x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled() {
@@ -468,6 +484,9 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	if t == conf.Main {
 		e.mainExited(i, info)
 	} else {
+		// What the process left running (a helper started in the
+		// background) stays tracked under its process name.
+		e.adopt(i)
 		bad := info.spawnErr || x.Status.Signaled() || x.Status.ExitStatus() != 0
 		if bad && (t == conf.PreStart || t == conf.PostStop) {
 			e.processFailed(i, t, info)
@@ -505,14 +524,17 @@ func (e *Engine) logExit(i *instance, t conf.ProcessType, x supervise.Exit) {
 }
 
 func (e *Engine) mainExited(i *instance, x exitInfo) {
-	if i.killTimer != nil {
-		i.killTimer.Stop()
-		i.killTimer = nil
+	if i.state != job.Killed && !(i.state == job.Spawned && i.expectCounting()) {
+		e.stopExpect(i)
 	}
 	switch {
 	case i.state == job.Killed:
 		i.lastMain = x
-		e.advance(i)
+		e.killedProgress(i)
+		return
+	case i.state == job.Spawned && i.expectCounting():
+		i.lastMain = x
+		e.expectExit(i)
 		return
 	case i.state == job.Stopping:
 		i.lastMain = x

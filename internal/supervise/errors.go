@@ -45,6 +45,7 @@ const (
 	opPreExec   = "prepare process"
 	opConsole   = "open console"
 	opLog       = "set up output logging"
+	opCgroup    = "enter cgroup"
 )
 
 // encodeChildErr turns a failure in the pre-exec process into the bytes

@@ -30,20 +30,22 @@ const PreExecArg = "--pre-exec"
 const preExecStatusFd = 3
 
 // preSpec is what the pre-exec process applies before executing the job's
-// program, in this order (Upstart's): resource limits, umask, nice, oom
+// program, in this order: cgroup v1 hierarchies joined, then (Upstart's
+// order) resource limits, umask, nice, oom
 // score, chroot, chdir, supplementary groups, gid, uid, exec. Limits and a
 // negative nice are set while still root, the directory is changed before
 // privileges are dropped.
 type preSpec struct {
-	limits []rlimit
-	umask  *uint32
-	nice   *int
-	oom    *int
-	chroot string
-	dir    string
-	cred   *creds
-	path   string   // program to execute, as seen after chroot/chdir
-	argv   []string // its argv
+	cgroupProcs []string // cgroup v1 cgroup.procs files to join, first of all
+	limits      []rlimit
+	umask       *uint32
+	nice        *int
+	oom         *int
+	chroot      string
+	dir         string
+	cred        *creds
+	path        string   // program to execute, as seen after chroot/chdir
+	argv        []string // its argv
 }
 
 type rlimit struct {
@@ -56,6 +58,9 @@ type rlimit struct {
 // is exactly the job's.
 func (s *preSpec) args() []string {
 	a := make([]string, 0, 16+len(s.argv))
+	for _, p := range s.cgroupProcs {
+		a = append(a, "-c", p)
+	}
 	for _, l := range s.limits {
 		a = append(a, "-l", fmt.Sprintf("%d:%d:%d", l.res, l.soft, l.hrd))
 	}
@@ -107,6 +112,8 @@ func parsePreSpec(args []string) (*preSpec, error) {
 		i++
 		v := args[i]
 		switch opt {
+		case "-c":
+			s.cgroupProcs = append(s.cgroupProcs, v)
 		case "-l":
 			f := strings.Split(v, ":")
 			if len(f) != 3 {
@@ -208,6 +215,13 @@ func preExecFail(op string, err error) {
 
 // apply sets everything but the exec, on the calling (locked) thread.
 func (s *preSpec) apply() (string, error) {
+	// Join the cgroup v1 hierarchies while still root and before a
+	// chroot hides /sys; every thread of the process moves.
+	for _, p := range s.cgroupProcs {
+		if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			return opCgroup, unwrapPathErr(err)
+		}
+	}
 	for _, l := range s.limits {
 		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.soft, Max: l.hrd}); err != nil {
 			return opRlimit, err

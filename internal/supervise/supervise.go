@@ -39,6 +39,10 @@ import (
 //     job's program in the same process. Its failures come back through a
 //     close-on-exec pipe (fd 3) and end up in Exit.SpawnErr.
 //
+// Request.CgroupDir places the child in a cgroup v2 in both modes (the
+// fork itself does it); Request.CgroupProcs (cgroup v1 hierarchies) needs
+// the pre-exec mode, whose first step writes the process's pid into them.
+//
 // The program is looked up in the job's PATH (inside its chroot) before the
 // fork in both modes, and users and groups are resolved before the fork
 // too (from the chroot's /etc/passwd and /etc/group when there is one).
@@ -260,8 +264,12 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 		if r.Type < 0 || r.Type >= conf.NumProcessTypes {
 			return nil, fmt.Errorf("supervise: bad process type %d", r.Type)
 		}
+		proc := job.Process[r.Type]
+		if r.Process != nil {
+			proc = r.Process
+		}
 		var err error
-		if cmd, err = buildCommand(job.Process[r.Type]); err != nil {
+		if cmd, err = buildCommand(proc); err != nil {
 			return nil, err
 		}
 	}
@@ -309,6 +317,9 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 	if umask != nil && *umask != s.daemonUmask {
 		spec.umask, needPre = umask, true
 	}
+	if len(r.CgroupProcs) > 0 {
+		spec.cgroupProcs, needPre = r.CgroupProcs, true
+	}
 	pl.dir = dir
 	if pl.chroot != "" {
 		if err := checkDir(pl.chroot); err != nil {
@@ -324,7 +335,7 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 
 	if needPre {
 		if len(s.opts.PreExec) == 0 {
-			return nil, &SpawnError{Op: opPreExec, Err: errors.New("umask, nice, oom score, limit or chdir with setuid need Options.PreExec")}
+			return nil, &SpawnError{Op: opPreExec, Err: errors.New("umask, nice, oom score, limit, chdir with setuid or cgroup v1 need Options.PreExec")}
 		}
 		spec.chroot, spec.dir, spec.cred = pl.chroot, dir, pl.cred
 		spec.path, spec.argv = path, pl.argv
@@ -421,6 +432,9 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 
 	files := []uintptr{std[0].Fd(), std[1].Fd(), std[2].Fd()}
 	sys := &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0}
+	if r.CgroupDir != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, int(r.CgroupDir.Fd())
+	}
 	attr := &syscall.ProcAttr{Env: r.Env, Sys: sys}
 	path, argv := pl.path, pl.argv
 	var statusR *os.File
@@ -477,6 +491,7 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	}
 	s.forkMu.RUnlock()
 	runtime.KeepAlive(std)
+	runtime.KeepAlive(r.CgroupDir)
 
 	if err != nil {
 		if statusR != nil {
@@ -484,6 +499,9 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		}
 		if scriptW != nil {
 			scriptW.Close()
+		}
+		if r.CgroupDir != nil && cloneIntoCgroupErr(err) {
+			return 0, &SpawnError{Op: opCgroup, Err: err}
 		}
 		if pl.pre != nil {
 			return 0, &SpawnError{Op: opPreExec, Err: err}
@@ -497,6 +515,22 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		go s.watchStatus(p, statusR)
 	}
 	return pid, nil
+}
+
+// cloneIntoCgroupErr tells the errors of clone3 with CLONE_INTO_CGROUP
+// (a cgroup that has controllers enabled for its children, a descriptor
+// that is not a cgroup v2 directory, a kernel without the flag) from those
+// of the exec.
+func cloneIntoCgroupErr(err error) bool {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e {
+	case unix.EBUSY, unix.EBADF, unix.EOPNOTSUPP, unix.ENOSYS, unix.E2BIG:
+		return true
+	}
+	return false
 }
 
 // feedScript writes a script into the pipe the shell reads as fd 9. The

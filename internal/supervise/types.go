@@ -4,6 +4,7 @@
 package supervise
 
 import (
+	"os"
 	"syscall"
 
 	"github.com/goupstart/upstart/internal/conf"
@@ -14,12 +15,29 @@ type Request struct {
 	Job      *conf.Job
 	Instance string
 	Type     conf.ProcessType // which of Job.Process to run
+	// Process, when set, is run instead of Job.Process[Type], with the
+	// job's settings (a custom action).
+	Process *conf.Process
 	// Argv, when non-nil, is run instead of Job.Process[Type] (for helper
 	// steps such as `tmpfiles`), with the same environment and console but
 	// without the job's credentials, chroot or limits.
 	Argv    []string
 	Env     []string     // complete environment of the process
 	Console conf.Console // resolved: never ConsoleDefault
+
+	// CgroupDir, when not nil, is an open directory of a cgroup v2
+	// hierarchy (cgroup.Group.Dir): the process is created in that cgroup
+	// (clone3 with CLONE_INTO_CGROUP, SysProcAttr.UseCgroupFD), so it and
+	// everything it forks belong to it from their first instruction. nil
+	// leaves the process in the daemon's cgroup. Spawn neither closes nor
+	// keeps it.
+	CgroupDir *os.File
+
+	// CgroupProcs are cgroup.procs files of cgroup v1 hierarchies
+	// (cgroup.Group.V1Procs) that the process writes its own pid into
+	// before anything of the job is applied (v1 cannot create a process
+	// in a cgroup). They make the spawn use the pre-exec mode.
+	CgroupProcs []string
 }
 
 // Exit reports the end of a process that Spawn started. It is sent exactly

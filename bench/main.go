@@ -1,0 +1,421 @@
+// Command bench measures goupstart against its peers (s6, runit,
+// supervisord; Upstart itself when it can be had) on the same machine in the
+// same run, interleaving the systems run by run (A B C A B C …), and prints
+// a markdown table and machine-readable lines.
+//
+//	go run ./bench            # full: N = 100 and 1000, 5 runs, 50 kills, 100 MB logged
+//	go run ./bench --quick    # N = 100, 3 runs, 3 kills per run, 25 MB logged (CI)
+//
+// Every scenario name appears in the output (BENCH lines) even when a system
+// is skipped or fails, with the reason.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var keepDirs bool
+
+func infof(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+func warnf(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: warning: "+format+"\n", a...) }
+
+// config is what one bench invocation does.
+type config struct {
+	quick     bool
+	runs      int
+	ns        []int
+	kills     int
+	logMB     int
+	emits     int
+	loadJobs  int
+	systems   []string
+	groups    map[string]bool
+	noInstall bool
+	oursBin   string
+}
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var c config
+	var ns, systems, groups string
+	fs.BoolVar(&c.quick, "quick", false, "CI mode: N=100, 3 runs, 3 kills per run, 25 MB logged (under 2 minutes on 2 cores)")
+	fs.IntVar(&c.runs, "runs", 0, "runs per system and scenario (default 5, quick 3)")
+	fs.StringVar(&ns, "n", "", "comma-separated service counts (default 100,1000; quick 100)")
+	fs.IntVar(&c.kills, "kills", 0, "SIGKILLs per respawn run, each of a different service, one at a time (default 50; quick 3)")
+	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
+	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
+	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure")
+	fs.StringVar(&systems, "systems", "ours,upstart,s6,runit,supervisord", "systems to compare")
+	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
+	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
+	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
+	fs.DurationVar(&killSpacing, "kill-spacing", 0, "next kill after this long even if the replacement has not appeared yet (0: one kill at a time)")
+	fs.BoolVar(&keepDirs, "keep", false, "keep each run's directory (for debugging)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	def := func(v *int, full, quick int) {
+		if *v == 0 {
+			*v = full
+			if c.quick {
+				*v = quick
+			}
+		}
+	}
+	def(&c.runs, 5, 3)
+	def(&c.kills, 50, 3)
+	def(&c.emits, 200, 100)
+	def(&c.logMB, 100, 25)
+	if ns == "" {
+		ns = "100,1000"
+		if c.quick {
+			ns = "100"
+		}
+	}
+	for _, s := range strings.Split(ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 || n > 99999 {
+			return c, fmt.Errorf("bad -n value %q", s)
+		}
+		c.ns = append(c.ns, n)
+	}
+	c.systems = strings.Split(systems, ",")
+	c.groups = map[string]bool{}
+	for _, g := range strings.Split(groups, ",") {
+		c.groups[strings.TrimSpace(g)] = true
+	}
+	return c, nil
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == writerArg {
+		writerMain(os.Args[2:])
+		return
+	}
+	c, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	os.Exit(run(c, os.Stdout))
+}
+
+// run does the whole benchmark and returns the exit status.
+func run(c config, w io.Writer) int {
+	start := time.Now()
+	root, err := os.MkdirTemp("", "upstart-bench-")
+	if err != nil {
+		infof("%v", err)
+		return 1
+	}
+	root, _ = filepath.EvalSymlinks(root)
+	needles := []string{root, benchPrefix, writerTag}
+	finalSweep := func() []string {
+		var out []string
+		for _, p := range findOurs(root, needles) {
+			out = append(out, describe(p))
+		}
+		sweep(root, needles)
+		if !keepDirs {
+			os.RemoveAll(root)
+		}
+		return out
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		infof("%v: killing everything the bench started", s)
+		finalSweep()
+		os.Exit(130)
+	}()
+
+	o := &ours{bin: c.oursBin}
+	all := map[string]system{"ours": o, "upstart": upstart{}, "s6": s6{}, "runit": runit{}, "supervisord": supervisord{}}
+	var systems []system
+	for _, name := range c.systems {
+		s, ok := all[strings.TrimSpace(name)]
+		if !ok {
+			infof("unknown system %q", name)
+			return 2
+		}
+		systems = append(systems, s)
+	}
+	if o.bin == "" {
+		o.bin = filepath.Join(root, "bin")
+		o.err = buildOurs(o.bin)
+	}
+	installPeers(systems, c.noInstall)
+
+	res := newResults()
+	declareScenarios(res, c)
+
+	var names, peerNames []string
+	var active []system
+	for _, s := range systems {
+		names = append(names, s.name())
+		if s.name() != "ours" {
+			peerNames = append(peerNames, s.name())
+		}
+		if err := s.check(); err != nil {
+			for _, sc := range res.scenarios {
+				if !sc.oursOnly || s.name() == "ours" {
+					res.setStatus(sc.key, s.name(), "skipped: "+err.Error())
+				}
+			}
+			infof("%s: skipped: %v", s.name(), err)
+			continue
+		}
+		active = append(active, s)
+	}
+
+	fmt.Fprintf(w, "# goupstart benchmarks against the peers\n\n")
+	fmt.Fprintf(w, "%s\n\n", machineLine(c))
+	fmt.Fprintf(w, "systems: %s\n\n", systemsLine(systems))
+
+	// failed[system][group] stops retrying a group that failed once.
+	failed := map[string]map[string]bool{}
+	fail := func(sys, group string, keys []string, err error) {
+		if failed[sys] == nil {
+			failed[sys] = map[string]bool{}
+		}
+		failed[sys][group] = true
+		why := "failed: " + err.Error()
+		if isNotImplemented(err) {
+			why = err.Error()
+		}
+		for _, k := range keys {
+			res.setStatus(k, sys, why)
+		}
+		infof("%s %s: %s", sys, group, why)
+	}
+
+	for round := 1; round <= c.runs; round++ {
+		infof("round %d of %d (%.0f s so far)", round, c.runs, time.Since(start).Seconds())
+		if c.groups["lifecycle"] {
+			for ni, n := range c.ns {
+				kills := 0
+				if ni == 0 {
+					kills = c.kills
+				}
+				group := "lifecycle/N=" + strconv.Itoa(n)
+				keys := lifecycleKeys(n, kills > 0, c.ns[0])
+				for _, s := range active {
+					if failed[s.name()][group] {
+						continue
+					}
+					r, err := runLifecycle(s, root, n, kills)
+					if err != nil {
+						fail(s.name(), group, keys, err)
+						continue
+					}
+					nn := "/N=" + strconv.Itoa(n)
+					res.add("cold-start"+nn, s.name(), r.coldMs)
+					res.add("memory-rss"+nn, s.name(), float64(r.rssKB)/1024)
+					res.add("memory-pss"+nn, s.name(), float64(r.pssKB)/1024)
+					res.add("stop-all"+nn, s.name(), r.stopMs)
+					if kills > 0 {
+						res.add(respawnKey(n), s.name(), r.respawnMs)
+					}
+					infof("  %-11s N=%-5d cold %8.1f ms  stop %8.1f ms  rss %7.1f MiB  pss %7.1f MiB (%d procs)  respawn %s",
+						s.name(), n, r.coldMs, r.stopMs, float64(r.rssKB)/1024, float64(r.pssKB)/1024, r.procs, respawnText(r))
+				}
+			}
+		}
+		if c.groups["logging"] {
+			keys := []string{logKey("throughput"), logKey("lost")}
+			for _, s := range active {
+				if failed[s.name()]["logging"] {
+					continue
+				}
+				r, err := runLogging(s, root, int64(c.logMB)*1000*1000)
+				if err != nil {
+					fail(s.name(), "logging", keys, err)
+					continue
+				}
+				res.add(logKey("throughput"), s.name(), r.mbps)
+				res.add(logKey("lost"), s.name(), float64(r.lostBytes))
+				infof("  %-11s logging %6.1f MB/s, %d bytes lost, %d garbled lines", s.name(), r.mbps, r.lostBytes, r.garbled)
+			}
+		}
+		if c.groups["ours"] && o.check() == nil && !failed["ours"]["ours-only"] {
+			r := runOursOnly(o, root, c.emits, c.loadJobs)
+			put := func(key, errKey string, v float64) {
+				if err := r.errs[errKey]; err != nil {
+					res.setStatus(key, "ours", "failed: "+err.Error())
+					return
+				}
+				if r.errs["emit"] != nil && strings.HasPrefix(key, "emit") {
+					res.setStatus(key, "ours", "failed: "+r.errs["emit"].Error())
+					return
+				}
+				res.add(key, "ours", v)
+			}
+			put("emit-initctl", "emit-initctl", r.emitInitctl)
+			put("emit-dbus", "emit-dbus", r.emitDBus)
+			put(fmt.Sprintf("load-jobs/%d", c.loadJobs), "load-jobs", r.load1000Ms)
+			put("load-jobs/0", "load-jobs-0", r.load0Ms)
+			infof("  ours-only: initctl emit %.0f/s, D-Bus emit %.0f/s, load %d jobs %.1f ms (0 jobs %.1f ms) %v",
+				r.emitInitctl, r.emitDBus, c.loadJobs, r.load1000Ms, r.load0Ms, errText(r.errs))
+		}
+	}
+
+	fmt.Fprintf(w, "## Results (median (min–max) over runs; ratios are ours/peer of the medians)\n\n")
+	res.markdown(w, names, peerNames)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "## Machine-readable\n\n")
+	res.machine(w, names, peerNames)
+	fmt.Fprintln(w)
+
+	left := finalSweep()
+	if len(left) > 0 {
+		fmt.Fprintf(w, "leftover processes at exit: %d (killed): %s\n", len(left), strings.Join(left, "; "))
+		return 1
+	}
+	fmt.Fprintf(w, "leftover processes at exit: 0 (process scan of /proc)\n")
+	fmt.Fprintf(w, "total time: %.1f s\n", time.Since(start).Seconds())
+	return 0
+}
+
+func respawnKey(n int) string   { return "respawn/N=" + strconv.Itoa(n) }
+func logKey(what string) string { return "logging-" + what }
+
+func lifecycleKeys(n int, respawn bool, firstN int) []string {
+	nn := "/N=" + strconv.Itoa(n)
+	keys := []string{"cold-start" + nn, "memory-rss" + nn, "memory-pss" + nn, "stop-all" + nn}
+	if respawn {
+		keys = append(keys, respawnKey(n))
+	}
+	return keys
+}
+
+// declareScenarios fixes the order of the table and makes every scenario
+// appear even when nothing ran.
+func declareScenarios(res *results, c config) {
+	for i, n := range c.ns {
+		nn := "/N=" + strconv.Itoa(n)
+		res.declare(scenario{key: "cold-start" + nn, base: "cold-start", unit: "ms", lowerBetter: true, goal: 1})
+		if i == 0 {
+			res.declare(scenario{key: respawnKey(n), base: "respawn", unit: "ms", lowerBetter: true, goal: 0.5})
+		}
+		res.declare(scenario{key: "memory-rss" + nn, base: "memory-rss", unit: "MiB", lowerBetter: true, goal: 0.5})
+		res.declare(scenario{key: "memory-pss" + nn, base: "memory-pss", unit: "MiB", lowerBetter: true, goal: 0.5})
+		res.declare(scenario{key: "stop-all" + nn, base: "stop-all", unit: "ms", lowerBetter: true, goal: 1})
+	}
+	res.declare(scenario{key: logKey("throughput"), base: "logging", unit: "MB/s", goal: 1})
+	res.declare(scenario{key: logKey("lost"), base: "logging", unit: "bytes", lowerBetter: true})
+	res.declare(scenario{key: "emit-initctl", base: "emit-initctl", unit: "events/s", oursOnly: true})
+	res.declare(scenario{key: "emit-dbus", base: "emit-dbus", unit: "events/s", oursOnly: true})
+	res.declare(scenario{key: fmt.Sprintf("load-jobs/%d", c.loadJobs), base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
+	res.declare(scenario{key: "load-jobs/0", base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
+	res.declare(scenario{key: "reexec/1000", base: "reexec", unit: "ms", lowerBetter: true, oursOnly: true})
+	res.setStatus("reexec/1000", "ours", "not yet implemented: stateful re-exec is not in the daemon yet")
+	for _, g := range []string{"lifecycle", "logging", "ours"} {
+		if c.groups[g] {
+			continue
+		}
+		for _, sc := range res.scenarios {
+			if scenarioGroup(sc) == g {
+				for _, s := range c.systems {
+					res.setStatus(sc.key, s, "not run (--scenarios)")
+				}
+			}
+		}
+	}
+}
+
+func scenarioGroup(sc *scenario) string {
+	switch {
+	case sc.oursOnly:
+		return "ours"
+	case sc.base == "logging":
+		return "logging"
+	}
+	return "lifecycle"
+}
+
+func isNotImplemented(err error) bool {
+	return err != nil && strings.Contains(err.Error(), errNotImplemented.Error())
+}
+
+func respawnText(r lifecycleResult) string {
+	if r.kills == 0 {
+		return "—"
+	}
+	lo, hi := minMax(r.respawnAllMs)
+	return fmt.Sprintf("median %.2f ms (%.2f–%.2f, %d kills)", r.respawnMs, lo, hi, r.kills)
+}
+
+func errText(m map[string]error) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var s []string
+	for k, v := range m {
+		s = append(s, k+": "+v.Error())
+	}
+	return "errors: " + strings.Join(s, "; ")
+}
+
+// buildOurs builds ./cmd/... of the module into dir.
+func buildOurs(dir string) error {
+	mod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(mod)) == "" || strings.TrimSpace(string(mod)) == os.DevNull {
+		return fmt.Errorf("cannot find the module (run from the repository): %v", err)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build failed: %v: %s", err, tail(string(out), 300))
+	}
+	for _, b := range []string{"init", "initctl"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return fmt.Errorf("build produced no %s", b)
+		}
+	}
+	return nil
+}
+
+func machineLine(c config) string {
+	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	mode := "full"
+	if c.quick {
+		mode = "quick"
+	}
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("machine: %d CPUs (%s), kernel %s, %s, uid %d; mode %s: runs %d, N %v, %d kills, %d MB logged, %d emits",
+		runtime.NumCPU(), model, strings.TrimSpace(string(rel)), runtime.Version(), os.Geteuid(), mode, c.runs, c.ns, c.kills, c.logMB, c.emits)
+}
+
+func systemsLine(systems []system) string {
+	var parts []string
+	for _, s := range systems {
+		desc := s.name()
+		if pkg, ok := peerPackages[s.name()]; ok {
+			desc += " (Debian " + pkg + " " + packageVersion(pkg) + ")"
+		}
+		if err := s.check(); err != nil {
+			desc += ": skipped: " + err.Error()
+		}
+		parts = append(parts, desc)
+	}
+	return strings.Join(parts, "; ")
+}

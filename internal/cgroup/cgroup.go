@@ -1,0 +1,415 @@
+// Package cgroup keeps every process of every job instance in a cgroup of
+// its own, so that a job's processes can be listed, signalled and killed
+// all together and the end of the last one is noticed, whatever they fork
+// and however they detach (double fork, setsid).
+//
+// # Layout
+//
+// The tree lives in a cgroup v2 hierarchy (a cgroup2 mount at
+// /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid system), below the
+// cgroup the daemon itself is in (the root cgroup for PID 1 of a machine):
+//
+//	<daemon's cgroup>/upstart/JOB/INSTANCE/PROCESS
+//
+// with every name escaped by Escape ("net/apache" → "net%2Fapache", the
+// empty instance → "_"). PROCESS is "main", "pre-start", ... or the name of
+// a custom action. Processes live only in the PROCESS leaves; limits of the
+// `cgroup` stanza are set on INSTANCE (all processes of an instance share
+// them, as they shared Upstart's per-instance cgroup). For a controller
+// that is only mounted as cgroup v1 (hybrid systems), the same
+// upstart/JOB/INSTANCE/PROCESS path is made in that hierarchy below the
+// daemon's cgroup there; see Limits for what is mapped.
+//
+// # What the daemon calls
+//
+// At start: New (an error means no usable cgroup v2: fall back to pid
+// tracking and say why). Per spawn: Manager.Group with the job's `cgroup`
+// stanzas, then Request.CgroupDir = g.Dir() and Request.CgroupProcs =
+// g.V1Procs() for supervise.Spawn, then g.Watch() once Spawn returned (also
+// when Spawn failed after the fork: the Exit has a SpawnErr but the process
+// was in the group). On Empty (from the channel given to New): the process
+// type has ended; call g.Remove(). On each supervise.Exit of a pid spawned
+// into g: g.Check() (Empty then comes at once when that was the last
+// process, instead of after the kernel's 10 ms notification delay). On stop: Manager.Instance(job,
+// instance).Signal(kill signal), and after `kill timeout`, .Kill().
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goupstart/upstart/internal/conf"
+)
+
+// DefaultName is the name of the daemon's subtree below its own cgroup.
+const DefaultName = "upstart"
+
+// Options configure a Manager.
+type Options struct {
+	// Name of the subtree below the daemon's own cgroup; default
+	// DefaultName. Tests use a name of their own.
+	Name string
+	// Logf, when set, receives diagnostics.
+	Logf func(format string, args ...any)
+}
+
+// Empty reports that a watched group has no process left: the process
+// type it holds has ended. It is sent once per Group.Watch.
+type Empty struct {
+	Job, Instance, Process string
+	Group                  *Group
+}
+
+// Features says what the kernel offers.
+type Features struct {
+	Kill      bool // cgroup.kill (Linux 5.14): Kill is one write
+	Freeze    bool // cgroup.freeze (Linux 5.2): used by Kill without cgroup.kill
+	CloneInto bool // CLONE_INTO_CGROUP (Linux 5.7): Request.CgroupDir works
+	// V2Controllers can be enabled for our tree; V1Controllers are bound
+	// to a cgroup v1 hierarchy (hybrid system).
+	V2Controllers, V1Controllers []string
+}
+
+// Manager owns the daemon's cgroup tree. Its methods may be called from
+// any goroutine.
+type Manager struct {
+	name     string
+	lay      *layout
+	root     string            // absolute v2 directory of our tree
+	selfPath string            // the daemon's cgroup v2 as /proc/PID/cgroup shows it
+	v1root   map[string]string // controller → absolute v1 directory of our tree
+	v2ctrls  map[string]bool
+	feat     Features
+	logf     func(string, ...any)
+
+	mu      sync.Mutex
+	groups  map[string]*Group // by escaped "JOB/INSTANCE/PROCESS"
+	wds     map[int]*Group
+	applied map[string]string // escaped "JOB/INSTANCE" → settings written there
+	closed  bool
+
+	ino   *os.File
+	empty chan<- Empty
+	qmu   sync.Mutex
+	queue []Empty
+	qwake chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// New finds a writable cgroup v2 hierarchy, creates the daemon's subtree in
+// it and starts watching. Empty notifications go to empty, which the
+// daemon's loop should read promptly (they are queued without bound
+// meanwhile, so the watcher never blocks). An error says why cgroups cannot
+// be used (no cgroup2 mounted, not writable without delegation, ...).
+func New(empty chan<- Empty, opts Options) (*Manager, error) {
+	if empty == nil {
+		return nil, errors.New("cgroup: nil Empty channel")
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	lay, err := detect(string(mi), string(self), knownControllers())
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	name := opts.Name
+	if name == "" {
+		name = DefaultName
+	}
+	if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." || strings.Contains(name, ".") {
+		return nil, fmt.Errorf("cgroup: bad subtree name %q", name)
+	}
+	m := &Manager{
+		name:     name,
+		lay:      lay,
+		root:     filepath.Join(lay.v2Base, name),
+		selfPath: parseProcCgroup(string(self))[""],
+		v1root:   map[string]string{},
+		v2ctrls:  map[string]bool{},
+		logf:     opts.Logf,
+		groups:   map[string]*Group{},
+		wds:      map[int]*Group{},
+		applied:  map[string]string{},
+		empty:    empty,
+		qwake:    make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	if m.logf == nil {
+		m.logf = func(string, ...any) {}
+	}
+	if err := unix.Access(lay.v2Base, unix.W_OK); err != nil {
+		return nil, fmt.Errorf("cgroup: the daemon's cgroup %s is not writable (%v): no delegation of cgroup v2 to this user", lay.v2Base, err)
+	}
+	if err := os.Mkdir(m.root, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cgroup: cannot create %s: %w", m.root, unwrap(err))
+	}
+	if _, err := os.Stat(filepath.Join(m.root, "cgroup.procs")); err != nil {
+		return nil, fmt.Errorf("cgroup: %s is not a cgroup: %w", m.root, unwrap(err))
+	}
+	_, err = os.Stat(filepath.Join(m.root, "cgroup.kill"))
+	m.feat.Kill = err == nil
+	_, err = os.Stat(filepath.Join(m.root, "cgroup.freeze"))
+	m.feat.Freeze = err == nil
+	m.feat.CloneInto = kernelAtLeast(5, 7)
+	if b, err := os.ReadFile(filepath.Join(lay.v2Base, "cgroup.controllers")); err == nil {
+		for _, c := range strings.Fields(string(b)) {
+			m.v2ctrls[c] = true
+			m.feat.V2Controllers = append(m.feat.V2Controllers, c)
+		}
+	}
+	for c, dir := range lay.v1Base {
+		if !m.v2ctrls[c] {
+			m.v1root[c] = filepath.Join(dir, name)
+			m.feat.V1Controllers = append(m.feat.V1Controllers, c)
+		}
+	}
+	slices.Sort(m.feat.V1Controllers)
+
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: inotify: %w", err)
+	}
+	m.ino = os.NewFile(uintptr(fd), "inotify")
+	m.wg.Add(2)
+	go m.watcher()
+	go m.sender()
+	return m, nil
+}
+
+// Close stops watching and closes every group's descriptor. Groups and
+// their processes are left alone (a re-exec'd daemon takes them over).
+func (m *Manager) Close() {
+	m.once.Do(func() {
+		close(m.done)
+		m.ino.Close()
+		m.wg.Wait()
+		m.mu.Lock()
+		m.closed = true
+		for _, g := range m.groups {
+			if g.dir != nil {
+				g.dir.Close()
+				g.dir = nil
+			}
+		}
+		m.groups = map[string]*Group{}
+		m.wds = map[int]*Group{}
+		m.mu.Unlock()
+	})
+}
+
+// Features reports what the kernel offers.
+func (m *Manager) Features() Features { return m.feat }
+
+// Root is the absolute directory of the daemon's cgroup v2 tree.
+func (m *Manager) Root() string { return m.root }
+
+// Group returns the cgroup of one process type of one instance, creating
+// it (and JOB/INSTANCE) when needed, and applies the job's `cgroup`
+// stanzas to the instance (see Limits). Calling it again for the same names
+// returns the same *Group. An error from the stanzas names the stanza.
+func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (*Group, error) {
+	if process == "" {
+		return nil, errors.New("cgroup: empty process name")
+	}
+	pl, err := m.Limits(settings)
+	if err != nil {
+		return nil, err
+	}
+	ej, ei, ep := Escape(job), Escape(instance), Escape(process)
+	instRel := ej + "/" + ei
+	rel := instRel + "/" + ep
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errors.New("cgroup: manager closed")
+	}
+	if err := mkdirs(m.root, ej, ei); err != nil {
+		return nil, err
+	}
+	if fp := pl.fingerprint(); m.applied[instRel] != fp {
+		if err := m.apply(pl, ej, ei); err != nil {
+			return nil, err
+		}
+		m.applied[instRel] = fp
+	}
+	g := m.groups[rel]
+	if g == nil {
+		g = &Group{m: m, job: job, instance: instance, process: process, rel: rel,
+			path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}}
+	}
+	if err := mkdirs(m.root, ej, ei, ep); err != nil {
+		return nil, err
+	}
+	var v1 []string
+	for _, c := range pl.v1Controllers() {
+		dir, err := m.v1dirs(c, ej, ei, ep)
+		if err != nil {
+			return nil, err
+		}
+		v1 = append(v1, dir)
+		g.v1All[dir] = true
+	}
+	g.v1 = v1
+	if g.dir == nil {
+		d, err := os.OpenFile(g.path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		wd, err := unix.InotifyAddWatch(int(m.ino.Fd()), filepath.Join(g.path, "cgroup.events"), unix.IN_MODIFY)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("cgroup: watching %s: %w", g.path, err)
+		}
+		g.dir, g.wd = d, wd
+		m.wds[wd] = g
+		m.groups[rel] = g
+	}
+	return g, nil
+}
+
+// Instance returns the group of a whole instance (parent of its process
+// groups) without creating it, to list, signal, kill or remove all of its
+// processes together. An instance that has no cgroup (yet) has no
+// processes. It cannot be watched.
+func (m *Manager) Instance(job, instance string) *Group {
+	rel := Escape(job) + "/" + Escape(instance)
+	return &Group{m: m, job: job, instance: instance, rel: rel, path: filepath.Join(m.root, rel), wd: -1}
+}
+
+// Job returns the group of every instance of a job, like Instance.
+func (m *Manager) Job(job string) *Group {
+	rel := Escape(job)
+	return &Group{m: m, job: job, rel: rel, path: filepath.Join(m.root, rel), wd: -1}
+}
+
+// Lookup says which group of ours pid is in, from /proc/PID/cgroup. ok is
+// false when pid is not in our tree (or is gone).
+func (m *Manager) Lookup(pid int) (job, instance, process string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", "", "", false
+	}
+	p, ok := parseProcCgroup(string(b))[""]
+	if !ok {
+		return "", "", "", false
+	}
+	prefix := strings.TrimSuffix(m.selfPath, "/") + "/" + m.name + "/"
+	rel, ok := strings.CutPrefix(p, prefix)
+	if !ok {
+		return "", "", "", false
+	}
+	m.mu.Lock()
+	g := m.groups[rel]
+	m.mu.Unlock()
+	if g != nil {
+		return g.job, g.instance, g.process, true
+	}
+	parts := strings.Split(rel, "/")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	var names [3]string
+	for i, s := range parts {
+		if names[i], ok = Unescape(s); !ok {
+			return "", "", "", false
+		}
+	}
+	return names[0], names[1], names[2], true
+}
+
+// mkdirs creates base/a, base/a/b, ... as needed.
+func mkdirs(base string, comps ...string) error {
+	p := base
+	for _, c := range comps {
+		p = filepath.Join(p, c)
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("cgroup: cannot create %s: %w", p, unwrap(err))
+		}
+	}
+	return nil
+}
+
+// v1dirs creates upstart/JOB/INSTANCE/PROCESS in the v1 hierarchy of c and
+// returns the PROCESS directory.
+func (m *Manager) v1dirs(c string, comps ...string) (string, error) {
+	root, ok := m.v1root[c]
+	if !ok {
+		return "", fmt.Errorf("cgroup: controller %s is not mounted as cgroup v1", c)
+	}
+	p := filepath.Dir(root)
+	for _, comp := range append([]string{filepath.Base(root)}, comps...) {
+		parent := p
+		p = filepath.Join(p, comp)
+		err := os.Mkdir(p, 0o755)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("cgroup: cannot create %s: %w", p, unwrap(err))
+		}
+		if err == nil && c == "cpuset" {
+			// A new v1 cpuset has no cpus and no memory nodes: nothing
+			// could join it. Start with the parent's.
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
+					if err := writeFile(filepath.Join(p, f), strings.TrimSpace(string(b))); err != nil {
+						return "", err
+					}
+				}
+			}
+		}
+	}
+	return p, nil
+}
+
+func writeFile(name, value string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return unwrap(err)
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return unwrap(err)
+}
+
+func unwrap(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
+	}
+	return err
+}
+
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var a, b int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &a, &b)
+	return a > major || a == major && b >= minor
+}
+
+// errno extracts the errno of err, or 0.
+func errno(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}

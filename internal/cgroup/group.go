@@ -1,0 +1,461 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Group is one cgroup of our tree: the processes of one process type of an
+// instance (from Manager.Group), or all processes of an instance or a job
+// (from Manager.Instance, Manager.Job).
+type Group struct {
+	m                      *Manager
+	job, instance, process string
+	rel                    string // escaped, relative to the tree's root
+	path                   string // absolute v2 directory
+
+	// Guarded by m.mu.
+	dir   *os.File
+	wd    int // inotify watch on cgroup.events, -1 if none
+	armed bool
+	v1    []string        // v1 PROCESS directories the next process joins
+	v1All map[string]bool // every v1 directory made for this group
+}
+
+// Job, Instance and Process are the names the group was made for; Process
+// is "" for an instance group, Instance and Process for a job group.
+func (g *Group) Job() string      { return g.job }
+func (g *Group) Instance() string { return g.instance }
+func (g *Group) Process() string  { return g.process }
+
+// Dir is the v2 directory the daemon hands to supervise.Request.CgroupDir
+// so that the process is created in the group. It stays open until
+// Remove or Manager.Close; nil for instance and job groups.
+func (g *Group) Dir() *os.File {
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	return g.dir
+}
+
+// FD is Dir's descriptor, -1 when there is none.
+func (g *Group) FD() int {
+	if d := g.Dir(); d != nil {
+		return int(d.Fd())
+	}
+	return -1
+}
+
+// Path is the absolute directory of the group in the cgroup v2 hierarchy.
+func (g *Group) Path() string { return g.path }
+
+// CgroupPath is the group as /proc/PID/cgroup shows it ("0::" line),
+// for status output.
+func (g *Group) CgroupPath() string {
+	return strings.TrimSuffix(g.m.selfPath, "/") + "/" + g.m.name + "/" + g.rel
+}
+
+// V1Procs are the cgroup.procs files of the cgroup v1 hierarchies the
+// process must join itself (supervise.Request.CgroupProcs): those of
+// controllers the job's `cgroup` stanzas use that are only mounted as v1.
+// Usually none.
+func (g *Group) V1Procs() []string {
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	out := make([]string, len(g.v1))
+	for i, d := range g.v1 {
+		out[i] = filepath.Join(d, "cgroup.procs")
+	}
+	return out
+}
+
+// Pids lists every process in the group and the groups below it. A group
+// that does not exist has none.
+func (g *Group) Pids() ([]int, error) {
+	var pids []int
+	err := walkProcs(g.path, func(pid int) { pids = append(pids, pid) })
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	return pids, err
+}
+
+func walkProcs(dir string, f func(int)) error {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	for _, l := range bytes.Fields(b) {
+		if pid, err := strconv.Atoi(string(l)); err == nil {
+			f(pid)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := walkProcs(filepath.Join(dir, e.Name()), f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Populated says whether any process is in the group or below it.
+func (g *Group) Populated() (bool, error) {
+	p, err := populated(g.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return p, err
+}
+
+func populated(dir string) (bool, error) {
+	f, err := os.Open(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "populated "); ok {
+			return v != "0", nil
+		}
+	}
+	return false, fmt.Errorf("no populated line in %s/cgroup.events", dir)
+}
+
+// Watch asks for one Empty when the group is next empty. Call it after
+// spawning a process into the group: if the group is empty already (the
+// process and all it forked are gone), Empty is sent at once. Several
+// Watch calls before the group empties give one Empty.
+func (g *Group) Watch() error {
+	m := g.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g.wd < 0 || g.dir == nil {
+		return fmt.Errorf("cgroup: %s cannot be watched", g.rel)
+	}
+	g.armed = true
+	m.checkLocked(g)
+	return nil
+}
+
+// Check looks at the group now and sends the Empty a Watch asked for if
+// the group is empty; it does nothing when no Empty is due. The kernel
+// reports changes of cgroup.events at most once per 10 ms per group, so
+// the daemon calls Check when the reaper reports the exit of a process it
+// spawned into the group: when that was the last process, Empty comes at
+// once instead of up to 10 ms later (the kernel's process exit leaves the
+// cgroup before its parent is told).
+func (g *Group) Check() {
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	if g.wd >= 0 {
+		g.m.checkLocked(g)
+	}
+}
+
+// checkLocked sends Empty for g if it is armed and empty.
+func (m *Manager) checkLocked(g *Group) {
+	if !g.armed {
+		return
+	}
+	p, err := populated(g.path)
+	if err != nil {
+		m.logf("cgroup: %s: %v", g.rel, err)
+		return
+	}
+	if !p {
+		g.armed = false
+		m.enqueue(Empty{Job: g.job, Instance: g.instance, Process: g.process, Group: g})
+	}
+}
+
+// testNoKillFile makes Kill ignore cgroup.kill (tests of the fallback).
+var testNoKillFile bool
+
+// killTimeout bounds the fallback Kill.
+const killTimeout = 10 * time.Second
+
+// Kill sends SIGKILL to every process of the group and the groups below
+// it, at once (cgroup.kill), so that nothing can fork away. Without
+// cgroup.kill (Linux < 5.14) it freezes the group when the kernel can,
+// then kills every listed process until none is left, and thaws it. Kill
+// does not wait for the processes to end (except in the fallback); the
+// Empty of a watched group says when they have.
+func (g *Group) Kill() error {
+	if g.m.feat.Kill && !testNoKillFile {
+		err := writeFile(filepath.Join(g.path, "cgroup.kill"), "1")
+		if err != nil && errno(err) != unix.ENOENT && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cgroup: kill %s: %w", g.rel, err)
+		}
+		return nil
+	}
+	freeze := g.m.feat.Freeze
+	if freeze {
+		if err := writeFile(filepath.Join(g.path, "cgroup.freeze"), "1"); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			freeze = false
+		}
+	}
+	deadline := time.Now().Add(killTimeout)
+	var err error
+	for {
+		var pids []int
+		if pids, err = g.Pids(); err != nil || len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		if time.Now().After(deadline) {
+			err = fmt.Errorf("cgroup: %d processes of %s survive SIGKILL", len(pids), g.rel)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if freeze {
+		writeFile(filepath.Join(g.path, "cgroup.freeze"), "0")
+	}
+	return err
+}
+
+// Signal sends sig to every process of the group and the groups below it
+// (SIGKILL is Kill). Processes forked while it runs are signalled too: it
+// lists the group again until a pass finds no new process. Each process is
+// checked to be in the group through a pidfd before it is signalled, so a
+// recycled pid is never hit.
+func (g *Group) Signal(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return g.Kill()
+	}
+	prefix := g.CgroupPath()
+	seen := map[int]bool{}
+	for pass := 0; pass < 16; pass++ {
+		pids, err := g.Pids()
+		if err != nil {
+			return fmt.Errorf("cgroup: signal %s: %w", g.rel, err)
+		}
+		fresh := 0
+		for _, pid := range pids {
+			if seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			fresh++
+			signalIn(pid, sig, prefix)
+		}
+		if fresh == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// signalIn signals pid if it is still in the cgroup prefix (or below).
+func signalIn(pid int, sig syscall.Signal, prefix string) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if err == unix.ENOSYS {
+			unix.Kill(pid, sig)
+		}
+		return
+	}
+	defer unix.Close(fd)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return
+	}
+	p := parseProcCgroup(string(b))[""]
+	if p != prefix && !strings.HasPrefix(p, prefix+"/") {
+		return
+	}
+	unix.PidfdSendSignal(fd, sig, nil, 0)
+}
+
+// Attach moves pid into the group (and its v1 groups). It is for kernels
+// without CLONE_INTO_CGROUP, where a process can only be moved after it
+// started: what it forks before the move stays outside.
+func (g *Group) Attach(pid int) error {
+	g.m.mu.Lock()
+	dirs := append([]string{g.path}, g.v1...)
+	g.m.mu.Unlock()
+	for _, d := range dirs {
+		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("cgroup: attach %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// Remove deletes the group once it is empty, and then INSTANCE and JOB
+// when nothing else is left in them; for an instance or job group, every
+// (empty) group below it too. It is an error while processes remain.
+// Removing a group that does not exist is not an error.
+func (g *Group) Remove() error {
+	m := g.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	// Groups of ours at or below g: stop watching, close, forget.
+	for rel, h := range m.groups {
+		if rel == g.rel || strings.HasPrefix(rel, g.rel+"/") {
+			if p, err := populated(h.path); err == nil && p {
+				return fmt.Errorf("cgroup: cannot remove %s: processes remain", h.rel)
+			}
+			for d := range h.v1All {
+				if err := rmdirTree(d); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			m.forgetLocked(h)
+		}
+	}
+	if err := rmdirTree(g.path); err != nil {
+		if errno(err) == unix.EBUSY {
+			return fmt.Errorf("cgroup: cannot remove %s: processes remain", g.rel)
+		}
+		errs = append(errs, err)
+	}
+	// Then the parents that are left empty, in v2 and in v1. Settings
+	// are written again by the next Group of an affected instance.
+	parts := strings.Split(g.rel, "/")
+	for n := len(parts) - 1; n >= 1; n-- {
+		unix.Rmdir(filepath.Join(m.root, strings.Join(parts[:n], "/")))
+	}
+	for _, root := range m.v1root {
+		rmdirTree(filepath.Join(root, g.rel))
+		for n := len(parts) - 1; n >= 1; n-- {
+			unix.Rmdir(filepath.Join(root, strings.Join(parts[:n], "/")))
+		}
+	}
+	for k := range m.applied {
+		if k == g.rel || strings.HasPrefix(k, g.rel+"/") || strings.HasPrefix(g.rel, k+"/") {
+			delete(m.applied, k)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// forgetLocked drops a group from the manager.
+func (m *Manager) forgetLocked(h *Group) {
+	if h.wd >= 0 {
+		unix.InotifyRmWatch(int(m.ino.Fd()), uint32(h.wd))
+		delete(m.wds, h.wd)
+		h.wd = -1
+	}
+	if h.dir != nil {
+		h.dir.Close()
+		h.dir = nil
+	}
+	h.armed = false
+	delete(m.groups, h.rel)
+}
+
+// rmdirTree removes dir and every directory below it, deepest first. A
+// missing dir is not an error.
+func rmdirTree(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return unwrap(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := rmdirTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := unix.Rmdir(dir); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("rmdir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// watcher reads inotify events on cgroup.events files.
+func (m *Manager) watcher() {
+	defer m.wg.Done()
+	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+	for {
+		n, err := m.ino.Read(buf)
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			m.logf("cgroup: inotify: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		m.mu.Lock()
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			wd := int(int32(binary.NativeEndian.Uint32(buf[off:])))
+			nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
+			off += unix.SizeofInotifyEvent + nameLen
+			if g := m.wds[wd]; g != nil {
+				m.checkLocked(g)
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager) enqueue(e Empty) {
+	m.qmu.Lock()
+	m.queue = append(m.queue, e)
+	m.qmu.Unlock()
+	select {
+	case m.qwake <- struct{}{}:
+	default:
+	}
+}
+
+// sender moves queued notifications to the daemon's channel.
+func (m *Manager) sender() {
+	defer m.wg.Done()
+	for {
+		m.qmu.Lock()
+		if len(m.queue) == 0 {
+			m.queue = nil
+			m.qmu.Unlock()
+			select {
+			case <-m.qwake:
+				continue
+			case <-m.done:
+				return
+			}
+		}
+		e := m.queue[0]
+		m.queue[0] = Empty{}
+		m.queue = m.queue[1:]
+		m.qmu.Unlock()
+		select {
+		case m.empty <- e:
+		case <-m.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,405 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/job"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// Tracker finds the processes of an instance that the engine did not
+// spawn itself: children that outlived the process that made them, and
+// double-forked daemons. leaders maps the pids the engine spawned for the
+// instance to their process names; the result maps every other live pid
+// of the instance to the process name it belongs to.
+// known reports whether the engine already tracks a pid (for any job).
+type Tracker interface {
+	Members(job, instance string, leaders map[int]string, known func(pid int) bool) map[int]string
+}
+
+// leaders returns the spawned processes of an instance by pid.
+func (i *instance) leaders() map[int]string {
+	m := map[int]string{}
+	for t := conf.Main; t < conf.NumProcessTypes; t++ {
+		if p := i.pids[t]; p != 0 {
+			m[p] = t.String()
+		}
+	}
+	for name, p := range i.actionPids {
+		m[p] = name
+	}
+	return m
+}
+
+// noteSession remembers a spawned process: every one is a session leader,
+// so what it leaves behind is told apart by its session id.
+func (i *instance) noteSession(pid int, name string) {
+	if i.sessions == nil {
+		i.sessions = map[int]string{}
+	}
+	i.sessions[pid] = name
+}
+
+// adopt asks the tracker for the instance's other processes and tracks
+// them (their exits reach us as orphans once their parents are gone).
+func (e *Engine) adopt(i *instance) {
+	if e.opt.Tracker == nil {
+		return
+	}
+	known := func(pid int) bool { _, ok := e.pids[pid]; return ok }
+	for pid, name := range e.opt.Tracker.Members(i.class.name, i.name, i.sessions, known) {
+		if _, known := e.pids[pid]; known {
+			continue
+		}
+		e.pids[pid] = procRef{inst: i, typ: typeNamed(name), action: actionName(name), member: true}
+		i.members = append(i.members, member{pid: pid, name: name})
+	}
+}
+
+func typeNamed(name string) conf.ProcessType {
+	for t := conf.Main; t < conf.NumProcessTypes; t++ {
+		if t.String() == name {
+			return t
+		}
+	}
+	return conf.Main
+}
+
+func actionName(name string) string {
+	if typeNamed(name).String() == name {
+		return ""
+	}
+	return name
+}
+
+// member is a tracked process the engine did not spawn.
+type member struct {
+	pid  int
+	name string
+}
+
+// dropMember forgets a member that ended.
+func (e *Engine) dropMember(i *instance, pid int) {
+	delete(e.pids, pid)
+	out := i.members[:0]
+	for _, m := range i.members {
+		if m.pid != pid {
+			out = append(out, m)
+		}
+	}
+	i.members = out
+}
+
+// prune forgets members that no longer exist (a member whose parent was
+// another member is reaped by that parent, not by us).
+func (e *Engine) prune(i *instance) {
+	for _, m := range append([]member(nil), i.members...) {
+		if syscall.Kill(m.pid, 0) == syscall.ESRCH {
+			e.dropMember(i, m.pid)
+		}
+	}
+}
+
+// alive reports whether any process of the instance is still running.
+func (i *instance) alive() bool {
+	return len(i.leaders()) > 0 || len(i.members) > 0
+}
+
+// memberExited handles the end of a tracked member.
+func (e *Engine) memberExited(i *instance, pid int) {
+	e.dropMember(i, pid)
+	switch {
+	case i.state == job.Spawned && i.expectCounting():
+		e.expectExit(i)
+	case i.state == job.Killed:
+		e.killedProgress(i)
+	}
+}
+
+// expectCounting reports whether readiness is counted in exits.
+func (i *instance) expectCounting() bool {
+	switch i.def.Expect {
+	case conf.ExpectFork, conf.ExpectDaemon, conf.ExpectExit:
+		return i.def.ExpectExits > 0
+	}
+	return false
+}
+
+// startExpect arms the readiness wait of a spawned main process.
+func (e *Engine) startExpect(i *instance) {
+	i.expectExits = 0
+	d := i.def.ExpectTimeout
+	if d <= 0 {
+		d = conf.DefaultExpectTimeout
+	}
+	i.expectTimer = e.opt.Clock.AfterFunc(d, func() {
+		i.expectTimer = nil
+		if i.state != job.Spawned {
+			return
+		}
+		e.logf(slog.LevelWarn, "%s main process not ready after %s (expect %s): start failed",
+			i.label(), d, expectName(i.def))
+		e.failed(i, exitInfo{typ: conf.Main, name: "main", spawnErr: true, set: true})
+		i.lastMain = i.failure
+		e.setGoal(i, job.GoalStop)
+		e.advance(i)
+		e.Poll()
+	})
+}
+
+func (e *Engine) stopExpect(i *instance) {
+	if i.expectTimer != nil {
+		i.expectTimer.Stop()
+		i.expectTimer = nil
+	}
+}
+
+func expectName(d *conf.Job) string {
+	switch d.Expect {
+	case conf.ExpectStop:
+		return "stop"
+	case conf.ExpectFork:
+		return "fork"
+	case conf.ExpectDaemon:
+		return "daemon"
+	case conf.ExpectExit:
+		return fmt.Sprintf("exit %d", d.ExpectExits)
+	}
+	return "none"
+}
+
+// expectExit counts one exit of the main process tree while the instance
+// waits for readiness. Once enough have exited, the process that remains
+// is the main process.
+func (e *Engine) expectExit(i *instance) {
+	i.expectExits++
+	e.adopt(i)
+	e.prune(i)
+	if i.expectExits < i.def.ExpectExits {
+		return
+	}
+	var cands []int
+	for _, m := range i.members {
+		if m.name == "main" {
+			cands = append(cands, m.pid)
+		}
+	}
+	if len(cands) == 0 {
+		// The tree ended before it was ready.
+		e.stopExpect(i)
+		e.logf(slog.LevelWarn, "%s main process tree ended before it was ready (expect %s)", i.label(), expectName(i.def))
+		x := i.lastMain
+		if !x.set {
+			x = exitInfo{typ: conf.Main, name: "main", spawnErr: true, set: true}
+		}
+		e.failed(i, x)
+		e.setGoal(i, job.GoalStop)
+		e.advance(i)
+		return
+	}
+	// Several left: the oldest is the daemon (later ones are its own
+	// children).
+	sort.Ints(cands)
+	main := cands[0]
+	if len(cands) > 1 {
+		main = oldest(cands)
+	}
+	e.stopExpect(i)
+	ref := e.pids[main]
+	ref.member = false
+	e.pids[main] = ref
+	e.dropMemberKeepRef(i, main)
+	i.pids[conf.Main] = main
+	e.logf(slog.LevelInfo, "%s main process (%d) is ready (expect %s)", i.label(), main, expectName(i.def))
+	e.advance(i)
+}
+
+func (e *Engine) dropMemberKeepRef(i *instance, pid int) {
+	out := i.members[:0]
+	for _, m := range i.members {
+		if m.pid != pid {
+			out = append(out, m)
+		}
+	}
+	i.members = out
+}
+
+// oldest returns the pid that started first (by /proc start time), the
+// lowest pid if that cannot be read.
+func oldest(pids []int) int {
+	best, bestStart := pids[0], ^uint64(0)
+	for _, p := range pids {
+		if st, ok := supervise.StartTime(p); ok && st < bestStart {
+			best, bestStart = p, st
+		}
+	}
+	return best
+}
+
+// killAll sends sig to every process of the instance: the process group
+// of each spawned process and each tracked member.
+func (e *Engine) killAll(i *instance, sig syscall.Signal) {
+	e.adopt(i)
+	for pid := range i.leaders() {
+		e.signal(pid, sig)
+	}
+	for _, m := range i.members {
+		syscall.Kill(m.pid, sig)
+	}
+}
+
+// killedProgress moves an instance on from killed once nothing of it is
+// left.
+func (e *Engine) killedProgress(i *instance) {
+	// Descendants of a process that just died are re-parented to us now:
+	// track them and give them the kill signal too.
+	before := len(i.members)
+	e.adopt(i)
+	if len(i.members) > before {
+		sig := syscall.Signal(i.def.KillSignal)
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		for _, m := range i.members[before:] {
+			syscall.Kill(m.pid, sig)
+		}
+		if i.killTimer == nil {
+			e.armKillTimer(i, i.def.KillTimeout)
+		}
+	}
+	e.prune(i)
+	if i.pids[conf.Main] != 0 || len(i.members) > 0 {
+		return
+	}
+	if i.killTimer != nil {
+		i.killTimer.Stop()
+		i.killTimer = nil
+	}
+	e.advance(i)
+}
+
+// enterKilled stops every process of the instance: the kill signal now,
+// SIGKILL after the kill timeout. It reports whether nothing was left to
+// kill.
+func (e *Engine) enterKilled(i *instance) bool {
+	e.adopt(i)
+	e.prune(i)
+	if i.pids[conf.Main] == 0 && len(i.members) == 0 {
+		return true
+	}
+	sig := syscall.Signal(i.def.KillSignal)
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	if pid := i.pids[conf.Main]; pid != 0 {
+		if err := e.signal(pid, sig); err != nil {
+			e.logf(slog.LevelWarn, "Failed to send %s signal to %s main process (%d): %v", signalName(sig), i.label(), pid, err)
+		}
+	}
+	for _, m := range i.members {
+		syscall.Kill(m.pid, sig)
+	}
+	e.armKillTimer(i, i.def.KillTimeout)
+	return false
+}
+
+func (e *Engine) armKillTimer(i *instance, d time.Duration) {
+	i.killTimer = e.opt.Clock.AfterFunc(d, func() {
+		i.killTimer = nil
+		if i.state != job.Killed {
+			return
+		}
+		if pid := i.pids[conf.Main]; pid != 0 {
+			e.logf(slog.LevelWarn, "%s main process (%d) killed by timeout, sending KILL", i.label(), pid)
+		}
+		e.killAll(i, syscall.SIGKILL)
+		e.prune(i)
+		// A member that is not our child reports no exit: look again.
+		if i.pids[conf.Main] != 0 || len(i.members) > 0 {
+			e.armKillTimer(i, 100*time.Millisecond)
+			return
+		}
+		e.advance(i)
+		e.Poll()
+	})
+}
+
+// RunAction runs a custom action of a running instance (`initctl action
+// JOB NAME`). Its environment is the instance's with PROCESS=NAME; it is
+// tracked like any process of the instance and killed when it stops.
+func (e *Engine) RunAction(jobName, iname, name string) (int, error) {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return 0, err
+	}
+	var proc *conf.Process
+	for _, a := range i.def.Actions {
+		if a.Name == name {
+			proc = a.Process
+		}
+	}
+	if proc == nil {
+		return 0, api.Errorf(api.ErrInvalidArgs, "Unknown action: "+name)
+	}
+	if i.goal != job.GoalStart || i.state != job.Running {
+		return 0, api.Errorf(api.ErrNotRunning, "Job is not running: "+i.label())
+	}
+	if pid, busy := i.actionPids[name]; busy {
+		return 0, api.Errorf(api.ErrInvalidArgs, fmt.Sprintf("Action %s is already running: process %d", name, pid))
+	}
+	c := i.def.Console
+	if c == conf.ConsoleDefault {
+		c = e.opt.DefaultConsole
+	}
+	env := environ.Set(e.processEnv(i, conf.Main), "PROCESS="+name)
+	pid, err := e.opt.Spawner.Spawn(supervise.Request{
+		Job: i.def, Instance: i.name, Type: conf.Main, Process: proc, Env: env, Console: c,
+	})
+	if err != nil {
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), name, err)
+		return 0, api.Errorf(api.ErrJobFailed, fmt.Sprintf("Failed to spawn %s process: %v", name, err))
+	}
+	if i.actionPids == nil {
+		i.actionPids = map[string]int{}
+	}
+	i.actionPids[name] = pid
+	i.noteSession(pid, name)
+	e.pids[pid] = procRef{inst: i, typ: conf.Main, action: name}
+	return pid, nil
+}
+
+func (e *Engine) actionExited(i *instance, name string, x supervise.Exit) {
+	delete(i.actionPids, name)
+	switch {
+	case x.SpawnErr != nil:
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), name, x.SpawnErr)
+	case x.Status.Signaled():
+		e.logf(slog.LevelWarn, "%s %s process (%d) killed by %s signal", i.label(), name, x.Pid, signalName(x.Status.Signal()))
+	case x.Status.ExitStatus() != 0:
+		e.logf(slog.LevelWarn, "%s %s process (%d) terminated with status %d", i.label(), name, x.Pid, x.Status.ExitStatus())
+	default:
+		e.logf(slog.LevelInfo, "%s %s process (%d) exited normally", i.label(), name, x.Pid)
+	}
+	e.adopt(i)
+	if i.state == job.Killed {
+		e.killedProgress(i)
+	}
+}
+
+// signal sends sig to a process and its process group. A main process
+// found by `expect` is not a group leader (its group is that of the parent
+// that exited), so the group alone would miss it.
+func (e *Engine) signal(pid int, sig syscall.Signal) error {
+	err := e.opt.Spawner.Signal(pid, sig)
+	if kerr := e.opt.Spawner.SignalProcess(pid, sig); kerr != nil && err == nil {
+		err = kerr
+	}
+	return err
+}
