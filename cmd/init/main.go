@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/cgroup"
 	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
@@ -80,7 +81,8 @@ type daemon struct {
 	address string
 	session string // session file, removed at exit
 	done    chan struct{}
-	bus     *busLink // bus.go
+	bus     *busLink        // bus.go
+	cgroups *cgroup.Manager // cgroups.go; nil: pid tracking
 }
 
 func (d *daemon) run() error {
@@ -126,11 +128,12 @@ func (d *daemon) run() error {
 	eopts := engine.Options{
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
-		Tracker: supervise.ChildTracker{},
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone
 	}
+	tracking := d.setupTracking(&eopts) // cgroups.go
+	d.log.Info("Process tracking: " + tracking)
 	d.setupEventLog(&eopts) // logging.go
 	d.e = engine.New(eopts)
 	d.e.SetClock(engine.RealClock{Engine: d.e})

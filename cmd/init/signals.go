@@ -76,5 +76,6 @@ func (d *daemon) quiesce(reason string) {
 	close(d.done)
 	d.sup.Close()
 	d.removeSessionFile()
+	d.removeCgroups()
 	os.Exit(0)
 }

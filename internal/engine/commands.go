@@ -266,7 +266,7 @@ func (e *Engine) Instances(name string) ([]api.InstanceInfo, error) {
 	}
 	var out []api.InstanceInfo
 	for _, i := range c.sortedInstances() {
-		out = append(out, i.info())
+		out = append(out, e.describe(i))
 	}
 	return out, nil
 }
@@ -277,7 +277,7 @@ func (e *Engine) InstanceInfo(jobName, iname string) (api.InstanceInfo, error) {
 	if err != nil {
 		return api.InstanceInfo{}, err
 	}
-	return i.info(), nil
+	return e.describe(i), nil
 }
 
 // InstanceNameFor expands a class's instance template with env.
@@ -287,6 +287,16 @@ func (e *Engine) InstanceNameFor(jobName string, env []string) (string, error) {
 		return "", err
 	}
 	return e.instanceName(c, env)
+}
+
+// describe is info after a fresh look for processes the instance has
+// started in the background, so that status lists every one.
+func (e *Engine) describe(i *instance) api.InstanceInfo {
+	if i.alive() {
+		e.adopt(i)
+		e.prune(i)
+	}
+	return i.info()
 }
 
 func (i *instance) info() api.InstanceInfo {

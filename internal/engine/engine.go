@@ -57,6 +57,9 @@ type Options struct {
 	// OnEvent, if set, is called as each event is handled (event log,
 	// tests).
 	OnEvent func(name string, env []string)
+	// Placer, when set, puts every process in a cgroup of its own
+	// (job/instance/process) and kills whole instances.
+	Placer Placer
 	// Tracker finds processes of an instance the engine did not spawn
 	// (nil: only spawned processes are tracked).
 	Tracker Tracker

@@ -347,10 +347,14 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 	if c == conf.ConsoleDefault {
 		c = e.opt.DefaultConsole
 	}
-	pid, err := e.opt.Spawner.Spawn(supervise.Request{
+	name := t.String()
+	if argv != nil {
+		name = "tmpfiles"
+	}
+	pid, err := e.spawnRequest(supervise.Request{
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
 		Env: e.processEnv(i, t), Console: c,
-	})
+	}, name)
 	if err != nil {
 		return 0, err
 	}

@@ -24,6 +24,43 @@ type Tracker interface {
 	Members(job, instance string, leaders map[int]string, known func(pid int) bool) map[int]string
 }
 
+// Placer puts processes in cgroups: Place prepares a request so that the
+// process starts in the group of its process type (done gets the pid, or
+// 0 when the spawn failed); KillInstance kills every process of an
+// instance at once.
+type Placer interface {
+	Place(r *supervise.Request, process string) (done func(pid int), err error)
+	KillInstance(job, instance string)
+}
+
+// GroupEmpty is told that the cgroup of a process type has no process
+// left. It reports whether no process of that type is running any more
+// (the group may then be removed).
+func (e *Engine) GroupEmpty(jobName, iname, process string) (idle bool) {
+	c := e.classes[jobName]
+	if c == nil {
+		return true
+	}
+	i := c.instances[iname]
+	if i == nil {
+		return true
+	}
+	e.prune(i)
+	if i.state == job.Killed {
+		e.killedProgress(i)
+		e.Poll()
+	}
+	if i.sessions == nil {
+		return true
+	}
+	for pid, name := range i.leaders() {
+		if name == process && pid != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // leaders returns the spawned processes of an instance by pid.
 func (i *instance) leaders() map[int]string {
 	m := map[int]string{}
@@ -320,6 +357,9 @@ func (e *Engine) armKillTimer(i *instance, d time.Duration) {
 			e.logf(slog.LevelWarn, "%s main process (%d) killed by timeout, sending KILL", i.label(), pid)
 		}
 		e.killAll(i, syscall.SIGKILL)
+		if e.opt.Placer != nil {
+			e.opt.Placer.KillInstance(i.class.name, i.name)
+		}
 		e.prune(i)
 		// A member that is not our child reports no exit: look again.
 		if i.pids[conf.Main] != 0 || len(i.members) > 0 {
@@ -359,9 +399,9 @@ func (e *Engine) RunAction(jobName, iname, name string) (int, error) {
 		c = e.opt.DefaultConsole
 	}
 	env := environ.Set(e.processEnv(i, conf.Main), "PROCESS="+name)
-	pid, err := e.opt.Spawner.Spawn(supervise.Request{
+	pid, err := e.spawnRequest(supervise.Request{
 		Job: i.def, Instance: i.name, Type: conf.Main, Process: proc, Env: env, Console: c,
-	})
+	}, name)
 	if err != nil {
 		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), name, err)
 		return 0, api.Errorf(api.ErrJobFailed, fmt.Sprintf("Failed to spawn %s process: %v", name, err))
@@ -402,4 +442,21 @@ func (e *Engine) signal(pid int, sig syscall.Signal) error {
 		err = kerr
 	}
 	return err
+}
+
+// spawnRequest spawns through the Placer, when there is one.
+func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) {
+	var done func(int)
+	if e.opt.Placer != nil {
+		d, err := e.opt.Placer.Place(&r, process)
+		if err != nil {
+			return 0, err
+		}
+		done = d
+	}
+	pid, err := e.opt.Spawner.Spawn(r)
+	if done != nil {
+		done(pid)
+	}
+	return pid, err
 }

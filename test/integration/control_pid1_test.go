@@ -44,6 +44,7 @@ func TestControlSystemInstancePermissions(t *testing.T) {
 	defer func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		removeSystemCgroups()
 	}()
 	var initPid int
 	waitFor(t, "init to start", func() bool {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,7 @@ end script
 	defer func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		removeSystemCgroups()
 	}()
 	// Our init is the child of unshare.
 	var initPid int
@@ -132,5 +134,32 @@ end script
 	if !strings.Contains(string(out), "orphaner start/running, process ") ||
 		!strings.Contains(string(out), "quick stop/waiting") {
 		t.Fatalf("initctl list:\n%s", out)
+	}
+}
+
+// removeSystemCgroups removes the cgroup tree a PID-1 init of a namespace
+// leaves in the host's hierarchy (it is killed, so it cannot clean up).
+// Only empty directories go; it waits a little for the killed processes.
+func removeSystemCgroups() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/upstart")
+	roots = append(roots, "/sys/fs/cgroup/upstart")
+	deadline := time.Now().Add(3 * time.Second)
+	for _, root := range roots {
+		for {
+			var dirs []string
+			filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+				if err == nil && e.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for k := len(dirs) - 1; k >= 0; k-- {
+				os.Remove(dirs[k])
+			}
+			if _, err := os.Stat(root); err != nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/goupstart/upstart/internal/cgroup"
+	"github.com/goupstart/upstart/internal/engine"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// cgroupTracking puts each process type of each instance in its own cgroup
+// (upstart/JOB/INSTANCE/PROCESS): children are spawned straight into it,
+// "every process of the instance" is the cgroup's content, and killing an
+// instance is one cgroup.kill. Without a writable cgroup v2 hierarchy the
+// daemon tracks processes by pid instead (supervise.ChildTracker).
+type cgroupTracking struct {
+	m *cgroup.Manager
+}
+
+// setupTracking chooses the process tracking and fills eopts. It returns
+// a description for the log.
+func (d *daemon) setupTracking(eopts *engine.Options) string {
+	eopts.Tracker = supervise.ChildTracker{}
+	if d.o.noCgroups {
+		return "pid tracking (--no-cgroups)"
+	}
+	empties := make(chan cgroup.Empty, 64)
+	opts := cgroup.Options{Logf: func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) }}
+	if !d.pid1 {
+		// Several instances may share one cgroup (sessions of one
+		// user, tests): each gets a tree of its own.
+		opts.Name = fmt.Sprintf("upstart-%d", os.Getpid())
+	}
+	m, err := cgroup.New(empties, opts)
+	if err != nil {
+		return fmt.Sprintf("pid tracking (%v)", err)
+	}
+	t := &cgroupTracking{m: m}
+	d.cgroups = m
+	eopts.Tracker = t
+	eopts.Placer = t
+	go func() {
+		for ev := range empties {
+			ev := ev
+			d.e.Post(func() {
+				if d.e.GroupEmpty(ev.Job, ev.Instance, ev.Process) {
+					ev.Group.Remove()
+				}
+			})
+		}
+	}()
+	return "cgroups (" + m.Root() + ")"
+}
+
+// Place implements engine.Placer.
+func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int), error) {
+	g, err := t.m.Group(r.Job.Name, r.Instance, process, r.Job.Cgroups)
+	if err != nil {
+		return nil, fmt.Errorf("unable to set up cgroup: %w", err)
+	}
+	r.CgroupDir, r.CgroupProcs = g.Dir(), g.V1Procs()
+	return func(pid int) { g.Watch() }, nil
+}
+
+// KillInstance implements engine.Placer.
+func (t *cgroupTracking) KillInstance(job, instance string) {
+	t.m.Instance(job, instance).Kill()
+}
+
+// Members implements engine.Tracker: every process in the instance's
+// cgroups that the engine does not know yet, named by the group it is in.
+func (t *cgroupTracking) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
+	pids, err := t.m.Instance(job, instance).Pids()
+	if err != nil {
+		return nil
+	}
+	out := map[int]string{}
+	for _, pid := range pids {
+		if known(pid) {
+			continue
+		}
+		if j, i, p, ok := t.m.Lookup(pid); ok && j == job && i == instance {
+			out[pid] = p
+		}
+	}
+	return out
+}
+
+// removeCgroups removes the daemon's (empty) cgroup tree at exit.
+func (d *daemon) removeCgroups() {
+	if d.cgroups == nil || d.pid1 {
+		return
+	}
+	d.cgroups.Close()
+	// Deepest first: a cgroup directory can only go once it is empty.
+	var dirs []string
+	filepath.WalkDir(d.cgroups.Root(), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for k := len(dirs) - 1; k >= 0; k-- {
+		os.Remove(dirs[k])
+	}
+}
