@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -133,7 +134,7 @@ func (d *daemon) run() error {
 		eopts.DefaultConsole = conf.ConsoleNone
 	}
 	tracking := d.setupTracking(&eopts) // cgroups.go
-	d.log.Info("Process tracking: " + tracking)
+	d.log.Log(context.Background(), priorities["message"], "Process tracking: "+tracking)
 	d.setupEventLog(&eopts) // logging.go
 	d.e = engine.New(eopts)
 	d.e.SetClock(engine.RealClock{Engine: d.e})

@@ -98,3 +98,37 @@ func BenchmarkEmitRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "emits/s")
 }
+
+// BenchmarkStop100: `initctl stop` of an instance with 100 processes (the
+// main process and 99 background children), until none is left.
+func BenchmarkStop100(b *testing.B) {
+	s := &session{t: b, confdir: b.TempDir(), rt: b.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
+	os.WriteFile(filepath.Join(s.confdir, "many.conf"), []byte("script\n  for i in $(seq 99); do sleep 1020 & done\n  exec sleep 1021\nend script\n"), 0o644)
+	s.start()
+	defer s.stop()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if _, errs, code := s.ctl("start", "many"); code != 0 {
+			b.Fatal(errs)
+		}
+		waitFor(b, "100 processes", func() bool { return len(jobProcesses("many", "sleep 1020")) == 99 })
+		b.StartTimer()
+		start := time.Now()
+		if _, errs, code := s.ctl("stop", "many"); code != 0 {
+			b.Fatal(errs)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		if n := len(jobProcesses("many", "sleep 1020")) + len(jobProcesses("many", "sleep 1021")); n != 0 {
+			b.Fatalf("%d processes left after stop", n)
+		}
+		b.StartTimer()
+	}
+	tracking := "pid tracking"
+	if strings.Contains(s.stderr.String(), "Process tracking: cgroups") {
+		tracking = "cgroups"
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/stop-100")
+	b.Logf("tracking: %s", tracking)
+}
