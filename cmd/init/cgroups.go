@@ -107,3 +107,11 @@ func (d *daemon) removeCgroups() {
 		os.Remove(dirs[k])
 	}
 }
+
+// Owner implements engine.Placer.
+func (t *cgroupTracking) Owner(path string) (job, instance, process string, ok bool) {
+	return t.m.LookupPath(path)
+}
+
+// Alive implements engine.Tracker.
+func (t *cgroupTracking) Alive(pid int) bool { return supervise.Alive(pid) }

@@ -309,6 +309,12 @@ func (m *Manager) Lookup(pid int) (job, instance, process string, ok bool) {
 	if !ok {
 		return "", "", "", false
 	}
+	return m.LookupPath(p)
+}
+
+// LookupPath says which group of ours a cgroup v2 path (as
+// /proc/PID/cgroup shows it) is.
+func (m *Manager) LookupPath(p string) (job, instance, process string, ok bool) {
 	prefix := strings.TrimSuffix(m.selfPath, "/") + "/" + m.name + "/"
 	rel, ok := strings.CutPrefix(p, prefix)
 	if !ok {

@@ -218,7 +218,7 @@ func (e *Engine) Reload(jobName, iname string) error {
 	if sig == 0 {
 		sig = syscall.SIGHUP
 	}
-	return syscall.Kill(pid, sig)
+	return e.opt.Spawner.SignalProcess(pid, sig)
 }
 
 // JobInfo describes a class.

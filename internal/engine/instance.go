@@ -442,13 +442,16 @@ func (e *Engine) removeInstance(i *instance) {
 func (e *Engine) ProcessExited(x supervise.Exit) {
 	ref, ok := e.pids[x.Pid]
 	if !ok {
+		if x.Orphan {
+			e.orphanExited(x)
+		}
 		return
 	}
 	i := ref.inst
 	if x.Stopped {
 		if i.pids[conf.Main] == x.Pid && i.state == job.Spawned && i.def.Expect == conf.ExpectStop {
 			e.stopExpect(i)
-			syscall.Kill(x.Pid, syscall.SIGCONT)
+			e.opt.Spawner.SignalProcess(x.Pid, syscall.SIGCONT)
 			e.advance(i)
 			e.Poll()
 		}

@@ -22,15 +22,45 @@ import (
 // known reports whether the engine already tracks a pid (for any job).
 type Tracker interface {
 	Members(job, instance string, leaders map[int]string, known func(pid int) bool) map[int]string
+	// Alive reports whether a member still exists.
+	Alive(pid int) bool
 }
 
 // Placer puts processes in cgroups: Place prepares a request so that the
 // process starts in the group of its process type (done gets the pid, or
 // 0 when the spawn failed); KillInstance kills every process of an
 // instance at once.
+// Owner says which process type a cgroup path belongs to.
 type Placer interface {
 	Place(r *supervise.Request, process string) (done func(pid int), err error)
 	KillInstance(job, instance string)
+	Owner(cgroup string) (job, instance, process string, ok bool)
+}
+
+// orphanExited looks at the end of a process we never knew: with cgroups
+// it may be part of an instance's main process tree whose exits count
+// for `expect` (an intermediate daemon process that came and went between
+// two looks).
+func (e *Engine) orphanExited(x supervise.Exit) {
+	if e.opt.Placer == nil || x.Cgroup == "" {
+		return
+	}
+	jobName, iname, process, ok := e.opt.Placer.Owner(x.Cgroup)
+	if !ok {
+		return
+	}
+	c := e.classes[jobName]
+	if c == nil || c.instances[iname] == nil {
+		return
+	}
+	i := c.instances[iname]
+	switch {
+	case process == "main" && i.state == job.Spawned && i.expectCounting():
+		e.expectExit(i)
+	case i.state == job.Killed:
+		e.killedProgress(i)
+	}
+	e.Poll()
 }
 
 // GroupEmpty is told that the cgroup of a process type has no process
@@ -138,7 +168,7 @@ func (e *Engine) dropMember(i *instance, pid int) {
 // another member is reaped by that parent, not by us).
 func (e *Engine) prune(i *instance) {
 	for _, m := range append([]member(nil), i.members...) {
-		if syscall.Kill(m.pid, 0) == syscall.ESRCH {
+		if !e.opt.Tracker.Alive(m.pid) {
 			e.dropMember(i, m.pid)
 		}
 	}
@@ -288,7 +318,7 @@ func (e *Engine) killAll(i *instance, sig syscall.Signal) {
 		e.signal(pid, sig)
 	}
 	for _, m := range i.members {
-		syscall.Kill(m.pid, sig)
+		e.opt.Spawner.SignalProcess(m.pid, sig)
 	}
 }
 
@@ -305,7 +335,7 @@ func (e *Engine) killedProgress(i *instance) {
 			sig = syscall.SIGTERM
 		}
 		for _, m := range i.members[before:] {
-			syscall.Kill(m.pid, sig)
+			e.opt.Spawner.SignalProcess(m.pid, sig)
 		}
 		if i.killTimer == nil {
 			e.armKillTimer(i, i.def.KillTimeout)
@@ -341,7 +371,7 @@ func (e *Engine) enterKilled(i *instance) bool {
 		}
 	}
 	for _, m := range i.members {
-		syscall.Kill(m.pid, sig)
+		e.opt.Spawner.SignalProcess(m.pid, sig)
 	}
 	e.armKillTimer(i, i.def.KillTimeout)
 	return false

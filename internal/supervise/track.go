@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // StartTime returns when a process started, in clock ticks since boot
@@ -101,3 +102,9 @@ func inJob(pid int, job, instance string) bool {
 	}
 	return gotJob && gotInst
 }
+
+// Alive reports whether pid exists (a zombie still does).
+func (ChildTracker) Alive(pid int) bool { return Alive(pid) }
+
+// Alive reports whether pid exists (a zombie still does).
+func Alive(pid int) bool { return syscall.Kill(pid, 0) != syscall.ESRCH }

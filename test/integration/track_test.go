@@ -47,6 +47,11 @@ func TestExpect(t *testing.T) {
 			t.Fatalf("start %s: %q %q", job, out, errs)
 		}
 		pid := mainPid(t, out)
+		// A forked child shows its parent's command line until it execs.
+		deadline := time.Now().Add(5 * time.Second)
+		for cmdline(pid) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if got := cmdline(pid); got != want {
 			t.Errorf("%s: main pid %d is %q, want %q (%s)", job, pid, got, want, out)
 		}
@@ -130,6 +135,10 @@ func TestPreStartHelperTracked(t *testing.T) {
 	})
 	m := regexp.MustCompile(`\tpre-start process (\d+)`).FindStringSubmatch(out)
 	hp, _ := strconv.Atoi(m[1])
+	deadline := time.Now().Add(5 * time.Second)
+	for cmdline(hp) != "sleep 1008" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // a forked child execs a moment later
+	}
 	if cmdline(hp) != "sleep 1008" {
 		t.Fatalf("pre-start process %d is %q; status %q", hp, cmdline(hp), out)
 	}

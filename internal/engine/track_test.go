@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/supervise"
+)
+
+// fakeTracker reports the members a test says exist.
+type fakeTracker struct{ members map[int]string }
+
+func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
+	out := map[int]string{}
+	for pid, name := range f.members {
+		if !known(pid) {
+			out[pid] = name
+		}
+	}
+	return out
+}
+
+func (f *fakeTracker) Alive(pid int) bool { _, ok := f.members[pid]; return ok }
+
+func newTrackedHarness(t *testing.T) (*harness, *fakeTracker) {
+	h := newHarness(t)
+	tr := &fakeTracker{members: map[int]string{}}
+	h.e.opt.Tracker = tr
+	return h, tr
+}
+
+// expect daemon: running after two exits of the main tree; the process
+// left is the main process.
+func TestExpectDaemonCountsExits(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	d := h.job("d", "", "", "main")
+	d.Expect, d.ExpectExits, d.ExpectTimeout = conf.ExpectDaemon, 2, 10*time.Second
+	var got error = errNotYet
+	h.e.StartJob("d", nil, func(_ string, err error) { got = err })
+	h.wantStatus("d", "", "start/spawned")
+	p := h.pid("d", "", conf.Main)
+	tr.members[5001] = "main" // first child
+	h.exit(p, 0)
+	h.wantStatus("d", "", "start/spawned")
+	delete(tr.members, 5001)
+	tr.members[5002] = "main" // the daemon
+	h.e.ProcessExited(supervise.Exit{Pid: 5001, Orphan: true})
+	h.wantStatus("d", "", "start/running")
+	if got != nil || h.pid("d", "", conf.Main) != 5002 {
+		t.Fatalf("reply %v, main %d", got, h.pid("d", "", conf.Main))
+	}
+}
+
+// A wrong expect fails the start after the timeout.
+func TestExpectTimeoutFails(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	d := h.job("w", "", "", "main")
+	d.Expect, d.ExpectExits, d.ExpectTimeout = conf.ExpectDaemon, 2, 3*time.Second
+	var got error = errNotYet
+	h.e.StartJob("w", nil, func(_ string, err error) { got = err })
+	tr.members[6001] = "main"
+	h.exit(h.pid("w", "", conf.Main), 0)
+	h.clock.Advance(2 * time.Second)
+	if got != errNotYet {
+		t.Fatal("failed before the timeout")
+	}
+	h.clock.Advance(time.Second)
+	if e, ok := got.(*api.Error); !ok || e.Name != api.ErrJobFailed {
+		t.Fatalf("reply %v", got)
+	}
+	h.wantStatus("w", "", "stop/killed") // the child is being killed
+	delete(tr.members, 6001)
+	h.e.ProcessExited(supervise.Exit{Pid: 6001, Orphan: true, Status: syscall.WaitStatus(syscall.SIGTERM)})
+	h.wantStatus("w", "", "stop/waiting")
+}
+
+// expect stop: running once the main process stops itself.
+func TestExpectStop(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("s", "", "", "main")
+	d.Expect, d.ExpectTimeout = conf.ExpectStop, 10*time.Second
+	h.e.StartJob("s", nil, nil)
+	h.wantStatus("s", "", "start/spawned")
+	h.e.ProcessExited(supervise.Exit{Pid: h.pid("s", "", conf.Main), Stopped: true})
+	h.wantStatus("s", "", "start/running")
+}
+
+// Stopping waits for every member of the instance, not only the main
+// process.
+func TestStopWaitsForMembers(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	h.job("m", "", "", "main")
+	h.e.StartJob("m", nil, nil)
+	tr.members[7001] = "main"
+	h.e.StopJob("m", nil, nil)
+	h.kill(h.pid("m", "", conf.Main), syscall.SIGTERM)
+	h.wantStatus("m", "", "stop/killed")
+	info, _ := h.e.InstanceInfo("m", "")
+	if len(info.Processes) != 1 || info.Processes[0].Pid != 7001 {
+		t.Fatalf("processes %+v", info.Processes)
+	}
+	delete(tr.members, 7001)
+	h.e.ProcessExited(supervise.Exit{Pid: 7001, Orphan: true})
+	h.wantStatus("m", "", "stop/waiting")
+}
