@@ -62,7 +62,9 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 	r := newProcReader()
 	// Cold start: from starting the supervisor until every service process
 	// exists in /proc.
-	deadline := in.started.Add(10*time.Second + time.Duration(n)*30*time.Millisecond)
+	// supervisord needs about 15 ms per service on an idle machine; a busy
+	// one (shared VM) has taken 2-3 times as long.
+	deadline := in.started.Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
 	for {
 		t := time.Now()
 		found := r.scanMarked(m)

@@ -48,10 +48,20 @@ type results struct {
 	byKey     map[string]*scenario
 	values    map[string]map[string][]float64 // scenario key → system → values
 	status    map[string]map[string]string    // scenario key → system → why no value
+	fails     map[string]map[string]int       // scenario key → system → failed runs
 }
 
 func newResults() *results {
-	return &results{byKey: map[string]*scenario{}, values: map[string]map[string][]float64{}, status: map[string]map[string]string{}}
+	return &results{byKey: map[string]*scenario{}, values: map[string]map[string][]float64{},
+		status: map[string]map[string]string{}, fails: map[string]map[string]int{}}
+}
+
+// failed counts one failed run of sys in the scenario key.
+func (r *results) failed(key, sys string) {
+	if r.fails[key] == nil {
+		r.fails[key] = map[string]int{}
+	}
+	r.fails[key][sys]++
 }
 
 func (r *results) declare(s scenario) {
@@ -103,7 +113,11 @@ func (r *results) cell(key, sys string) string {
 		return "—"
 	}
 	lo, hi := minMax(v)
-	return fmt.Sprintf("%s (%s–%s)", fmtNum(median(v)), fmtNum(lo), fmtNum(hi))
+	c := fmt.Sprintf("%s (%s–%s)", fmtNum(median(v)), fmtNum(lo), fmtNum(hi))
+	if f := r.fails[key][sys]; f > 0 {
+		c += fmt.Sprintf(" [%d of %d runs failed]", f, f+len(v))
+	}
+	return c
 }
 
 func mdEscape(s string) string {
@@ -229,8 +243,12 @@ func (r *results) machine(w io.Writer, systems, peers []string) {
 				continue
 			}
 			lo, hi := minMax(v)
-			fmt.Fprintf(w, "BENCH scenario=%s system=%s unit=%s median=%g min=%g max=%g runs=%d\n",
-				sc.key, s, sc.unit, round4(median(v)), round4(lo), round4(hi), len(v))
+			failed := ""
+			if f := r.fails[sc.key][s]; f > 0 {
+				failed = fmt.Sprintf(" failed=%d status=%q", f, r.status[sc.key][s])
+			}
+			fmt.Fprintf(w, "BENCH scenario=%s system=%s unit=%s median=%g min=%g max=%g runs=%d%s\n",
+				sc.key, s, sc.unit, round4(median(v)), round4(lo), round4(hi), len(v), failed)
 		}
 		if sc.oursOnly {
 			continue

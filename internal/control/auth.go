@@ -10,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,25 +18,14 @@ import (
 
 // The server side of the D-Bus authentication conversation (the SASL
 // profile of the D-Bus specification), which godbus does not provide, and
-// the byte stream handed to godbus afterwards.
+// the fd-keeping byte stream the private connection (pconn.go) reads
+// afterwards.
 //
-// How the connection reaches godbus: godbus only starts reading messages
-// from a *dbus.Conn inside (*Conn).Auth, which plays the *client* side of
-// the conversation. So the stream given to dbus.NewConn starts in a
-// "scripted" phase: what godbus writes (its NUL byte, AUTH, AUTH EXTERNAL,
-// BEGIN) is swallowed and it reads a canned "REJECTED EXTERNAL" / "OK <guid>"
-// reply; once it writes BEGIN the stream switches to the real socket. The
-// real client never sees any of that: it talked to handshake() before.
-//
-// Unix fd passing: dbus.NewConn uses godbus' generic transport, which cannot
-// receive fds (its unix transport can only be created by dialing or by
-// DialUnix, whose Auth would talk to the real client). So fdStream reads the
-// socket with recvmsg itself and queues every SCM_RIGHTS fd in arrival
-// order; the generic decoder leaves 'h' arguments as dbus.UnixFDIndex, and
-// the incoming interceptor (run synchronously by godbus's reader, after the
-// whole message was read) takes that message's fds off the queue and
-// replaces the indexes by dbus.UnixFD. Sending fds to clients is not
-// supported (Upstart never does).
+// Unix fd passing: fdStream reads the socket with recvmsg and queues every
+// SCM_RIGHTS fd in arrival order; once a whole message was read, its
+// unix_fds header field says how many of the queued fds are its own, and
+// its 'h' arguments (indexes) become dbus.UnixFD. Sending fds to clients is
+// not supported (Upstart never does).
 
 // fdStream reads a unix socket with recvmsg, keeping received fds.
 type fdStream struct {
@@ -101,41 +89,6 @@ func (s *fdStream) closeFDs() {
 		unix.Close(fd)
 	}
 	s.fds = nil
-}
-
-// godbusStream is the io.ReadWriteCloser handed to dbus.NewConn.
-type godbusStream struct {
-	r      *bufio.Reader // over fdStream; may hold bytes read past BEGIN
-	s      *fdStream
-	live   atomic.Bool // false: scripted phase
-	script *bytes.Reader
-}
-
-func newGodbusStream(r *bufio.Reader, s *fdStream, guid string) *godbusStream {
-	return &godbusStream{r: r, s: s, script: bytes.NewReader([]byte("REJECTED EXTERNAL\r\nOK " + guid + "\r\n"))}
-}
-
-func (g *godbusStream) Read(p []byte) (int, error) {
-	if !g.live.Load() {
-		return g.script.Read(p)
-	}
-	return g.r.Read(p)
-}
-
-func (g *godbusStream) Write(p []byte) (int, error) {
-	if !g.live.Load() {
-		if bytes.HasPrefix(p, []byte("BEGIN")) {
-			g.live.Store(true)
-		}
-		return len(p), nil
-	}
-	return g.s.uc.Write(p)
-}
-
-func (g *godbusStream) Close() error {
-	err := g.s.uc.Close()
-	g.s.closeFDs()
-	return err
 }
 
 // peerUID returns the uid of the process at the other end of uc.

@@ -763,3 +763,36 @@ func TestConnectBus(t *testing.T) {
 		t.Fatal("no signal over the bus")
 	}
 }
+
+// Signals reach a connection while a call on it blocks, and a call that
+// arrives meanwhile is answered.
+func TestSignalDuringBlockingCall(t *testing.T) {
+	fx := newFixture(t, Options{})
+	conn := fx.dial(t)
+	ch := make(chan *dbus.Signal, 8)
+	conn.Signal(ch)
+	gate := make(chan struct{})
+	fx.fake.SetGate(gate)
+	defer close(gate)
+	done := make(chan *dbus.Call, 1)
+	conn.Object("", JobPath("net/apache")).Go(JobIface+".Start", 0, done, []string{"PORT=1"}, true)
+	// Let the server start running Start before the signal comes.
+	time.Sleep(20 * time.Millisecond)
+	fx.fake.Send(api.Signal{Kind: api.JobAdded, Job: "late"})
+	select {
+	case s := <-ch:
+		if s.Name != ManagerIface+".JobAdded" || !reflect.DeepEqual(s.Body, []any{JobPath("late")}) {
+			t.Fatalf("signal %v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal while a call blocks")
+	}
+	if err := pcall(conn, ManagerPath, ManagerIface+".GetJobByName", "foo").Err; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-done:
+		t.Fatalf("Start returned before the gate opened: %v", c.Err)
+	default:
+	}
+}

@@ -11,16 +11,20 @@ type arg struct{ name, typ string }
 type methodSpec struct {
 	name    string
 	in, out []arg
-	fn      func(*call) ([]any, error) // nil: handled by godbus (Peer)
+	fn      func(*call) ([]any, error) // nil: handled by the transport (Peer)
+	// async tells whether a call may block for long (private connections
+	// run it on a goroutine of its own); nil: never.
+	async func(body []any) bool
+	sig   string // of the in arguments
 }
 
-func (m *methodSpec) inSig() string {
-	var b strings.Builder
-	for _, a := range m.in {
-		b.WriteString(a.typ)
-	}
-	return b.String()
+// waitArg: the call may block when its boolean argument i (wait) is true.
+func waitArg(i int) func([]any) bool {
+	return func(body []any) bool { w, _ := body[i].(bool); return w }
 }
+
+// always: the call may block for long.
+func always([]any) bool { return true }
 
 type signalSpec struct {
 	name string
@@ -67,7 +71,7 @@ func init() {
 			{name: "GetJobByName", in: []arg{{"name", "s"}}, out: []arg{{"job", "o"}}, fn: mGetJobByName},
 			{name: "GetAllJobs", out: []arg{{"jobs", "ao"}}, fn: mGetAllJobs},
 			{name: "GetState", out: []arg{{"state", "s"}}, fn: mGetState},
-			{name: "Restart", fn: mRestart},
+			{name: "Restart", fn: mRestart, async: always},
 			{name: "GetEnv", in: []arg{jobDetails, {"name", "s"}}, out: []arg{{"value", "s"}}, fn: mGetEnv},
 			{name: "SetEnv", in: []arg{jobDetails, {"var", "s"}, {"replace", "b"}}, fn: mSetEnv},
 			{name: "SetEnvList", in: []arg{jobDetails, {"vars", "as"}, {"replace", "b"}}, fn: mSetEnvList},
@@ -75,12 +79,12 @@ func init() {
 			{name: "UnsetEnvList", in: []arg{jobDetails, {"names", "as"}}, fn: mUnsetEnvList},
 			{name: "ListEnv", in: []arg{jobDetails}, out: []arg{{"env", "as"}}, fn: mListEnv},
 			{name: "ResetEnv", in: []arg{jobDetails}, fn: mResetEnv},
-			{name: "EmitEvent", in: []arg{{"name", "s"}, {"env", "as"}, {"wait", "b"}}, fn: mEmitEvent},
-			{name: "EmitEventWithFile", in: []arg{{"name", "s"}, {"env", "as"}, {"wait", "b"}, {"file", "h"}}, fn: mEmitEventWithFile},
+			{name: "EmitEvent", in: []arg{{"name", "s"}, {"env", "as"}, {"wait", "b"}}, fn: mEmitEvent, async: waitArg(2)},
+			{name: "EmitEventWithFile", in: []arg{{"name", "s"}, {"env", "as"}, {"wait", "b"}, {"file", "h"}}, fn: mEmitEventWithFile, async: waitArg(2)},
 			{name: "NotifyDiskWriteable", fn: mNotifyDiskWriteable},
 			{name: "NotifyDBusAddress", in: []arg{{"address", "s"}}, fn: mNotifyDBusAddress},
 			{name: "NotifyCGroupManagerAddress", in: []arg{{"address", "s"}}, fn: mNotifyCGroupManagerAddress},
-			{name: "EndSession", fn: mEndSession},
+			{name: "EndSession", fn: mEndSession, async: always},
 		},
 		signals: []signalSpec{
 			{"JobAdded", []arg{{"job", "o"}}},
@@ -100,9 +104,9 @@ func init() {
 			{name: "GetInstance", in: []arg{{"env", "as"}}, out: []arg{{"instance", "o"}}, fn: mGetInstance},
 			{name: "GetInstanceByName", in: []arg{{"name", "s"}}, out: []arg{{"instance", "o"}}, fn: mGetInstanceByName},
 			{name: "GetAllInstances", out: []arg{{"instances", "ao"}}, fn: mGetAllInstances},
-			{name: "Start", in: []arg{{"env", "as"}, {"wait", "b"}}, out: []arg{{"instance", "o"}}, fn: mJobStart},
-			{name: "Stop", in: []arg{{"env", "as"}, {"wait", "b"}}, fn: mJobStop},
-			{name: "Restart", in: []arg{{"env", "as"}, {"wait", "b"}}, out: []arg{{"instance", "o"}}, fn: mJobRestart},
+			{name: "Start", in: []arg{{"env", "as"}, {"wait", "b"}}, out: []arg{{"instance", "o"}}, fn: mJobStart, async: waitArg(1)},
+			{name: "Stop", in: []arg{{"env", "as"}, {"wait", "b"}}, fn: mJobStop, async: waitArg(1)},
+			{name: "Restart", in: []arg{{"env", "as"}, {"wait", "b"}}, out: []arg{{"instance", "o"}}, fn: mJobRestart, async: waitArg(1)},
 		},
 		signals: []signalSpec{
 			{"InstanceAdded", []arg{{"instance", "o"}}},
@@ -123,9 +127,9 @@ func init() {
 	instanceSpec = &ifaceSpec{
 		name: InstanceIface,
 		methods: []methodSpec{
-			{name: "Start", in: []arg{{"wait", "b"}}, fn: mInstStart},
-			{name: "Stop", in: []arg{{"wait", "b"}}, fn: mInstStop},
-			{name: "Restart", in: []arg{{"wait", "b"}}, fn: mInstRestart},
+			{name: "Start", in: []arg{{"wait", "b"}}, fn: mInstStart, async: waitArg(0)},
+			{name: "Stop", in: []arg{{"wait", "b"}}, fn: mInstStop, async: waitArg(0)},
+			{name: "Restart", in: []arg{{"wait", "b"}}, fn: mInstRestart, async: waitArg(0)},
 			{name: "Reload", fn: mInstReload},
 		},
 		signals: []signalSpec{
@@ -176,6 +180,7 @@ func init() {
 			{name: "GetMachineId", out: []arg{{"machine_uuid", "s"}}},
 		},
 	}
+	buildSpecTables()
 }
 
 const introspectHeader = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"

@@ -11,10 +11,12 @@ import (
 	"github.com/goupstart/upstart/internal/api"
 )
 
-// Objects are not registered one by one: godbus asks handler.LookupObject
-// for every incoming call, and the job or instance behind a path is looked
-// up in the Backend at that moment. godbus runs each call in a goroutine of
-// its own, so a Backend call that blocks (Start with wait) holds up nobody.
+// Objects are not registered one by one: for every incoming call the
+// object is looked up (client.lookupObject; on a bus connection godbus asks
+// handler.LookupObject), and the job or instance behind a path is looked up
+// in the Backend at that moment. A Backend call that blocks (Start with
+// wait) holds up no other call: godbus runs each call in a goroutine of its
+// own, and private connections (pconn.go) see to it themselves.
 
 type objKind int
 
@@ -35,13 +37,25 @@ type object struct {
 	kind     objKind
 	job      string
 	instance string
+	// What lookupObject found, for the same call's properties.
+	jobInfo  *api.JobInfo
+	instInfo *api.InstanceInfo
 }
 
 func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
 	if h.c.refused {
 		return refusedObject{h.c.uid}, true
 	}
-	o := &object{c: h.c, path: p}
+	o, ok := h.c.lookupObject(p)
+	if !ok {
+		return nil, false
+	}
+	return o, true
+}
+
+// lookupObject finds the object at path p.
+func (c *client) lookupObject(p dbus.ObjectPath) (*object, bool) {
+	o := &object{c: c, path: p}
 	switch p {
 	case "/", "/com", "/com/ubuntu":
 		o.kind = kindNode
@@ -50,7 +64,7 @@ func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
 	case JobsPath:
 		o.kind = kindJobs
 	case "/org/freedesktop/DBus":
-		if h.c.bus {
+		if c.bus {
 			return nil, false
 		}
 		o.kind = kindBusShim
@@ -62,33 +76,69 @@ func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
 		o.job, o.instance = job, inst
 		if hasInst {
 			o.kind = kindInstance
-			if _, err := h.c.srv.b.Instance(job, inst); err != nil {
+			info, err := c.srv.b.Instance(job, inst)
+			if err != nil {
 				return nil, false
 			}
+			o.instInfo = &info
 		} else {
 			o.kind = kindJob
-			if _, err := h.c.srv.b.Job(job); err != nil {
+			info, err := c.srv.b.Job(job)
+			if err != nil {
 				return nil, false
 			}
+			o.jobInfo = &info
 		}
 	}
 	return o, true
 }
 
-// specs returns the interfaces the object implements, its own first.
-func (o *object) specs() []*ifaceSpec {
-	common := []*ifaceSpec{introspectSpec, peerSpec}
-	switch o.kind {
-	case kindManager:
-		return append([]*ifaceSpec{managerSpec, propertiesSpec}, common...)
-	case kindJob:
-		return append([]*ifaceSpec{jobSpec, propertiesSpec}, common...)
-	case kindInstance:
-		return append([]*ifaceSpec{instanceSpec, propertiesSpec}, common...)
-	case kindBusShim:
-		return append([]*ifaceSpec{busShimSpec}, common...)
+// findMethod finds the method iface.member of o ("" iface: of any of its
+// interfaces), or the error godbus answers when there is none.
+func (o *object) findMethod(iface, member string) (*methodSpec, error) {
+	for _, s := range o.specs() {
+		if iface == "" || s.name == iface {
+			if m, ok := s.method(member); ok && m.fn != nil {
+				return m, nil
+			}
+			if iface != "" {
+				return nil, dbus.MakeUnknownMethodError(member)
+			}
+		}
 	}
-	return common
+	if iface == "" {
+		return nil, dbus.MakeUnknownMethodError(member)
+	}
+	return nil, dbus.MakeUnknownInterfaceError(iface)
+}
+
+// specs returns the interfaces the object implements, its own first.
+func (o *object) specs() []*ifaceSpec { return specsByKind[o.kind] }
+
+var specsByKind [kindBusShim + 1][]*ifaceSpec
+
+// buildSpecTables fills specsByKind and the methods' signatures.
+func buildSpecTables() {
+	common := []*ifaceSpec{introspectSpec, peerSpec}
+	with := func(own ...*ifaceSpec) []*ifaceSpec { return append(own, common...) }
+	specsByKind = [...][]*ifaceSpec{
+		kindNode:     common,
+		kindJobs:     common,
+		kindManager:  with(managerSpec, propertiesSpec),
+		kindJob:      with(jobSpec, propertiesSpec),
+		kindInstance: with(instanceSpec, propertiesSpec),
+		kindBusShim:  with(busShimSpec),
+	}
+	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
+		for i := range s.methods {
+			m := &s.methods[i]
+			var b strings.Builder
+			for _, a := range m.in {
+				b.WriteString(a.typ)
+			}
+			m.sig = b.String()
+		}
+	}
 }
 
 func (o *object) LookupInterface(name string) (dbus.Interface, bool) {
@@ -138,23 +188,47 @@ type boundMethod struct {
 // call is one method invocation.
 type call struct {
 	o      *object
-	conn   *dbus.Conn
+	conn   *dbus.Conn // bus connections: to ask the bus about the caller
 	sender string
-	msg    *dbus.Message
 	body   []any
+	// early sends the (empty) reply at once; nil when none is expected.
+	early   func()
+	replied bool
 }
 
 func (m boundMethod) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
-	want := m.m.inSig()
 	got := ""
 	if len(body) > 0 {
 		got = dbus.SignatureOf(body...).String()
 	}
+	if err := checkArgs(m.m, got, body); err != nil {
+		return nil, err
+	}
+	cl := &call{o: m.o, conn: conn, sender: sender, body: body}
+	if msg.Flags&dbus.FlagNoReplyExpected == 0 {
+		cl.early = func() {
+			r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
+				dbus.FieldReplySerial: dbus.MakeVariant(msg.Serial()),
+			}}
+			if s, ok := msg.Headers[dbus.FieldSender]; ok {
+				r.Headers[dbus.FieldDestination] = s
+			}
+			conn.Send(r, make(chan *dbus.Call, 1))
+			// Tell godbus that no reply is expected any more.
+			msg.Flags |= dbus.FlagNoReplyExpected
+		}
+	}
+	return []any{cl}, nil
+}
+
+// checkArgs checks the signature got of a call's arguments.
+func checkArgs(m *methodSpec, got string, body []any) error {
+	want := m.sig
 	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
 		closeFDs(body)
-		return nil, dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
+		return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
 	}
-	return []any{&call{o: m.o, conn: conn, sender: sender, msg: msg, body: body}}, nil
+	return nil
 }
 
 func fdsResolved(body []any) bool {
@@ -503,21 +577,14 @@ func mEndSession(cl *call) ([]any, error) {
 	return nil, nil
 }
 
-// replyNow sends the (empty) reply to the call at once, and tells godbus
-// that none is expected any more, so it sends no second one.
+// replyNow sends the (empty) reply to the call at once; no other reply
+// will be sent.
 func (cl *call) replyNow() {
-	if cl.msg.Flags&dbus.FlagNoReplyExpected != 0 {
+	if cl.early == nil || cl.replied {
 		return
 	}
-	r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
-		dbus.FieldReplySerial: dbus.MakeVariant(cl.msg.Serial()),
-	}}
-	if s, ok := cl.msg.Headers[dbus.FieldSender]; ok {
-		r.Headers[dbus.FieldDestination] = s
-	}
-	ch := make(chan *dbus.Call, 1)
-	cl.conn.Send(r, ch)
-	cl.msg.Flags |= dbus.FlagNoReplyExpected
+	cl.early()
+	cl.replied = true
 }
 
 // Job methods.
@@ -636,7 +703,7 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 	case managerSpec:
 		return map[string]any{"version": api.Version, "log_priority": b.LogPriority()}, nil
 	case jobSpec:
-		j, err := b.Job(o.job)
+		j, err := o.jobNow()
 		if err != nil {
 			return nil, err
 		}
@@ -651,7 +718,7 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 			"emits":       nonNil(j.Emits),
 		}, nil
 	case instanceSpec:
-		in, err := b.Instance(o.job, o.instance)
+		in, err := o.instanceNow()
 		if err != nil {
 			return nil, err
 		}
@@ -662,6 +729,26 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		return map[string]any{"name": in.Name, "goal": in.Goal, "state": in.State, "processes": procs}, nil
 	}
 	return map[string]any{}, nil
+}
+
+// jobNow and instanceNow return what the Backend says of o, asking it only
+// when lookupObject did not (once per call: a Backend call may be costly).
+func (o *object) jobNow() (api.JobInfo, error) {
+	if o.jobInfo != nil {
+		j := *o.jobInfo
+		o.jobInfo = nil
+		return j, nil
+	}
+	return o.c.srv.b.Job(o.job)
+}
+
+func (o *object) instanceNow() (api.InstanceInfo, error) {
+	if o.instInfo != nil {
+		in := *o.instInfo
+		o.instInfo = nil
+		return in, nil
+	}
+	return o.c.srv.b.Instance(o.job, o.instance)
 }
 
 func nonNil(s []string) []string {
@@ -787,8 +874,9 @@ type refusedObject struct{ uid uint32 }
 
 func (r refusedObject) LookupInterface(string) (dbus.Interface, bool) { return r, true }
 func (r refusedObject) LookupMethod(string) (dbus.Method, bool)       { return r, true }
-func (r refusedObject) Call(...any) ([]any, error) {
-	return nil, dbusErr(api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+
+func (r refusedObject) Call(...any) ([]any, error)                    { return nil, r.err() }
+func (r refusedObject) err() error {
+	return dbusErr(api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+
 		strconv.FormatUint(uint64(r.uid), 10)+")")
 }
 func (r refusedObject) NumArguments() int     { return 0 }

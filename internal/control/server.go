@@ -89,6 +89,9 @@ type Server struct {
 
 	helloSerial atomic.Uint64
 
+	machineOnce sync.Once
+	machineID   string
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -244,7 +247,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	for _, c := range clients {
-		c.conn.Close()
+		c.t.close()
 	}
 	return nil
 }
@@ -279,26 +282,16 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 	} else {
 		uc.SetDeadline(time.Time{})
 	}
-	c := &client{srv: s, uid: uid, refused: refused, stream: fs, out: make(chan outSignal, signalQueue)}
-	conn, err := dbus.NewConn(newGodbusStream(br, fs, machineID(s.guid)),
-		dbus.WithHandler(&handler{c: c}),
-		dbus.WithIncomingInterceptor(c.intercept))
-	if err != nil {
-		uc.Close()
-		fs.closeFDs()
-		return
-	}
-	c.conn = conn
-	// Scripted: starts godbus's message reader without talking to the peer.
-	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal("0")}); err != nil {
-		conn.Close()
-		return
-	}
+	c := &client{srv: s, uid: uid, refused: refused}
+	buffered, _ := br.Peek(br.Buffered())
+	s.machineOnce.Do(func() { s.machineID = machineID(s.guid) })
+	p := newPconn(c, uc, fs, buffered, s.machineID)
+	c.t = p
 	if !s.addClient(c) {
-		conn.Close()
+		p.close()
 		return
 	}
-	c.run()
+	p.serve()
 }
 
 // ConnectBus connects to the message bus at address (e.g. the system bus),
@@ -329,6 +322,7 @@ func (s *Server) ConnectBus(address string) (*dbus.Conn, error) {
 		return nil, errors.New("Name already taken")
 	}
 	c.conn = conn
+	c.t = busTransport{conn}
 	if !s.addClient(c) {
 		conn.Close()
 		return nil, errors.New("server closed")
@@ -366,27 +360,42 @@ type outSignal struct {
 // client is one connection: a private peer or a bus connection.
 type client struct {
 	srv  *Server
-	conn *dbus.Conn
-	uid  uint32 // private connections: authenticated uid
+	t    transport
+	conn *dbus.Conn // bus connections only
+	uid  uint32     // private connections: authenticated uid
 	// refused: a private connection from a uid that may not use the
 	// daemon; every call is answered with PermissionDenied.
 	refused bool
-	bus     bool      // bus connection: ask the bus for each caller's uid
-	stream  *fdStream // private connections only
-	out     chan outSignal
+	bus     bool           // bus connection: ask the bus for each caller's uid
+	out     chan outSignal // bus connections: signals for run
 }
 
-// run sends queued signals until the connection closes.
+// transport is how a client's signals leave: a private connection
+// (pconn) or godbus's connection to a bus.
+type transport interface {
+	emitSignal(m outSignal) error
+	close()
+	done() <-chan struct{}
+}
+
+type busTransport struct{ conn *dbus.Conn }
+
+func (b busTransport) emitSignal(m outSignal) error { return b.conn.Emit(m.path, m.name, m.body...) }
+func (b busTransport) close()                       { b.conn.Close() }
+func (b busTransport) done() <-chan struct{}        { return b.conn.Context().Done() }
+
+// run sends queued signals until the connection closes (bus connections:
+// private ones take signals in their output buffer directly).
 func (c *client) run() {
 	defer c.srv.removeClient(c)
-	ctx := c.conn.Context()
+	done := c.t.done()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case m := <-c.out:
-			if err := c.conn.Emit(m.path, m.name, m.body...); err != nil {
-				c.conn.Close()
+			if err := c.t.emitSignal(m); err != nil {
+				c.t.close()
 				return
 			}
 		}
@@ -394,42 +403,19 @@ func (c *client) run() {
 }
 
 func (c *client) queue(m outSignal) {
+	if p, ok := c.t.(*pconn); ok {
+		if !p.queueSignal(m) {
+			c.srv.opts.Logf("control: client too slow to take signals, disconnecting it")
+			go p.close()
+		}
+		return
+	}
 	select {
 	case c.out <- m:
 	default:
 		// Full: drop the connection instead of blocking the engine.
 		c.srv.opts.Logf("control: client too slow to take signals, disconnecting it")
-		go c.conn.Close()
-	}
-}
-
-// intercept runs in godbus's reader for every incoming message, after the
-// message was read completely: it claims the message's unix fds.
-func (c *client) intercept(msg *dbus.Message) {
-	if c.stream == nil {
-		return
-	}
-	v, ok := msg.Headers[dbus.FieldUnixFDs]
-	if !ok {
-		return
-	}
-	n, _ := v.Value().(uint32)
-	fds := c.stream.takeFDs(int(n))
-	member, _ := msg.Headers[dbus.FieldMember].Value().(string)
-	keep := msg.Type == dbus.TypeMethodCall && member == "EmitEventWithFile"
-	used := make([]bool, len(fds))
-	for i, x := range msg.Body {
-		idx, ok := x.(dbus.UnixFDIndex)
-		if !ok || !keep || int(idx) >= len(fds) || used[idx] {
-			continue
-		}
-		used[idx] = true
-		msg.Body[i] = dbus.UnixFD(fds[idx])
-	}
-	for i, fd := range fds {
-		if !used[i] {
-			syscall.Close(fd)
-		}
+		go c.t.close()
 	}
 }
 
@@ -476,8 +462,8 @@ func toDBusSignal(sig api.Signal) (outSignal, bool) {
 	return outSignal{}, false
 }
 
-// machineID is what Peer.GetMachineId answers (godbus replies with the
-// guid it saw during its scripted authentication).
+// machineID is what Peer.GetMachineId answers on private connections (the
+// server's guid when the machine has no id).
 func machineID(fallback string) string {
 	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
 		if b, err := os.ReadFile(p); err == nil {

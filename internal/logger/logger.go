@@ -31,10 +31,12 @@ package logger
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -147,26 +149,85 @@ func (l *Logger) Open(job, instance string) (*os.File, error) {
 }
 
 // copy reads a pty master until every writer has closed the slave and
-// writes what it read to lf.
+// writes what it read to lf. It holds no buffer while the job is quiet: a
+// buffer comes from bufs once output is ready, and goes back after it is
+// written, so a thousand quiet jobs cost their goroutines' stacks, not a
+// thousand buffers.
 func (l *Logger) copy(lf *logFile, master *os.File) {
 	defer l.readers.Done()
-	buf := make([]byte, readSize)
-	for {
-		n, err := master.Read(buf)
-		if n > 0 {
-			lf.write(buf[:n])
-		}
-		if err != nil {
-			// EIO: the slave has no writer left. Anything else is as
-			// final.
-			if !errors.Is(err, unix.EIO) {
-				l.logf("reading output for %s: %v", lf.name, err)
-			}
+	rc, err := master.SyscallConn()
+	for err == nil {
+		if err = waitReadable(rc); err != nil {
 			break
 		}
+		buf := bufs.Get().(*[]byte)
+		var n int
+		n, err = drain(rc, *buf)
+		if n > 0 {
+			lf.write((*buf)[:n])
+		}
+		bufs.Put(buf)
+	}
+	// EIO: the slave has no writer left. Anything else is as final.
+	if !errors.Is(err, unix.EIO) {
+		l.logf("reading output for %s: %v", lf.name, err)
 	}
 	master.Close()
 	l.release(lf)
+}
+
+// bufs holds the read buffers of the copies that have output to write.
+var bufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// waitReadable waits until the master has output, or has hung up once
+// every writer has gone. Each wait starts by clearing the poller's
+// readiness, so the master is first asked (poll with no timeout) whether
+// something is already there: a report that came in since the last drain
+// must not be lost.
+func waitReadable(rc syscall.RawConn) error {
+	return rc.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(p, 0)
+			if err != unix.EINTR {
+				return n > 0 || err != nil // an error: drain reports it
+			}
+		}
+	})
+}
+
+// drain reads until the master has no more for now (EAGAIN) or buf is
+// full. A pty hands over at most its line discipline's 4 KiB per read;
+// taking every read that is ready before writing costs a chatty job one
+// log write (and one rotation check) per burst rather than per 4 KiB. The
+// bytes are those of consecutive reads, in order: the log is the same. It
+// may return nothing (a readiness report whose output an earlier drain
+// took).
+func drain(rc syscall.RawConn, buf []byte) (n int, err error) {
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for n < len(buf) {
+			m, e := unix.Read(int(fd), buf[n:])
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN:
+				return true
+			case e != nil:
+				rerr = e
+				return true
+			case m == 0:
+				rerr = io.EOF
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if rerr != nil {
+		err = rerr
+	}
+	return n, err
 }
 
 // acquire returns the log file named name with one more user.

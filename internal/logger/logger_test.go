@@ -1,6 +1,7 @@
 package logger
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,53 @@ func TestEventLogLines(t *testing.T) {
 	want := []string{"event go A=1 \"B=two words\" \"C=\\n\"\n", "  go: start svc\n", "  go: stop inst (\"x y\")\n"}
 	if strings.Join(stripped, "") != strings.Join(want, "") {
 		t.Errorf("events.log:\n%s", got)
+	}
+}
+
+// A chatty writer that keeps the pty full: every byte arrives, in order,
+// with "\n" as "\r\n", and the copy neither stalls nor loses a readiness
+// report between its reads (the writer blocks until the reader drains).
+func TestPTYBulk(t *testing.T) {
+	dir := t.TempDir()
+	l := New(Options{Dir: dir})
+	defer l.Close()
+	var want, chunk strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&chunk, "line %04d %s\n", i, strings.Repeat("x", i%90))
+	}
+	const repeat = 80 // about 4 MB per pty
+	crlf := strings.ReplaceAll(chunk.String(), "\n", "\r\n")
+	for i := 0; i < repeat; i++ {
+		want.WriteString(crlf)
+	}
+	for round := 0; round < 3; round++ {
+		slave, err := l.Open("bulk", fmt.Sprint(round))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for i := 0; i < repeat; i++ {
+				// Small and large writes, so the reader sees both.
+				s := chunk.String()
+				for len(s) > 0 {
+					k := min(len(s), 512+i%5*16000)
+					slave.WriteString(s[:k])
+					s = s[k:]
+				}
+			}
+			slave.Close()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { l.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("copy stalled")
+	}
+	for round := 0; round < 3; round++ {
+		if got := read(t, filepath.Join(dir, fmt.Sprintf("bulk-%d.log", round))); got != want.String() {
+			t.Errorf("log %d: %d bytes, want %d", round, len(got), want.Len())
+		}
 	}
 }

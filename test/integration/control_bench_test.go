@@ -1,10 +1,20 @@
 package integration
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -42,7 +52,9 @@ func BenchmarkControlStatusRoundTrip(b *testing.B) {
 	}
 	conn := dialPrivate(b, s.address)
 	mgr := conn.Object("", upstartManager)
+	pid := s.cmd.Process.Pid
 	b.Run("status", func(b *testing.B) {
+		cpu := startCPU(b, pid)
 		for i := 0; i < b.N; i++ {
 			var job, inst dbus.ObjectPath
 			if err := mgr.Call(upstartIface+".GetJobByName", 0, "svc").Store(&job); err != nil {
@@ -59,15 +71,18 @@ func BenchmarkControlStatusRoundTrip(b *testing.B) {
 				b.Fatalf("state %v", props["state"])
 			}
 		}
+		cpu.report(b, false)
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/status")
 	})
 	b.Run("one-call", func(b *testing.B) {
+		cpu := startCPU(b, pid)
 		for i := 0; i < b.N; i++ {
 			var job dbus.ObjectPath
 			if err := mgr.Call(upstartIface+".GetJobByName", 0, "svc").Store(&job); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cpu.report(b, false)
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/call")
 	})
 }
@@ -94,21 +109,50 @@ func BenchmarkControlList1000(b *testing.B) {
 // BenchmarkControlEmitWait: EmitEvent with wait=true, one call after the
 // other over one persistent private-socket connection, with a job loaded
 // (that the event does not start). Upstart 1.13 manages about 11 000/s.
+//
+// The godbus sub-benchmarks use godbus as the client (as our initctl does);
+// the raw ones a minimal client (one write per call, buffered reads), which
+// shows what the daemon can do when the client is not the bottleneck. Each
+// reports the CPU time the daemon and the client process spent per event.
+//
+// BENCH_DAEMON_GOMAXPROCS=N runs the daemon with GOMAXPROCS=N (this
+// process keeps its own), to see what the Go scheduler's hand-offs between
+// threads cost the daemon.
 func BenchmarkControlEmitWait(b *testing.B) {
+	if v := os.Getenv("BENCH_DAEMON_GOMAXPROCS"); v != "" {
+		old, had := os.LookupEnv("GOMAXPROCS")
+		os.Setenv("GOMAXPROCS", v)
+		defer func() {
+			if had {
+				os.Setenv("GOMAXPROCS", old)
+			} else {
+				os.Unsetenv("GOMAXPROCS")
+			}
+		}()
+	}
 	s := benchSession(b, map[string]string{"svc": "start on other-event\nexec sleep 3600\n"})
 	defer s.stop()
-	conn := dialPrivate(b, s.address)
-	mgr := conn.Object("", upstartManager)
+	pid := s.cmd.Process.Pid
+	// Each sub-benchmark has the daemon to itself: no other connection
+	// (each would get every EventEmitted signal too).
+	godbusConn := func(b *testing.B) dbus.BusObject {
+		conn := dialPrivate(b, s.address)
+		return conn.Object("", upstartManager)
+	}
 	b.Run("sequential", func(b *testing.B) {
+		mgr := godbusConn(b)
+		cpu := startCPU(b, pid)
 		for i := 0; i < b.N; i++ {
 			if err := mgr.Call(upstartIface+".EmitEvent", 0, "bench", []string{"N=1"}, true).Err; err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		cpu.report(b, true)
 	})
 	// Several callers in flight on the same connection.
 	b.Run("pipelined", func(b *testing.B) {
+		mgr := godbusConn(b)
+		cpu := startCPU(b, pid)
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -118,6 +162,159 @@ func BenchmarkControlEmitWait(b *testing.B) {
 				}
 			}
 		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		cpu.report(b, true)
 	})
+	b.Run("raw-sequential", func(b *testing.B) {
+		rc := dialRaw(b, s.address)
+		cpu := startCPU(b, pid)
+		for i := 0; i < b.N; i++ {
+			rc.emit(b)
+			rc.wait(b)
+		}
+		cpu.report(b, true)
+	})
+	b.Run("raw-pipelined", func(b *testing.B) {
+		const window = 16
+		rc := dialRaw(b, s.address)
+		cpu := startCPU(b, pid)
+		sent := 0
+		for done := 0; done < b.N; done++ {
+			for sent < b.N && sent-done < window {
+				rc.emit(b)
+				sent++
+			}
+			rc.wait(b)
+		}
+		cpu.report(b, true)
+	})
+}
+
+// cpuMeter measures the CPU time of the daemon and of this process.
+type cpuMeter struct {
+	pid          int
+	daemon, self time.Duration
+}
+
+func startCPU(b *testing.B, pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid, daemon: procCPU(pid), self: selfCPU()}
+	b.ResetTimer()
+	return m
+}
+
+// report adds events/s (when events) and the CPU µs per operation.
+func (m *cpuMeter) report(b *testing.B, events bool) {
+	b.StopTimer()
+	if events {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	}
+	b.ReportMetric(float64((procCPU(m.pid)-m.daemon).Microseconds())/float64(b.N), "daemon-cpu-µs/op")
+	b.ReportMetric(float64((selfCPU()-m.self).Microseconds())/float64(b.N), "client-cpu-µs/op")
+}
+
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may contain spaces).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rawConn is a minimal D-Bus peer client: it sends a prepared EmitEvent
+// call and reads whole messages through a buffer, skipping signals.
+type rawConn struct {
+	c      net.Conn
+	r      *bufio.Reader
+	call   []byte
+	serial uint32
+	hdr    [16]byte
+	body   []byte
+}
+
+func dialRaw(b *testing.B, address string) *rawConn {
+	addr := strings.TrimPrefix(address, "unix:")
+	var name string
+	for _, kv := range strings.Split(addr, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "abstract":
+			name = "@" + v
+		case "path":
+			name = v
+		}
+	}
+	c, err := net.Dial("unix", name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	uid := hex.EncodeToString([]byte(strconv.Itoa(os.Getuid())))
+	if _, err := io.WriteString(c, "\x00AUTH EXTERNAL "+uid+"\r\n"); err != nil {
+		b.Fatal(err)
+	}
+	r := bufio.NewReaderSize(c, 64<<10)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "OK ") {
+		b.Fatalf("auth: %q %v", line, err)
+	}
+	if _, err := io.WriteString(c, "BEGIN\r\n"); err != nil {
+		b.Fatal(err)
+	}
+	msg := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldPath:      dbus.MakeVariant(dbus.ObjectPath(upstartManager)),
+		dbus.FieldInterface: dbus.MakeVariant(upstartIface),
+		dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
+		dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf("", []string{}, true)),
+	}, Body: []any{"bench", []string{"N=1"}, true}}
+	var buf bytes.Buffer
+	if err := msg.EncodeTo(&buf, binary.LittleEndian); err != nil {
+		b.Fatal(err)
+	}
+	return &rawConn{c: c, r: r, call: buf.Bytes()}
+}
+
+func (rc *rawConn) emit(b *testing.B) {
+	rc.serial++
+	binary.LittleEndian.PutUint32(rc.call[8:], rc.serial)
+	if _, err := rc.c.Write(rc.call); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// wait reads messages until a method return (an error fails).
+func (rc *rawConn) wait(b *testing.B) {
+	for {
+		if _, err := io.ReadFull(rc.r, rc.hdr[:]); err != nil {
+			b.Fatal(err)
+		}
+		var order binary.ByteOrder = binary.LittleEndian
+		if rc.hdr[0] == 'B' {
+			order = binary.BigEndian
+		}
+		n := int((order.Uint32(rc.hdr[12:])+7)&^7 + order.Uint32(rc.hdr[4:]))
+		if cap(rc.body) < n {
+			rc.body = make([]byte, n)
+		}
+		if _, err := io.ReadFull(rc.r, rc.body[:n]); err != nil {
+			b.Fatal(err)
+		}
+		switch rc.hdr[1] {
+		case 2:
+			return
+		case 3:
+			b.Fatalf("error reply: %q", rc.body[:n])
+		}
+	}
 }

@@ -1,0 +1,143 @@
+package control
+
+import (
+	"bytes"
+	"encoding/binary"
+	"reflect"
+	"testing"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// The fast decoder agrees with godbus's on the calls it accepts, and
+// leaves the others to godbus.
+func TestDecodeFastAgreesWithGodbus(t *testing.T) {
+	type tc struct {
+		body []any
+		fast bool
+	}
+	cases := []tc{
+		{nil, true},
+		{[]any{"x", []string{"A=b", ""}, true}, true},
+		{[]any{"x", []string{}, false, dbus.UnixFDIndex(0)}, true},
+		{[]any{[]string{"job", "inst"}, "NAME"}, true},
+		{[]any{dbus.ObjectPath("/a/b"), []dbus.ObjectPath{"/x"}, uint32(7), int32(-3), byte(9)}, true},
+		{[]any{"iface", "prop", dbus.MakeVariant("debug")}, false},
+		{[]any{map[string]string{"a": "b"}}, false},
+		{[]any{[][]string{{"a"}}}, false},
+	}
+	for i, c := range cases {
+		for _, sender := range []string{"", ":1.5"} {
+			m := &dbus.Message{Type: dbus.TypeMethodCall, Flags: dbus.FlagNoAutoStart, Headers: map[dbus.HeaderField]dbus.Variant{
+				dbus.FieldPath:      dbus.MakeVariant(ManagerPath),
+				dbus.FieldInterface: dbus.MakeVariant(ManagerIface),
+				dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
+			}, Body: c.body}
+			if len(c.body) > 0 {
+				m.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(c.body...))
+			}
+			if sender != "" {
+				m.Headers[dbus.FieldSender] = dbus.MakeVariant(sender)
+			}
+			var buf bytes.Buffer
+			if err := m.EncodeTo(&buf, binary.LittleEndian); err != nil {
+				t.Fatal(err)
+			}
+			raw := buf.Bytes()
+			if n, err := messageLength(raw); err != nil || n != len(raw) {
+				t.Fatalf("case %d: messageLength %d, %v; want %d", i, n, err, len(raw))
+			}
+			var fast msgIn
+			ok := decodeFast(raw, &fast)
+			if ok != c.fast {
+				t.Fatalf("case %d: fast decode %v, want %v", i, ok, c.fast)
+			}
+			g, err := dbus.DecodeMessage(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var slow msgIn
+			fromGodbus(g, &slow)
+			if !ok {
+				continue
+			}
+			if len(fast.body) == 0 {
+				fast.body = nil
+			}
+			if len(slow.body) == 0 {
+				slow.body = nil
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Errorf("case %d:\nfast %#v\nslow %#v", i, fast, slow)
+			}
+		}
+	}
+	// Big-endian messages go to godbus.
+	m := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{
+		dbus.FieldPath:   dbus.MakeVariant(ManagerPath),
+		dbus.FieldMember: dbus.MakeVariant("GetAllJobs"),
+	}}
+	var buf bytes.Buffer
+	m.EncodeTo(&buf, binary.BigEndian)
+	var x msgIn
+	if decodeFast(buf.Bytes(), &x) {
+		t.Error("big-endian message decoded by the fast path")
+	}
+}
+
+// Outgoing messages decode with godbus to what was encoded.
+func TestAppendMessageDecodes(t *testing.T) {
+	bodies := [][]any{
+		nil,
+		{JobPath("foo")},
+		{[]dbus.ObjectPath{"/a", "/b"}, []string{}, "s", true, int32(-1), uint32(3)},
+		{dbus.MakeVariant([][]string{{"startup"}, {}})},
+		{dbus.MakeVariant([]procEntry{{"main", 12}, {"post-start", 13}})},
+		{map[string]dbus.Variant{"name": dbus.MakeVariant("x"), "emits": dbus.MakeVariant([]string{})}},
+		{map[string]int32{"odd": 1}}, // godbus encodes this one
+	}
+	for i, body := range bodies {
+		b := appendMessage([]byte("junk"), msgMethodReply, 42, outMsg{replySerial: 7, dest: ":1.1", body: body})
+		g, err := dbus.DecodeMessage(bytes.NewReader(b[4:]))
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if g.Type != dbus.TypeMethodReply || g.Serial() != 42 || g.Headers[dbus.FieldReplySerial].Value() != uint32(7) ||
+			g.Headers[dbus.FieldDestination].Value() != ":1.1" {
+			t.Errorf("case %d: header %v", i, g)
+		}
+		if len(body) == 0 {
+			if len(g.Body) != 0 {
+				t.Errorf("case %d: body %v", i, g.Body)
+			}
+			continue
+		}
+		if got, want := dbus.SignatureOf(g.Body...).String(), dbus.SignatureOf(body...).String(); got != want && i != 4 {
+			t.Errorf("case %d: signature %s, want %s", i, got, want)
+		}
+	}
+	// Structures come back as []any; check the a(si) bytes round trip.
+	b := appendMessage(nil, msgSignal, 1, outMsg{path: ManagerPath, iface: ManagerIface, member: "EventEmitted", body: []any{"ev", []string{"A=1"}}})
+	g, err := dbus.DecodeMessage(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Type != dbus.TypeSignal || !reflect.DeepEqual(g.Body, []any{"ev", []string{"A=1"}}) ||
+		g.Headers[dbus.FieldMember].Value() != "EventEmitted" || g.Headers[dbus.FieldPath].Value() != ManagerPath {
+		t.Errorf("signal: %v", g)
+	}
+}
+
+func TestNameValidity(t *testing.T) {
+	for s, want := range map[string]bool{"a.b": true, "com.ubuntu.Upstart0_6": true, "a": false, "a..b": false,
+		".a.b": false, "a.1b": false, "a.b-c": false, "": false} {
+		if validInterface(s) != want {
+			t.Errorf("validInterface(%q) = %v", s, !want)
+		}
+	}
+	for s, want := range map[string]bool{"Emit": true, "_x1": true, "1x": false, "a.b": false, "": false} {
+		if validMember(s) != want {
+			t.Errorf("validMember(%q) = %v", s, !want)
+		}
+	}
+}
