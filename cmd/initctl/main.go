@@ -70,6 +70,7 @@ func init() {
 		{"restart", "[-n] JOB [KEY=VALUE]...", "Restart job.", "n", cmdRestart},
 		{"reload", "JOB [KEY=VALUE]...", "Send HUP signal to job.", "", cmdReload},
 		{"status", "JOB [KEY=VALUE]...", "Query status of job.", "", cmdStatus},
+		{"action", "JOB NAME [KEY=VALUE]...", "Run a custom action of a running job.", "", cmdAction},
 		{"list", "", "List known jobs.", "", cmdList},
 		{"emit", "[-n] EVENT [KEY=VALUE]...", "Emit an event.", "n", cmdEmit},
 		{"reload-configuration", "", "Reload the configuration of the init daemon.", "", cmdReloadConfiguration},
@@ -561,6 +562,37 @@ func cmdStatus(e *env, args []string) error {
 		return err
 	}
 	e.out(st)
+	if e.verbose {
+		// Our extension: how the daemon knows the processes listed.
+		if v, err := c.property(ip, control.ExtInstanceIface, "tracking"); err == nil {
+			e.out(fmt.Sprintf("\ttracking: %v", v.Value()))
+		}
+	}
+	return nil
+}
+
+// cmdAction runs a custom action of a running instance (our extension).
+func cmdAction(e *env, args []string) error {
+	if len(args) < 2 {
+		return usageError{"missing job name or action name"}
+	}
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	jp, err := c.getJobByName(args[0])
+	if err != nil {
+		return err
+	}
+	var ip dbus.ObjectPath
+	if err := c.callStore(jp, control.JobIface, "GetInstance", []any{envArgs(args[2:])}, &ip); err != nil {
+		return err
+	}
+	var pid int32
+	if err := c.callStore(ip, control.ExtInstanceIface, "Action", []any{args[1]}, &pid); err != nil {
+		return err
+	}
+	e.out(fmt.Sprintf("%s process %d", args[1], pid))
 	return nil
 }
 

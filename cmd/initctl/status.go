@@ -45,8 +45,30 @@ func formatStatus(job, instance, goal, state string, procs []proc) string {
 			b.WriteString("\n\t" + name + " process " + pid)
 		}
 	}
+	// Custom actions (our extension) after the standard process types.
+	for _, p := range procs {
+		if p.pid <= 0 || isStandard(p.name) {
+			continue
+		}
+		pid := strconv.Itoa(int(p.pid))
+		if first {
+			b.WriteString(", (" + p.name + ") process " + pid)
+			first = false
+			continue
+		}
+		b.WriteString("\n\t" + p.name + " process " + pid)
+	}
 	return b.String()
 }
 
 // stoppedStatus is the status of a job without (that) instance.
 func stoppedStatus(job string) string { return job + " stop/waiting" }
+
+func isStandard(name string) bool {
+	for _, n := range processOrder {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

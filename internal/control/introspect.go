@@ -58,7 +58,7 @@ func (s *ifaceSpec) prop(name string) *propSpec {
 	return nil
 }
 
-var managerSpec, jobSpec, instanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec *ifaceSpec
+var managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec *ifaceSpec
 
 // The tables are filled in init: their methods refer back to them.
 func init() {
@@ -142,6 +142,16 @@ func init() {
 			{"goal", "s", "read"},
 			{"state", "s", "read"},
 			{"processes", "a(si)", "read"},
+		},
+	}
+
+	extInstanceSpec = &ifaceSpec{
+		name: ExtInstanceIface,
+		methods: []methodSpec{
+			{name: "Action", in: []arg{{"name", "s"}}, out: []arg{{"pid", "i"}}, fn: mInstAction},
+		},
+		props: []propSpec{
+			{"tracking", "s", "read"},
 		},
 	}
 

@@ -126,10 +126,10 @@ func buildSpecTables() {
 		kindJobs:     common,
 		kindManager:  with(managerSpec, propertiesSpec),
 		kindJob:      with(jobSpec, propertiesSpec),
-		kindInstance: with(instanceSpec, propertiesSpec),
+		kindInstance: with(instanceSpec, propertiesSpec, extInstanceSpec),
 		kindBusShim:  with(busShimSpec),
 	}
-	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
+	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
 		for i := range s.methods {
 			m := &s.methods[i]
 			var b strings.Builder
@@ -670,6 +670,20 @@ func mInstRestart(cl *call) ([]any, error) {
 	return noReply(cl.backend().RestartInstance(cl.job(), cl.inst(), cl.boolean(0)))
 }
 
+// mInstAction runs a custom action (`action NAME …` in the job) of the
+// instance and returns its pid.
+func mInstAction(cl *call) ([]any, error) {
+	r, ok := cl.backend().(ActionRunner)
+	if !ok {
+		return nil, dbus.NewError(ErrNotSupported, []any{"custom actions are not supported"})
+	}
+	pid, err := r.RunAction(cl.job(), cl.inst(), cl.str(0))
+	if err != nil {
+		return nil, err
+	}
+	return []any{int32(pid)}, nil
+}
+
 func mInstReload(cl *call) ([]any, error) {
 	return noReply(cl.backend().Reload(cl.job(), cl.inst()))
 }
@@ -727,6 +741,12 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 			procs = append(procs, procEntry{p.Name, int32(p.Pid)})
 		}
 		return map[string]any{"name": in.Name, "goal": in.Goal, "state": in.State, "processes": procs}, nil
+	case extInstanceSpec:
+		t := "pids"
+		if r, ok := b.(ActionRunner); ok {
+			t = r.Tracking()
+		}
+		return map[string]any{"tracking": t}, nil
 	}
 	return map[string]any{}, nil
 }

@@ -8,15 +8,18 @@ import (
 
 // D-Bus names and paths of the Upstart API (interface version 0_6).
 const (
-	BusName         = "com.ubuntu.Upstart"
-	ManagerPath     = dbus.ObjectPath("/com/ubuntu/Upstart")
-	JobsPath        = dbus.ObjectPath("/com/ubuntu/Upstart/jobs")
-	ManagerIface    = "com.ubuntu.Upstart0_6"
-	JobIface        = "com.ubuntu.Upstart0_6.Job"
-	InstanceIface   = "com.ubuntu.Upstart0_6.Instance"
-	PropertiesIface = "org.freedesktop.DBus.Properties"
-	IntrospectIface = "org.freedesktop.DBus.Introspectable"
-	PeerIface       = "org.freedesktop.DBus.Peer"
+	BusName       = "com.ubuntu.Upstart"
+	ManagerPath   = dbus.ObjectPath("/com/ubuntu/Upstart")
+	JobsPath      = dbus.ObjectPath("/com/ubuntu/Upstart/jobs")
+	ManagerIface  = "com.ubuntu.Upstart0_6"
+	JobIface      = "com.ubuntu.Upstart0_6.Job"
+	InstanceIface = "com.ubuntu.Upstart0_6.Instance"
+	// ExtInstanceIface holds our additions to an instance, kept apart so
+	// that Upstart's own interfaces stay exactly as Upstart defines them.
+	ExtInstanceIface = "org.goupstart.Instance1"
+	PropertiesIface  = "org.freedesktop.DBus.Properties"
+	IntrospectIface  = "org.freedesktop.DBus.Introspectable"
+	PeerIface        = "org.freedesktop.DBus.Peer"
 
 	// SystemAddress is the private socket of the system instance.
 	SystemAddress = "unix:abstract=/com/ubuntu/upstart"

@@ -59,6 +59,12 @@ type (
 	// ReExecer serves Restart: a stateful re-exec. It should return once
 	// the re-exec is under way; the caller's connection will drop.
 	ReExecer interface{ ReExec() error }
+	// ActionRunner serves our extension interface: custom actions, and
+	// which process tracking the daemon uses ("cgroups" or "pids").
+	ActionRunner interface {
+		RunAction(job, instance, name string) (pid int, err error)
+		Tracking() string
+	}
 	// SessionEnder serves EndSession (Session Init logout). It is called
 	// after the caller has had its reply (the session may end the process
 	// before it returns); an error it returns is only logged.

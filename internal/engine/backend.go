@@ -318,3 +318,17 @@ func (b *Backend) Subscribe(fn func(api.Signal)) (cancel func()) {
 	b.call(func() { c = b.E.Subscribe(fn) })
 	return func() { b.call(c) }
 }
+
+// RunAction runs a custom action of an instance (control.ActionRunner).
+func (b *Backend) RunAction(job, instance, name string) (pid int, err error) {
+	b.call(func() { pid, err = b.E.RunAction(job, instance, name) })
+	return
+}
+
+// Tracking says how processes are tracked: "cgroups" or "pids".
+func (b *Backend) Tracking() string {
+	if b.E.opt.Placer != nil {
+		return "cgroups"
+	}
+	return "pids"
+}

@@ -342,7 +342,7 @@ func (e *Engine) killedProgress(i *instance) {
 		}
 	}
 	e.prune(i)
-	if i.pids[conf.Main] != 0 || len(i.members) > 0 {
+	if i.pids[conf.Main] != 0 || len(i.members) > 0 || len(i.actionPids) > 0 {
 		return
 	}
 	if i.killTimer != nil {
@@ -358,7 +358,7 @@ func (e *Engine) killedProgress(i *instance) {
 func (e *Engine) enterKilled(i *instance) bool {
 	e.adopt(i)
 	e.prune(i)
-	if i.pids[conf.Main] == 0 && len(i.members) == 0 {
+	if i.pids[conf.Main] == 0 && len(i.members) == 0 && len(i.actionPids) == 0 {
 		return true
 	}
 	sig := syscall.Signal(i.def.KillSignal)
@@ -372,6 +372,9 @@ func (e *Engine) enterKilled(i *instance) bool {
 	}
 	for _, m := range i.members {
 		e.opt.Spawner.SignalProcess(m.pid, sig)
+	}
+	for _, pid := range i.actionPids {
+		e.signal(pid, sig)
 	}
 	e.armKillTimer(i, i.def.KillTimeout)
 	return false
@@ -392,7 +395,7 @@ func (e *Engine) armKillTimer(i *instance, d time.Duration) {
 		}
 		e.prune(i)
 		// A member that is not our child reports no exit: look again.
-		if i.pids[conf.Main] != 0 || len(i.members) > 0 {
+		if i.pids[conf.Main] != 0 || len(i.members) > 0 || len(i.actionPids) > 0 {
 			e.armKillTimer(i, 100*time.Millisecond)
 			return
 		}

@@ -149,3 +149,36 @@ func TestPreStartHelperTracked(t *testing.T) {
 		t.Fatalf("helper %d still running after stop", hp)
 	}
 }
+
+// Custom actions (`action NAME …`, run by `initctl action JOB NAME`): they
+// get PROCESS=NAME, show in status under their name, and are killed with
+// the job. `initctl -v status` says which tracking is in use.
+func TestCustomAction(t *testing.T) {
+	dir := t.TempDir()
+	s := startSession(t, map[string]string{
+		"act": "action rotate script\n  echo \"$PROCESS $UPSTART_JOB\" > " + dir + "/out\n  exec sleep 1030\nend script\nexec sleep 1031\n",
+	})
+	if _, errs, code := s.ctl("initctl", "action", "act", "rotate"); code != 1 || errs != "initctl: Unknown instance: \n" {
+		t.Fatalf("action on a stopped job: %q %d", errs, code)
+	}
+	s.ctl("start", "act")
+	out, errs, code := s.ctl("initctl", "action", "act", "rotate")
+	if code != 0 || !strings.HasPrefix(out, "rotate process ") {
+		t.Fatalf("action: %q %q", out, errs)
+	}
+	waitFor(t, "the action's output", func() bool {
+		b, _ := os.ReadFile(dir + "/out")
+		return string(b) == "rotate act\n"
+	})
+	st, _, _ := s.ctl("initctl", "-v", "status", "act")
+	if !regexp.MustCompile(`\trotate process \d+\n`).MatchString(st) || !regexp.MustCompile(`\ttracking: (cgroups|pids)\n`).MatchString(st) {
+		t.Fatalf("status: %q", st)
+	}
+	if _, errs, code := s.ctl("initctl", "action", "act", "nope"); code != 1 || !strings.Contains(errs, "Unknown action: nope") {
+		t.Fatalf("unknown action: %q %d", errs, code)
+	}
+	s.ctl("stop", "act")
+	if n := len(jobProcesses("act", "sleep 1030")); n != 0 {
+		t.Fatalf("action process left after stop")
+	}
+}
