@@ -517,7 +517,7 @@ var waitStateOf = map[conf.ProcessType]job.State{
 	conf.PostStop:  job.PostStop,
 }
 
-func (e *Engine) logExit(i *instance, t conf.ProcessType, x supervise.Exit) {
+func (e *Engine) logExit(i *instance, t fmt.Stringer, x supervise.Exit) {
 	switch {
 	case x.SpawnErr != nil:
 		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, x.SpawnErr)

@@ -450,16 +450,7 @@ func (e *Engine) RunAction(jobName, iname, name string) (int, error) {
 
 func (e *Engine) actionExited(i *instance, name string, x supervise.Exit) {
 	delete(i.actionPids, name)
-	switch {
-	case x.SpawnErr != nil:
-		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), name, x.SpawnErr)
-	case x.Status.Signaled():
-		e.logf(slog.LevelWarn, "%s %s process (%d) killed by %s signal", i.label(), name, x.Pid, signalName(x.Status.Signal()))
-	case x.Status.ExitStatus() != 0:
-		e.logf(slog.LevelWarn, "%s %s process (%d) terminated with status %d", i.label(), name, x.Pid, x.Status.ExitStatus())
-	default:
-		e.logf(slog.LevelInfo, "%s %s process (%d) exited normally", i.label(), name, x.Pid)
-	}
+	e.logExit(i, actionLabel(name), x)
 	e.adopt(i)
 	if i.state == job.Killed {
 		e.killedProgress(i)
@@ -493,3 +484,8 @@ func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) 
 	}
 	return pid, err
 }
+
+// actionLabel names a custom action in log lines.
+type actionLabel string
+
+func (a actionLabel) String() string { return string(a) }
