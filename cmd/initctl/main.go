@@ -207,6 +207,14 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 		positional = append(positional, a)
 		return nil
 	}
+	// The boolean command options, by their short and long names.
+	flags := boolFlags{
+		{'n', "no-wait", &e.noWait},
+		{'e', "enumerate", &e.enum},
+		{'g', "global", &e.global},
+		{'r', "retain", &e.retain},
+		{'w', "warn", &e.warn},
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -249,25 +257,10 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 			case "version":
 				fmt.Fprintf(e.stdout, "%s (upstart 1.13.2)\n", e.prog)
 				return cmd, nil, 0, nil
-			case "no-wait":
-				if err = cmdOpt('n', a); err == nil {
-					e.noWait = true
-				}
-			case "enumerate":
-				if err = cmdOpt('e', a); err == nil {
-					e.enum = true
-				}
-			case "global":
-				if err = cmdOpt('g', a); err == nil {
-					e.global = true
-				}
-			case "retain":
-				if err = cmdOpt('r', a); err == nil {
-					e.retain = true
-				}
-			case "warn":
-				if err = cmdOpt('w', a); err == nil {
-					e.warn = true
+			case "no-wait", "enumerate", "global", "retain", "warn":
+				f := flags.byLong(name)
+				if err = cmdOpt(f.short, a); err == nil {
+					*f.set = true
 				}
 			case "separator":
 				if err = cmdOpt('s', a); err == nil {
@@ -296,25 +289,10 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 					e.quiet = true
 				case 'v':
 					e.verbose = true
-				case 'n':
-					if err = cmdOpt('n', "-n"); err == nil {
-						e.noWait = true
-					}
-				case 'e':
-					if err = cmdOpt('e', "-e"); err == nil {
-						e.enum = true
-					}
-				case 'g':
-					if err = cmdOpt('g', "-g"); err == nil {
-						e.global = true
-					}
-				case 'r':
-					if err = cmdOpt('r', "-r"); err == nil {
-						e.retain = true
-					}
-				case 'w':
-					if err = cmdOpt('w', "-w"); err == nil {
-						e.warn = true
+				case 'n', 'e', 'g', 'r', 'w':
+					f := flags.byShort(a[j])
+					if err = cmdOpt(f.short, "-"+string(a[j])); err == nil {
+						*f.set = true
 					}
 				case 's':
 					if err = cmdOpt('s', "-s"); err != nil {
@@ -804,4 +782,31 @@ func cmdNotifyDBusAddress(e *env, args []string) error {
 	}
 	_, err = c.call(control.ManagerPath, control.ManagerIface, "NotifyDBusAddress", args[0])
 	return err
+}
+
+// boolFlag is a command option that only switches something on.
+type boolFlag struct {
+	short byte
+	long  string
+	set   *bool
+}
+
+type boolFlags []boolFlag
+
+func (fs boolFlags) byLong(name string) boolFlag {
+	for _, f := range fs {
+		if f.long == name {
+			return f
+		}
+	}
+	panic("initctl: no option --" + name)
+}
+
+func (fs boolFlags) byShort(c byte) boolFlag {
+	for _, f := range fs {
+		if f.short == c {
+			return f
+		}
+	}
+	panic("initctl: no option -" + string(c))
 }

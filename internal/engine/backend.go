@@ -228,15 +228,23 @@ func (b *Backend) GetEnv(jobDetails []string, name string) (val string, err erro
 	return
 }
 
-func (b *Backend) SetEnv(jobDetails []string, vars []string, replace bool) (err error) {
+// changeEnv runs change on the environment table jobDetails names, where
+// changing it is allowed (a session instance).
+func (b *Backend) changeEnv(jobDetails []string, change func(t *[]string)) (err error) {
 	b.call(func() {
 		if err = b.E.checkEnvChange(); err != nil {
 			return
 		}
 		var t *[]string
-		if t, err = b.E.envTable(jobDetails); err != nil {
-			return
+		if t, err = b.E.envTable(jobDetails); err == nil {
+			change(t)
 		}
+	})
+	return
+}
+
+func (b *Backend) SetEnv(jobDetails []string, vars []string, replace bool) error {
+	return b.changeEnv(jobDetails, func(t *[]string) {
 		for _, v := range vars {
 			if !environ.Valid(v) {
 				v += "="
@@ -247,23 +255,14 @@ func (b *Backend) SetEnv(jobDetails []string, vars []string, replace bool) (err 
 			*t = environ.Set(*t, v)
 		}
 	})
-	return
 }
 
-func (b *Backend) UnsetEnv(jobDetails []string, names []string) (err error) {
-	b.call(func() {
-		if err = b.E.checkEnvChange(); err != nil {
-			return
-		}
-		var t *[]string
-		if t, err = b.E.envTable(jobDetails); err != nil {
-			return
-		}
+func (b *Backend) UnsetEnv(jobDetails []string, names []string) error {
+	return b.changeEnv(jobDetails, func(t *[]string) {
 		for _, n := range names {
 			*t = environ.Unset(*t, n)
 		}
 	})
-	return
 }
 
 func (b *Backend) ListEnv(jobDetails []string) (out []string, err error) {
@@ -278,23 +277,15 @@ func (b *Backend) ListEnv(jobDetails []string) (out []string, err error) {
 	return
 }
 
-func (b *Backend) ResetEnv(jobDetails []string) (err error) {
-	b.call(func() {
-		if err = b.E.checkEnvChange(); err != nil {
-			return
-		}
-		var t *[]string
-		if t, err = b.E.envTable(jobDetails); err != nil {
-			return
-		}
+func (b *Backend) ResetEnv(jobDetails []string) error {
+	return b.changeEnv(jobDetails, func(t *[]string) {
 		if len(jobDetails) == 0 {
 			*t = append([]string(nil), b.E.opt.Env...)
-		} else {
-			i := b.E.classes[jobDetails[0]].instances[jobDetails[1]]
-			*t = b.E.classEnv(i.def)
+			return
 		}
+		i := b.E.classes[jobDetails[0]].instances[jobDetails[1]]
+		*t = b.E.classEnv(i.def)
 	})
-	return
 }
 
 func (b *Backend) LogPriority() string {

@@ -330,10 +330,7 @@ func (e *Engine) killedProgress(i *instance) {
 	before := len(i.members)
 	e.adopt(i)
 	if len(i.members) > before {
-		sig := syscall.Signal(i.def.KillSignal)
-		if sig == 0 {
-			sig = syscall.SIGTERM
-		}
+		sig := i.killSignal()
 		for _, m := range i.members[before:] {
 			e.opt.Spawner.SignalProcess(m.pid, sig)
 		}
@@ -361,10 +358,7 @@ func (e *Engine) enterKilled(i *instance) bool {
 	if i.pids[conf.Main] == 0 && len(i.members) == 0 && len(i.actionPids) == 0 {
 		return true
 	}
-	sig := syscall.Signal(i.def.KillSignal)
-	if sig == 0 {
-		sig = syscall.SIGTERM
-	}
+	sig := i.killSignal()
 	if pid := i.pids[conf.Main]; pid != 0 {
 		if err := e.signal(pid, sig); err != nil {
 			e.logf(slog.LevelWarn, "Failed to send %s signal to %s main process (%d): %v", signalName(sig), i.label(), pid, err)
@@ -489,3 +483,11 @@ func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) 
 type actionLabel string
 
 func (a actionLabel) String() string { return string(a) }
+
+// killSignal is the job's `kill signal` (SIGTERM by default).
+func (i *instance) killSignal() syscall.Signal {
+	if i.def.KillSignal == 0 {
+		return syscall.SIGTERM
+	}
+	return syscall.Signal(i.def.KillSignal)
+}

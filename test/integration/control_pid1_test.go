@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,29 +32,8 @@ func TestControlSystemInstancePermissions(t *testing.T) {
 
 	confdir := t.TempDir()
 	writeJob(t, confdir, "svc", "start on startup\nexec sleep 3600\n")
-	cmd := exec.Command("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
-		filepath.Join(binDir, "init"), "--confdir", confdir, "--no-log", "--verbose")
-	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+busAddr)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		removeSystemCgroups()
-	}()
-	var initPid int
-	waitFor(t, "init to start", func() bool {
-		for _, p := range processes() {
-			if p.ppid == cmd.Process.Pid && strings.Contains(p.cmdline, "/init") {
-				initPid = p.pid
-				return true
-			}
-		}
-		return false
-	})
+	initPid, stderr := startPID1(t, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + busAddr},
+		"--confdir", confdir, "--no-log", "--verbose")
 	nsenter := []string{"-t", strconv.Itoa(initPid), "-n"}
 	asNobody := []string{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
 	initctl := filepath.Join(binDir, "initctl")

@@ -75,29 +75,7 @@ script
 end script
 `)
 	writeJob(t, dir, "quick", "start on startup\ntask\nexec true\n")
-	cmd := exec.Command("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
-		filepath.Join(binDir, "init"), "--confdir", dir, "--no-log")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		removeSystemCgroups()
-	}()
-	// Our init is the child of unshare.
-	var initPid int
-	waitFor(t, "init to start", func() bool {
-		for _, p := range processes() {
-			if p.ppid == cmd.Process.Pid && strings.Contains(p.cmdline, "/init") {
-				initPid = p.pid
-				return true
-			}
-		}
-		return false
-	})
+	initPid, stderr := startPID1(t, nil, "--confdir", dir, "--no-log")
 	// Both orphans must be re-parented to our PID 1.
 	var orphans []int
 	waitFor(t, "the orphans to be re-parented to init", func() bool {
@@ -162,4 +140,36 @@ func removeSystemCgroups() {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// startPID1 runs init with args as PID 1 of a new PID (and network)
+// namespace, killed with the test, and returns its pid as the host sees
+// it and its output.
+func startPID1(t *testing.T, env []string, args ...string) (int, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", "--net",
+		filepath.Join(binDir, "init")}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		removeSystemCgroups()
+	})
+	// Our init is the child of unshare.
+	var initPid int
+	waitFor(t, "init to start", func() bool {
+		for _, p := range processes() {
+			if p.ppid == cmd.Process.Pid && strings.Contains(p.cmdline, "/init") {
+				initPid = p.pid
+				return true
+			}
+		}
+		return false
+	})
+	return initPid, stderr
 }
