@@ -273,10 +273,11 @@ func run(c config, w io.Writer) int {
 			}
 			put("emit-initctl", "emit-initctl", r.emitInitctl)
 			put("emit-dbus", "emit-dbus", r.emitDBus)
+			put("emit-dbus-godbus", "emit-dbus-godbus", r.emitGodbus)
 			put(fmt.Sprintf("load-jobs/%d", c.loadJobs), "load-jobs", r.load1000Ms)
 			put("load-jobs/0", "load-jobs-0", r.load0Ms)
-			infof("  ours-only: initctl emit %.0f/s, D-Bus emit %.0f/s, load %d jobs %.1f ms (0 jobs %.1f ms) %v",
-				r.emitInitctl, r.emitDBus, c.loadJobs, r.load1000Ms, r.load0Ms, errText(r.errs))
+			infof("  ours-only: initctl emit %.0f/s, D-Bus emit %.0f/s (godbus client %.0f/s), load %d jobs %.1f ms (0 jobs %.1f ms) %v",
+				r.emitInitctl, r.emitDBus, r.emitGodbus, c.loadJobs, r.load1000Ms, r.load0Ms, errText(r.errs))
 		}
 	}
 
@@ -318,14 +319,21 @@ func declareScenarios(res *results, c config) {
 		if i == 0 {
 			res.declare(scenario{key: respawnKey(n), base: "respawn", unit: "ms", lowerBetter: true, goal: 0.5})
 		}
-		res.declare(scenario{key: "memory-rss" + nn, base: "memory-rss", unit: "MiB", lowerBetter: true, goal: 0.5})
-		res.declare(scenario{key: "memory-pss" + nn, base: "memory-pss", unit: "MiB", lowerBetter: true, goal: 0.5})
+		// The issue sets the memory goal for 1000 services; other N are
+		// shown without one.
+		memGoal := 0.0
+		if n == 1000 {
+			memGoal = 0.5
+		}
+		res.declare(scenario{key: "memory-rss" + nn, base: "memory-rss", unit: "MiB", lowerBetter: true, goal: memGoal})
+		res.declare(scenario{key: "memory-pss" + nn, base: "memory-pss", unit: "MiB", lowerBetter: true, goal: memGoal})
 		res.declare(scenario{key: "stop-all" + nn, base: "stop-all", unit: "ms", lowerBetter: true, goal: 1})
 	}
 	res.declare(scenario{key: logKey("throughput"), base: "logging", unit: "MB/s", goal: 1})
 	res.declare(scenario{key: logKey("lost"), base: "logging", unit: "bytes", lowerBetter: true})
 	res.declare(scenario{key: "emit-initctl", base: "emit-initctl", unit: "events/s", oursOnly: true})
 	res.declare(scenario{key: "emit-dbus", base: "emit-dbus", unit: "events/s", oursOnly: true})
+	res.declare(scenario{key: "emit-dbus-godbus", base: "emit-dbus", unit: "events/s", oursOnly: true})
 	res.declare(scenario{key: fmt.Sprintf("load-jobs/%d", c.loadJobs), base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
 	res.declare(scenario{key: "load-jobs/0", base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
 	res.declare(scenario{key: "reexec/1000", base: "reexec", unit: "ms", lowerBetter: true, oursOnly: true})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,6 +41,14 @@ func init() {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == supervise.PreExecArg {
 		supervise.RunPreExec(os.Args[2:]) // never returns
+	}
+	// One goroutine owns all state, so a second P buys little parallelism
+	// but costs a thread wake-up (and idle spinning) at every hand-off
+	// between a connection, the loop and the reaper: EmitEvent with wait
+	// runs at about twice the rate with one P (docs/decisions.md). An
+	// explicit GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {
