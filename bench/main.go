@@ -243,19 +243,42 @@ func run(c config, w io.Writer) int {
 			}
 		}
 		if c.groups["logging"] {
-			keys := []string{logKey("throughput"), logKey("lost")}
+			// Ours twice: `console log` (a pty, the default) and `console
+			// log pipe`; each peer's run counts for both rows.
+			keys := []string{logKey("throughput"), logKey("lost"), logKey("throughput") + pipeSuffix, logKey("lost") + pipeSuffix}
 			for _, s := range active {
 				if failed[s.name()]["logging"] {
 					continue
 				}
-				r, err := runLogging(s, root, int64(c.logMB)*1000*1000)
-				if err != nil {
-					fail(s.name(), "logging", keys, err)
-					continue
+				variants := []bool{false}
+				if s.name() == "ours" {
+					variants = []bool{false, true}
 				}
-				res.add(logKey("throughput"), s.name(), r.mbps)
-				res.add(logKey("lost"), s.name(), float64(r.lostBytes))
-				infof("  %-11s logging %6.1f MB/s, %d bytes lost, %d garbled lines", s.name(), r.mbps, r.lostBytes, r.garbled)
+				for _, pipe := range variants {
+					r, err := runLogging(s, root, int64(c.logMB)*1000*1000, pipe)
+					k := keys // a peer's run counts for both rows
+					if s.name() == "ours" && pipe {
+						k = keys[2:]
+					} else if s.name() == "ours" {
+						k = keys[:2]
+					}
+					if err != nil {
+						fail(s.name(), "logging", k, err)
+						continue
+					}
+					for _, suffix := range []string{"", pipeSuffix} {
+						if s.name() == "ours" && (suffix == pipeSuffix) != pipe {
+							continue
+						}
+						res.add(logKey("throughput")+suffix, s.name(), r.mbps)
+						res.add(logKey("lost")+suffix, s.name(), float64(r.lostBytes))
+					}
+					how := ""
+					if pipe {
+						how = " (console log pipe)"
+					}
+					infof("  %-11s logging %6.1f MB/s, %d bytes lost, %d garbled lines%s", s.name(), r.mbps, r.lostBytes, r.garbled, how)
+				}
 			}
 		}
 		if c.groups["ours"] && o.check() == nil && !failed["ours"]["ours-only"] {
@@ -301,6 +324,9 @@ func run(c config, w io.Writer) int {
 func respawnKey(n int) string   { return "respawn/N=" + strconv.Itoa(n) }
 func logKey(what string) string { return "logging-" + what }
 
+// pipeSuffix marks the logging rows where ours is `console log pipe`.
+const pipeSuffix = "/console-log-pipe"
+
 func lifecycleKeys(n int, respawn bool, firstN int) []string {
 	nn := "/N=" + strconv.Itoa(n)
 	keys := []string{"cold-start" + nn, "memory-rss" + nn, "memory-pss" + nn, "stop-all" + nn}
@@ -331,6 +357,8 @@ func declareScenarios(res *results, c config) {
 	}
 	res.declare(scenario{key: logKey("throughput"), base: "logging", unit: "MB/s", goal: 1})
 	res.declare(scenario{key: logKey("lost"), base: "logging", unit: "bytes", lowerBetter: true})
+	res.declare(scenario{key: logKey("throughput") + pipeSuffix, base: "logging", unit: "MB/s", goal: 1})
+	res.declare(scenario{key: logKey("lost") + pipeSuffix, base: "logging", unit: "bytes", lowerBetter: true})
 	res.declare(scenario{key: "emit-initctl", base: "emit-initctl", unit: "events/s", oursOnly: true})
 	res.declare(scenario{key: "emit-dbus", base: "emit-dbus", unit: "events/s", oursOnly: true})
 	res.declare(scenario{key: "emit-dbus-godbus", base: "emit-dbus", unit: "events/s", oursOnly: true})

@@ -246,8 +246,9 @@ type loggingResult struct {
 }
 
 // runLogging has one service write totalBytes of numbered lines to stdout
-// through sys's logger and checks what arrived.
-func runLogging(sys system, root string, totalBytes int64) (res loggingResult, err error) {
+// through sys's logger and checks what arrived. pipe (ours only) logs
+// through `console log pipe`.
+func runLogging(sys system, root string, totalBytes int64, pipe bool) (res loggingResult, err error) {
 	dir, err := os.MkdirTemp(root, sys.name()+"-log-")
 	if err != nil {
 		return res, err
@@ -261,7 +262,7 @@ func runLogging(sys system, root string, totalBytes int64) (res loggingResult, e
 		return res, err
 	}
 	lines := totalBytes / lineLen
-	svc := service{name: "writer", logged: true,
+	svc := service{name: "writer", logged: true, pipe: pipe,
 		argv: []string{self, writerArg, fifo, strconv.FormatInt(lines, 10), writerTag}}
 	in, err := sys.start(dir, []service{svc}, true)
 	if err != nil {

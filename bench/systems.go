@@ -20,6 +20,7 @@ type service struct {
 	name   string
 	argv   []string
 	logged bool // output goes through the supervisor's logger into logDir
+	pipe   bool // ours: `console log pipe` rather than the pty of `console log`
 }
 
 // instance is a running supervisor.
@@ -146,7 +147,9 @@ func (o *ours) start(dir string, svcs []service, logging bool) (*instance, error
 	}
 	for _, s := range svcs {
 		text := "start on startup\n"
-		if s.logged {
+		if s.logged && s.pipe {
+			text += "console log pipe\n"
+		} else if s.logged {
 			text += "console log\n"
 		} else {
 			text += "respawn\n"

@@ -61,10 +61,14 @@ func (d *daemon) setupLogging(sopts *supervise.Options) (cleanup func()) {
 			if r.Job != nil {
 				name = r.Job.Name
 			}
-			f, err := lg.Open(name, r.Instance)
+			open, what := lg.Open, "pty"
+			if r.Job != nil && r.Job.LogPipe {
+				open, what = lg.OpenPipe, "pipe"
+			}
+			f, err := open(name, r.Instance)
 			if err != nil {
 				// As Upstart: the process runs, without a log.
-				d.log.Warn(fmt.Sprintf("Failed to create pty - disabling logging for job %s: %v", name, err))
+				d.log.Warn(fmt.Sprintf("Failed to create %s - disabling logging for job %s: %v", what, name, err))
 				return nil, nil
 			}
 			return f, nil

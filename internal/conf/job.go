@@ -109,6 +109,9 @@ type Job struct {
 	ReloadSignal  int           // default SIGHUP
 
 	Console Console
+	// LogPipe: `console log pipe`, output is logged through a pipe
+	// instead of a pty (an extension; Console is ConsoleLog).
+	LogPipe bool
 	Env     []string // "KEY=VALUE" or "KEY" (copy from init's environment)
 	Export  []string
 

@@ -560,9 +560,21 @@ func stanzaConsole(p *parser, _ int) error {
 	if err != nil {
 		return err
 	}
+	p.job.LogPipe = false
 	switch t.text {
 	case "log":
 		p.job.Console = ConsoleLog
+		// `console log pipe` (our extension): through a pipe, not a pty.
+		if p.hasToken() {
+			m, err := p.arg()
+			if err != nil {
+				return err
+			}
+			if m.text != "pipe" {
+				return p.errAt(m.line, "Unexpected token")
+			}
+			p.job.LogPipe = true
+		}
 	case "none":
 		p.job.Console = ConsoleNone
 	case "output":

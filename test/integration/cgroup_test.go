@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // needCgroups skips only outside CI when the daemon cannot use cgroups.
@@ -71,11 +73,27 @@ func TestCgroupLimits(t *testing.T) {
 	}
 	// status lists every process of the job (the bomb's subshell may
 	// still be ending: look until the two agree).
-	waitFor(t, "status to list every process", func() bool {
-		out, _, _ := s.ctl("status", "bomb")
-		all := len(jobProcesses("bomb", "sleep 1010")) + len(jobProcesses("bomb", "sleep 1011"))
-		return strings.Count(out, "\n") == all && strings.Count(out, "\tmain process ") == all-1
-	})
+	var out string
+	var sleeps []int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _, _ = s.ctl("status", "bomb")
+		sleeps = append(jobProcesses("bomb", "sleep 1010"), jobProcesses("bomb", "sleep 1011")...)
+		all := len(sleeps)
+		if strings.Count(out, "\n") == all && strings.Count(out, "\tmain process ") == all-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var procs []string
+			for _, p := range processes() {
+				if env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid)); strings.Contains("\x00"+string(env), "\x00UPSTART_JOB=bomb\x00") {
+					procs = append(procs, fmt.Sprintf("%d %q", p.pid, p.cmdline))
+				}
+			}
+			t.Fatalf("status never listed every process: status says\n%s\nsleeps %v; the job's processes in /proc: %v", out, sleeps, procs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, errs, code := s.ctl("stop", "bomb"); code != 0 {
 		t.Fatal(errs)
 	}

@@ -27,12 +27,17 @@ const (
 func floodCmd(n int) string { return fmt.Sprintf("yes %s | head -c %d", flood, n) }
 
 // floodLogSize is the size of n bytes of the writer's output in a log:
-// every "\n" became "\r\n".
-func floodLogSize(n int) int64 { return int64(n + n/floodLine) }
+// through a pty every "\n" became "\r\n"; through a pipe nothing changed.
+func floodLogSize(n int, pipe bool) int64 {
+	if pipe {
+		return int64(n)
+	}
+	return int64(n + n/floodLine)
+}
 
 // checkFlood reads a log of the writer and returns how many bytes of it
 // are not what the writer wrote (0 when every byte arrived, in order).
-func checkFlood(t testing.TB, path string, n int) (bad int64) {
+func checkFlood(t testing.TB, path string, n int, pipe bool) (bad int64) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -41,6 +46,9 @@ func checkFlood(t testing.TB, path string, n int) (bad int64) {
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
 	line := []byte(flood + "\r\n")
+	if pipe {
+		line = []byte(flood + "\n")
+	}
 	var got int64
 	for {
 		l, err := r.ReadSlice('\n')
@@ -55,7 +63,7 @@ func checkFlood(t testing.TB, path string, n int) (bad int64) {
 			t.Fatal(err)
 		}
 	}
-	if d := floodLogSize(n) - got; d > 0 {
+	if d := floodLogSize(n, pipe) - got; d > 0 {
 		bad += d
 	}
 	return bad
@@ -74,11 +82,11 @@ func (f floodFigures) String() string {
 		mb(f.ours), mb(f.direct), f.direct.Seconds()/f.ours.Seconds(), f.lost, f.peakRSS)
 }
 
-// runFlood sends n bytes through a job's pty into its log and the same
-// writer through a pipe into a file, and times both. The daemon's time is
-// from `start` (which returns when the writer has exited) until the last
-// byte is in the log.
-func runFlood(t testing.TB, s *session, n int) floodFigures {
+// runFlood sends n bytes through a job's pty (pipe: its pipe, `console
+// log pipe`) into its log and the same writer through a pipe into a file,
+// and times both. The daemon's time is from `start` (which returns when
+// the writer has exited) until the last byte is in the log.
+func runFlood(t testing.TB, s *session, n int, pipe bool) floodFigures {
 	var f floodFigures
 	dir := t.TempDir()
 	direct := filepath.Join(dir, "direct")
@@ -88,11 +96,15 @@ func runFlood(t testing.TB, s *session, n int) floodFigures {
 	}
 	f.direct = time.Since(start)
 
-	p := filepath.Join(s.logDir(), "flood.log")
+	job := "flood"
+	if pipe {
+		job = "floodpipe"
+	}
+	p := filepath.Join(s.logDir(), job+".log")
 	os.Remove(p)
-	want := floodLogSize(n)
+	want := floodLogSize(n, pipe)
 	start = time.Now()
-	if out, errs, code := s.ctl("initctl", "start", "flood"); code != 0 {
+	if out, errs, code := s.ctl("initctl", "start", job); code != 0 {
 		t.Fatalf("start flood: %q %q", out, errs)
 	}
 	deadline := start.Add(120 * time.Second)
@@ -108,7 +120,7 @@ func runFlood(t testing.TB, s *session, n int) floodFigures {
 	}
 	f.ours = time.Since(start)
 	time.Sleep(50 * time.Millisecond) // anything extra would show as bad bytes
-	f.lost = checkFlood(t, p, n)
+	f.lost = checkFlood(t, p, n, pipe)
 	f.peakRSS = vmHWM(s.cmd.Process.Pid)
 	os.Remove(p)
 	return f
@@ -116,50 +128,68 @@ func runFlood(t testing.TB, s *session, n int) floodFigures {
 
 const floodSize = 100 << 20
 
-func floodSession(t *testing.T) *session {
-	return startSession(t, map[string]string{"flood": "task\nexec sh -c '" + floodCmd(floodSize) + "'\n"})
+// floodJobs are the writer jobs: through a pty (the default) and through
+// a pipe.
+func floodJobs() map[string]string {
+	return map[string]string{
+		"flood":     "task\nexec sh -c '" + floodCmd(floodSize) + "'\n",
+		"floodpipe": "task\nconsole log pipe\nexec sh -c '" + floodCmd(floodSize) + "'\n",
+	}
 }
 
-// 100 MB as fast as the writer can: every byte reaches the log, and the
-// daemon's memory stays bounded.
+// 100 MB as fast as the writer can, through a pty and through a pipe:
+// every byte reaches the log, and the daemon's memory stays bounded.
 func TestLogging100MB(t *testing.T) {
-	s := floodSession(t)
-	before := vmHWM(s.cmd.Process.Pid)
-	f := runFlood(t, s, floodSize)
-	t.Logf("100 MB: %v (peak RSS before: %d KiB)", f, before)
-	if f.lost != 0 {
-		t.Errorf("%d bytes lost or wrong", f.lost)
-	}
-	// Bounded: the logger holds one read buffer per pty, never the output.
-	if f.peakRSS > before+32<<10 {
-		t.Errorf("daemon peak RSS grew from %d KiB to %d KiB", before, f.peakRSS)
+	s := startSession(t, floodJobs())
+	for _, pipe := range []bool{false, true} {
+		before := vmHWM(s.cmd.Process.Pid)
+		f := runFlood(t, s, floodSize, pipe)
+		t.Logf("100 MB (pipe %v): %v (peak RSS before: %d KiB)", pipe, f, before)
+		if f.lost != 0 {
+			t.Errorf("pipe %v: %d bytes lost or wrong", pipe, f.lost)
+		}
+		// Bounded: the logger holds one read buffer per reader, never the
+		// output.
+		if f.peakRSS > before+32<<10 {
+			t.Errorf("pipe %v: daemon peak RSS grew from %d KiB to %d KiB", pipe, before, f.peakRSS)
+		}
 	}
 }
 
 // BenchmarkLogThroughput: MB/s of 100 MB of job output through the daemon
 // into its log, next to the same writer piped into a file with cat, in the
-// same run.
+// same run; `pty` is `console log`, `pipe` is `console log pipe`.
 func BenchmarkLogThroughput(b *testing.B) {
 	s := &session{t: b, confdir: b.TempDir(), rt: b.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
-	writeJob(b, s.confdir, "flood", "task\nexec sh -c '"+floodCmd(floodSize)+"'\n")
+	for name, body := range floodJobs() {
+		writeJob(b, s.confdir, name, body)
+	}
 	s.start()
 	defer s.stop()
-	var ours, direct time.Duration
-	var lost int64
-	var f floodFigures
-	for i := 0; i < b.N; i++ {
-		f = runFlood(b, s, floodSize)
-		ours += f.ours
-		direct += f.direct
-		lost += f.lost
+	for _, pipe := range []bool{false, true} {
+		name := "pty"
+		if pipe {
+			name = "pipe"
+		}
+		b.Run(name, func(b *testing.B) {
+			var ours, direct time.Duration
+			var lost int64
+			var f floodFigures
+			for i := 0; i < b.N; i++ {
+				f = runFlood(b, s, floodSize, pipe)
+				ours += f.ours
+				direct += f.direct
+				lost += f.lost
+			}
+			mbs := func(d time.Duration) float64 { return float64(b.N) * 100 / d.Seconds() }
+			b.ReportMetric(mbs(ours), "MB/s")
+			b.ReportMetric(mbs(direct), "cat-MB/s")
+			b.ReportMetric(direct.Seconds()/ours.Seconds(), "ratio")
+			b.ReportMetric(float64(lost), "bytes-lost")
+			b.ReportMetric(float64(f.peakRSS), "peak-RSS-KiB")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
-	mbs := func(d time.Duration) float64 { return float64(b.N) * 100 / d.Seconds() }
-	b.ReportMetric(mbs(ours), "MB/s")
-	b.ReportMetric(mbs(direct), "cat-MB/s")
-	b.ReportMetric(direct.Seconds()/ours.Seconds(), "ratio")
-	b.ReportMetric(float64(lost), "bytes-lost")
-	b.ReportMetric(float64(f.peakRSS), "peak-RSS-KiB")
-	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkEventLogOverhead: events/s through the engine (1000 abstract

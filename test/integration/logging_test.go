@@ -116,46 +116,75 @@ func TestLoggingNoLogAndLogdir(t *testing.T) {
 	waitLog(t, filepath.Join(other, "hello.log"), "hello", func(s string) bool { return s == "hello\r\n" })
 }
 
+// logModes are the two ways `console log` output travels: a pty (the
+// default, "\n" becomes "\r\n") and a pipe (`console log pipe`, unchanged).
+var logModes = []struct {
+	name, stanza, eol string
+}{
+	{"pty", "console log\n", "\r\n"},
+	{"pipe", "console log pipe\n", "\n"},
+}
+
 // A process's last bytes are written even when it exits right after
 // writing them, many times over.
 func TestLoggingLastBytes(t *testing.T) {
-	s := startSession(t, map[string]string{
-		"burst": "task\ninstance $N\nscript\nhead -c 200000 /dev/zero | tr '\\000' a\nprintf 'END %s' $N\nend script\n",
-	})
-	for i := 0; i < 20; i++ {
-		s.mustCtl("start", "burst", "N="+strconv.Itoa(i))
-	}
-	for i := 0; i < 20; i++ {
-		p := filepath.Join(s.logDir(), fmt.Sprintf("burst-%d.log", i))
-		got := waitLog(t, p, "END", func(s string) bool { return strings.HasSuffix(s, "END "+strconv.Itoa(i)) })
-		if len(got) != 200000+len("END ")+len(strconv.Itoa(i)) {
-			t.Errorf("%s: %d bytes", p, len(got))
-		}
+	for _, m := range logModes {
+		t.Run(m.name, func(t *testing.T) {
+			s := startSession(t, map[string]string{
+				"burst": "task\n" + m.stanza + "instance $N\nscript\nhead -c 200000 /dev/zero | tr '\\000' a\nprintf 'END %s' $N\nend script\n",
+			})
+			for i := 0; i < 20; i++ {
+				s.mustCtl("start", "burst", "N="+strconv.Itoa(i))
+			}
+			for i := 0; i < 20; i++ {
+				p := filepath.Join(s.logDir(), fmt.Sprintf("burst-%d.log", i))
+				got := waitLog(t, p, "END", func(s string) bool { return strings.HasSuffix(s, "END "+strconv.Itoa(i)) })
+				if len(got) != 200000+len("END ")+len(strconv.Itoa(i)) {
+					t.Errorf("%s: %d bytes", p, len(got))
+				}
+			}
+		})
 	}
 }
 
-// A background child that keeps the pty open keeps logging after the
-// process that started it has ended: here a forking daemon (`expect
-// fork`), whose child stays the job's main process. (When a job stops,
-// every process of it is killed, so the child must belong to a running
-// job.)
+// A background child that keeps the pty (or pipe) open keeps logging
+// after the process that started it has ended: here a forking daemon
+// (`expect fork`), whose child stays the job's main process. (When a job
+// stops, every process of it is killed, so the child must belong to a
+// running job.)
 func TestLoggingBackgroundChild(t *testing.T) {
-	dir := t.TempDir()
+	for _, m := range logModes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := startSession(t, map[string]string{
+				"parent": m.stanza + "expect fork\nscript\n(while [ ! -e " + dir + "/go ]; do sleep 0.05; done; echo from child; exec sleep 3600) &\necho $$ > " + dir + "/pid\necho from main\nend script\n",
+			})
+			s.mustCtl("start", "--no-wait", "parent")
+			var pid int
+			waitFor(t, "the main pid", func() bool {
+				b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				return pid > 0
+			})
+			waitFor(t, "the main process to end", func() bool { _, err := os.Stat(fmt.Sprint("/proc/", pid)); return err != nil })
+			p := filepath.Join(s.logDir(), "parent.log")
+			waitLog(t, p, "main's line", func(s string) bool { return s == "from main"+m.eol })
+			os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+			waitLog(t, p, "the child's line", func(s string) bool { return s == "from main"+m.eol+"from child"+m.eol })
+		})
+	}
+}
+
+// `console log pipe`: output reaches the same log file through a pipe,
+// unchanged (no "\r"), and standard output is not a terminal.
+func TestLoggingPipe(t *testing.T) {
 	s := startSession(t, map[string]string{
-		"parent": "expect fork\nscript\n(while [ ! -e " + dir + "/go ]; do sleep 0.05; done; echo from child; exec sleep 3600) &\necho $$ > " + dir + "/pid\necho from main\nend script\n",
+		"plain": "task\nconsole log pipe\nscript\necho out\necho err >&2\n[ -t 1 ] || echo stdout is not a tty\nend script\n",
 	})
-	s.mustCtl("start", "--no-wait", "parent")
-	var pid int
-	waitFor(t, "the main pid", func() bool {
-		b, _ := os.ReadFile(filepath.Join(dir, "pid"))
-		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return pid > 0
+	s.mustCtl("start", "plain")
+	waitLog(t, filepath.Join(s.logDir(), "plain.log"), "three lines", func(s string) bool {
+		return s == "out\nerr\nstdout is not a tty\n"
 	})
-	waitFor(t, "the main process to end", func() bool { _, err := os.Stat(fmt.Sprint("/proc/", pid)); return err != nil })
-	p := filepath.Join(s.logDir(), "parent.log")
-	waitLog(t, p, "main's line", func(s string) bool { return s == "from main\r\n" })
-	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
-	waitLog(t, p, "the child's line", func(s string) bool { return s == "from main\r\nfrom child\r\n" })
 }
 
 // makeReadOnly makes dir read-only for the daemon: a read-only bind mount
