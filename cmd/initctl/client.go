@@ -90,6 +90,14 @@ func (c *client) close() { c.conn.Close() }
 // godbus's Object.Call it leaves out the destination header on peer
 // connections, where there is no bus to route by name.
 func (c *client) call(path dbus.ObjectPath, iface, method string, args ...any) ([]any, error) {
+	call := <-c.send(path, iface, method, args...) // send errors arrive here too
+	return call.Body, call.Err
+}
+
+// send starts a call without waiting for its reply, so that many can be
+// in flight on the connection (initctl list): the reply comes on the
+// returned channel.
+func (c *client) send(path dbus.ObjectPath, iface, method string, args ...any) <-chan *dbus.Call {
 	msg := &dbus.Message{
 		Type:    dbus.TypeMethodCall,
 		Headers: map[dbus.HeaderField]dbus.Variant{},
@@ -106,8 +114,7 @@ func (c *client) call(path dbus.ObjectPath, iface, method string, args ...any) (
 	}
 	ch := make(chan *dbus.Call, 1)
 	c.conn.SendWithContext(context.Background(), msg, ch)
-	call := <-ch // send errors arrive here too
-	return call.Body, call.Err
+	return ch
 }
 
 // callStore calls and stores the reply into out.
@@ -132,19 +139,17 @@ func (c *client) property(path dbus.ObjectPath, iface, name string) (dbus.Varian
 }
 
 func (c *client) stringProperty(path dbus.ObjectPath, iface, name string) (string, error) {
-	v, err := c.property(path, iface, name)
-	if err != nil {
-		return "", err
-	}
-	s, ok := v.Value().(string)
-	if !ok {
-		return "", fmt.Errorf("property %s has type %s, not s", name, v.Signature())
-	}
-	return s, nil
+	var v string
+	err := storeString(<-c.send(path, control.PropertiesIface, "Get", iface, name), &v)
+	return v, err
 }
 
 func (c *client) getAll(path dbus.ObjectPath, iface string) (map[string]dbus.Variant, error) {
 	body, err := c.call(path, control.PropertiesIface, "GetAll", iface)
+	return getAllReply(body, err)
+}
+
+func getAllReply(body []any, err error) (map[string]dbus.Variant, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +166,14 @@ func (c *client) getAll(path dbus.ObjectPath, iface string) (map[string]dbus.Var
 // instanceStatus renders the status of the instance at path of job; an
 // instance that vanished meanwhile shows as stopped.
 func (c *client) instanceStatus(job string, path dbus.ObjectPath) (string, error) {
-	props, err := c.getAll(path, control.InstanceIface)
+	return instanceStatusReply(job, c.send(path, control.PropertiesIface, "GetAll", control.InstanceIface))
+}
+
+// instanceStatusReply renders the status from the reply to GetAll of an
+// instance's properties.
+func instanceStatusReply(job string, reply <-chan *dbus.Call) (string, error) {
+	call := <-reply
+	props, err := getAllReply(call.Body, call.Err)
 	if err != nil {
 		switch dbusErrorName(err) {
 		case "org.freedesktop.DBus.Error.NoSuchObject", "org.freedesktop.DBus.Error.UnknownObject",
