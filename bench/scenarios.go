@@ -408,9 +408,17 @@ func verifyLogs(dir string, lines int64) (got int64, garbled int, err error) {
 	return got, garbled, nil
 }
 
-// makeLine writes line seq (lineLen bytes with the newline) into b.
+// makeLine writes line seq (lineLen bytes with the newline) into b. It
+// must cost the writer far less than a logger's work per line (fmt here
+// held the writer to about 500 MB/s, the speed of the fastest loggers).
 func makeLine(b []byte, seq int64) {
-	copy(b, fmt.Sprintf("L%011d ", seq))
+	b[0] = 'L'
+	v := seq
+	for j := 11; j >= 1; j-- {
+		b[j] = byte('0' + v%10)
+		v /= 10
+	}
+	b[12] = ' '
 	c := byte('a' + seq%26)
 	for j := 13; j < lineLen-1; j++ {
 		b[j] = c
