@@ -102,6 +102,14 @@ type busLink struct {
 	conn       *dbus.Conn
 	kind       string // "system" or "session", for messages
 	connecting bool
+	notified   string // the address notify-dbus-address gave, kept across a re-exec
+}
+
+// notifiedAddress is the bus address a session instance was given.
+func (l *busLink) notifiedAddress() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.notified
 }
 
 // start makes the first connection attempt: the system instance joins the
@@ -164,6 +172,7 @@ func (l *busLink) notify(address string) error {
 		return nil
 	}
 	l.connecting = true
+	l.notified = address
 	l.mu.Unlock()
 	return l.connect("session", address)
 }

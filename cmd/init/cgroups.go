@@ -115,3 +115,16 @@ func (t *cgroupTracking) Owner(path string) (job, instance, process string, ok b
 
 // Alive implements engine.Tracker.
 func (t *cgroupTracking) Alive(pid int) bool { return supervise.Alive(pid) }
+
+// adoptCgroups takes over the cgroup tree of the previous image after a
+// re-exec: its groups are watched for emptiness again.
+func (d *daemon) adoptCgroups() {
+	if d.cgroups == nil {
+		return
+	}
+	groups, err := d.cgroups.Adopt()
+	if err != nil {
+		d.log.Warn(fmt.Sprintf("Taking over the cgroup tree after the re-exec: %v", err))
+	}
+	d.log.Debug(fmt.Sprintf("Took over %d cgroups", len(groups)))
+}

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,7 @@ import (
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
 	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/state"
 	"github.com/goupstart/upstart/internal/supervise"
 )
 
@@ -63,7 +66,10 @@ func main() {
 		fmt.Println(api.Version)
 		return
 	}
-	d := &daemon{o: o, pid1: os.Getpid() == 1}
+	d := &daemon{o: o, pid1: os.Getpid() == 1, exe: executable()}
+	if os.Getenv("UPSTART_WRITE_STATEFILE") != "" {
+		o.writeStateFile = true
+	}
 	if err := d.run(); err != nil {
 		fatal(err)
 	}
@@ -88,11 +94,16 @@ type daemon struct {
 	e       *engine.Engine
 	sup     *supervise.Supervisor
 	dirs    []string
+	exe     string // what a re-exec executes
 	address string
-	session string // session file, removed at exit
-	done    chan struct{}
-	bus     *busLink        // bus.go
-	cgroups *cgroup.Manager // cgroups.go; nil: pid tracking
+	exits   chan supervise.Exit
+	srv     *control.Server
+	// listener is the private socket being served (nil: none).
+	listener *net.UnixListener
+	session  string // session file, removed at exit
+	done     chan struct{}
+	bus      *busLink        // bus.go
+	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
 }
 
 func (d *daemon) run() error {
@@ -107,7 +118,13 @@ func (d *daemon) run() error {
 		if !d.pid1 {
 			return fmt.Errorf("Not being executed as init")
 		}
-		d.bootSetup()
+		if !o.restart {
+			d.bootSetup()
+		}
+	}
+	var doc *state.Document // the previous image's, after a re-exec
+	if o.stateFD >= 0 {
+		doc = d.readState(o.stateFD)
 	}
 
 	env := d.globalEnv()
@@ -124,6 +141,7 @@ func (d *daemon) run() error {
 	}
 
 	exits := make(chan supervise.Exit, 1024)
+	d.exits = exits
 	sopts := supervise.Options{
 		PreExec:   []string{"/proc/self/exe", supervise.PreExecArg},
 		Subreaper: !d.pid1,
@@ -131,6 +149,7 @@ func (d *daemon) run() error {
 	}
 	configureSupervisor(&sopts, d)
 	defer d.setupLogging(&sopts)() // logging.go
+	d.restoreLogger(doc)
 	d.sup, err = supervise.New(exits, sopts)
 	if err != nil {
 		return fmt.Errorf("supervisor: %w", err)
@@ -166,19 +185,35 @@ func (d *daemon) run() error {
 	d.done = make(chan struct{})
 	// The loop must run before anything posts to it.
 	go d.e.Run(exits, d.done)
+	d.restoreEngine(doc)
 	d.call(d.reload)
+	if doc != nil {
+		d.adoptCgroups() // cgroups.go
+	}
 
 	srv := d.controlServer(backend, control.Options{Session: user,
 		Logf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }})
+	d.srv = srv
 	defer srv.Close()
 	if !o.session {
-		l, err := control.Listen(d.address)
+		l, err := restoredListener(doc)
 		if err != nil {
-			return fmt.Errorf("unable to listen for private connections: %w", err)
+			d.log.Error(err.Error())
 		}
+		if l == nil {
+			nl, err := control.Listen(d.address)
+			if err != nil {
+				return fmt.Errorf("unable to listen for private connections: %w", err)
+			}
+			l = nl.(*net.UnixListener)
+		}
+		d.listener = l
 		go srv.Serve(l)
 	}
 	d.bus.start()
+	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
+		go d.bus.notify(doc.Daemon.BusAddress)
+	}
 	if o.user {
 		if err := d.writeSessionFile(); err != nil {
 			d.log.Warn(fmt.Sprintf("unable to write session file: %v", err))
@@ -204,8 +239,38 @@ func (d *daemon) run() error {
 			}
 		})
 	}
+	if doc != nil {
+		d.e.Post(d.e.Restarted)
+	}
 	d.handleSignals()
 	return nil
+}
+
+// serveListener serves the private socket again from a duplicate of it
+// (after a re-exec that failed).
+func (d *daemon) serveListener(f *os.File) {
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		d.log.Error(fmt.Sprintf("Unable to serve the private socket again: %v", err))
+		return
+	}
+	d.listener = l.(*net.UnixListener)
+	go d.srv.Serve(l)
+}
+
+// executable is the path a re-exec runs: the binary's path as invoked
+// (after an upgrade, the new binary there), else the running one.
+func executable() string {
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "/proc/self/exe"
 }
 
 // call runs f on the loop and waits for it.

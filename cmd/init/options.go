@@ -24,6 +24,7 @@ type options struct {
 	restart                           bool
 	stateFD                           int
 	logEvents                         bool
+	writeStateFile                    bool
 }
 
 var valueOpts = map[string]bool{
@@ -91,6 +92,8 @@ func parseOptions(args []string) (*options, error) {
 			o.restart = true
 		case "--state-fd":
 			fmt.Sscan(val, &o.stateFD)
+		case "--write-state-file":
+			o.writeStateFile = true
 		}
 	}
 	return o, nil
@@ -113,6 +116,7 @@ Options:
       --no-dbus               do not connect to a D-Bus bus
       --no-inherit-env        jobs do not inherit init's environment
       --log-events            log every event to LOGDIR/events.log
+      --write-state-file      write LOGDIR/upstart.state at every re-exec
   -q, --quiet                 reduce output to errors only
   -v, --verbose               increase output to include informational messages
       --debug                 enable debugging output

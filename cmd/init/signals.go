@@ -18,10 +18,8 @@ func (d *daemon) handleSignals() {
 		case sig == syscall.SIGTERM && !d.pid1:
 			d.shutdown()
 			return
-		case sig == syscall.SIGTERM:
-			// Upstart re-executes itself here; stateful re-exec is its own
-			// piece of work and not done yet, so PID 1 carries on.
-			d.log.Warn("Ignoring SIGTERM: re-exec is not supported by this version")
+		case sig == syscall.SIGTERM, sig == sigReexec:
+			d.reexec() // returns only when the exec failed
 		case sig == syscall.SIGINT && d.pid1:
 			d.emit("control-alt-delete")
 		case sig == syscall.SIGWINCH && d.pid1:

@@ -23,11 +23,12 @@
 // # What the daemon calls
 //
 // At start: New (an error means no usable cgroup v2: fall back to pid
-// tracking and say why). Per spawn: Manager.Group with the job's `cgroup`
-// stanzas, then Request.CgroupDir = g.Dir() and Request.CgroupProcs =
-// g.V1Procs() for supervise.Spawn, then g.Watch() once Spawn returned (also
-// when Spawn failed after the fork: the Exit has a SpawnErr but the process
-// was in the group). On Empty (from the channel given to New): the process
+// tracking and say why); after a re-exec, Manager.Adopt to take over the
+// groups the previous image left (they are then watched). Per spawn:
+// Manager.Group with the job's `cgroup` stanzas, then Request.CgroupDir =
+// g.Dir() and Request.CgroupProcs = g.V1Procs() for supervise.Spawn, then
+// g.Watch() once Spawn returned (also when Spawn failed after the fork:
+// the Exit has a SpawnErr but the process was in the group). On Empty (from the channel given to New): the process
 // type has ended; call g.Remove(). On each supervise.Exit of a pid spawned
 // into g: g.Check() (Empty then comes at once when that was the last
 // process, instead of after the kernel's 10 ms notification delay). On stop: Manager.Instance(job,
@@ -252,6 +253,9 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 	if g == nil {
 		g = &Group{m: m, job: job, instance: instance, process: process, rel: rel,
 			path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}}
+	} else if g.shortened {
+		// Adopt could only name it by its directories.
+		g.job, g.instance, g.process, g.shortened = job, instance, process, false
 	}
 	if err := mkdirs(m.root, ej, ei, ep); err != nil {
 		return nil, err
@@ -321,11 +325,11 @@ func (m *Manager) LookupPath(p string) (job, instance, process string, ok bool) 
 		return "", "", "", false
 	}
 	m.mu.Lock()
-	g := m.groups[rel]
-	m.mu.Unlock()
-	if g != nil {
+	if g := m.groups[rel]; g != nil {
+		defer m.mu.Unlock()
 		return g.job, g.instance, g.process, true
 	}
+	m.mu.Unlock()
 	parts := strings.Split(rel, "/")
 	if len(parts) != 3 {
 		return "", "", "", false

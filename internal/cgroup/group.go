@@ -31,13 +31,23 @@ type Group struct {
 	armed bool
 	v1    []string        // v1 PROCESS directories the next process joins
 	v1All map[string]bool // every v1 directory made for this group
+	// shortened: adopted with a name Escape shortened; Group renames it.
+	shortened bool
 }
 
 // Job, Instance and Process are the names the group was made for; Process
-// is "" for an instance group, Instance and Process for a job group.
-func (g *Group) Job() string      { return g.job }
-func (g *Group) Instance() string { return g.instance }
-func (g *Group) Process() string  { return g.process }
+// is "" for an instance group, Instance and Process for a job group. (They
+// are read under the lock: Group names an adopted group whose names were
+// shortened, see GroupName.)
+func (g *Group) Job() string      { j, _, _ := g.names(); return j }
+func (g *Group) Instance() string { _, i, _ := g.names(); return i }
+func (g *Group) Process() string  { _, _, p := g.names(); return p }
+
+func (g *Group) names() (job, instance, process string) {
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	return g.job, g.instance, g.process
+}
 
 // Dir is the v2 directory the daemon hands to supervise.Request.CgroupDir
 // so that the process is created in the group. It stays open until

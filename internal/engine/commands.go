@@ -447,5 +447,9 @@ func (e *Engine) Running() []string {
 	return out
 }
 
+// Restarted tells subscribers that the daemon re-executed itself (the
+// D-Bus Restarted signal). Loop only.
+func (e *Engine) Restarted() { e.notify(api.Signal{Kind: api.Restarted}) }
+
 // SetClock sets the engine's clock (the real one needs the engine).
 func (e *Engine) SetClock(c Clock) { e.opt.Clock = c }

@@ -81,8 +81,14 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, sp: &fakeSpawner{procs: map[int]supervise.Request{}, fail: map[string]error{}},
-		clock: &fakeClock{now: time.Unix(1000, 0)}, jobs: map[string]*conf.Job{}}
+	return newHarnessWith(t, &fakeSpawner{procs: map[int]supervise.Request{}, fail: map[string]error{}},
+		&fakeClock{now: time.Unix(1000, 0)})
+}
+
+// newHarnessWith makes an engine on an existing spawner and clock (the
+// next image of a re-exec, whose children and time go on).
+func newHarnessWith(t *testing.T, sp *fakeSpawner, clock *fakeClock) *harness {
+	h := &harness{t: t, sp: sp, clock: clock, jobs: map[string]*conf.Job{}}
 	h.e = New(Options{
 		Spawner: h.sp, Clock: h.clock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -111,6 +111,9 @@ type instance struct {
 	respawnCount int
 	respawnTime  time.Time
 	killTimer    Timer
+	// killDeadline and expectDeadline are when the timers fire (saved
+	// across a re-exec; meaningful only while the timer is set).
+	killDeadline, expectDeadline time.Time
 
 	// members are processes of the instance we did not spawn: children
 	// that outlived their parent, double-forked daemons.

@@ -206,7 +206,14 @@ func (e *Engine) startExpect(i *instance) {
 	if d <= 0 {
 		d = conf.DefaultExpectTimeout
 	}
-	i.expectTimer = e.opt.Clock.AfterFunc(d, func() {
+	e.armExpectTimer(i, d, d)
+}
+
+// armExpectTimer fails the start after left (d is the whole timeout, for
+// the message; they differ for a timer restored after a re-exec).
+func (e *Engine) armExpectTimer(i *instance, left, d time.Duration) {
+	i.expectDeadline = e.opt.Clock.Now().Add(left)
+	i.expectTimer = e.opt.Clock.AfterFunc(left, func() {
 		i.expectTimer = nil
 		if i.state != job.Spawned {
 			return
@@ -375,6 +382,7 @@ func (e *Engine) enterKilled(i *instance) bool {
 }
 
 func (e *Engine) armKillTimer(i *instance, d time.Duration) {
+	i.killDeadline = e.opt.Clock.Now().Add(d)
 	i.killTimer = e.opt.Clock.AfterFunc(d, func() {
 		i.killTimer = nil
 		if i.state != job.Killed {

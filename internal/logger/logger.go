@@ -10,6 +10,8 @@
 // when the last descriptor of the slave has been closed, by the job
 // process and by every child that inherited its output. The daemon does
 // not keep the slave open after the fork, so nothing is left unread.
+// (Or Detach stops it, to hand the master over across a re-exec: see
+// handover.go.)
 //
 // Log files are opened lazily, on the first output, with O_APPEND (so a
 // log truncated by logrotate's copytruncate is written from its new end)
@@ -36,6 +38,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +80,13 @@ type Logger struct {
 	dropped  uint64              // total bytes dropped, ever (Stats)
 	closed   bool
 
+	// The re-exec handover (handover.go). hmu serialises Detach, Reattach
+	// and Adopt; the rest is guarded by mu.
+	hmu      sync.Mutex
+	detached bool                 // between Detach and Reattach: no new readers, no flushes
+	copies   map[*reader]struct{} // running readers, for Detach to stop
+	held     []*reader            // stopped by Detach; holding their files keeps the finalizer off the fds
+
 	wake chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -103,10 +113,11 @@ func New(opts Options) *Logger {
 		opts.Retry = DefaultRetry
 	}
 	l := &Logger{
-		opts:  opts,
-		files: map[string]*logFile{},
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		opts:   opts,
+		files:  map[string]*logFile{},
+		copies: map[*reader]struct{}{},
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
 	l.wg.Add(1)
 	go l.retrier()
@@ -142,9 +153,11 @@ func (l *Logger) Open(job, instance string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	lf := l.acquire(FileName(job, instance))
-	l.readers.Add(1)
-	go l.copy(lf, master)
+	if err := l.start(FileName(job, instance), master, false); err != nil {
+		master.Close()
+		slave.Close()
+		return nil, err
+	}
 	return slave, nil
 }
 
@@ -164,23 +177,62 @@ func (l *Logger) OpenPipe(job, instance string) (*os.File, error) {
 		unix.Close(p[1])
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
-	lf := l.acquire(FileName(job, instance))
-	lf.wmu.Lock()
-	lf.plainEOL = true
-	lf.wmu.Unlock()
+	r, w := os.NewFile(uintptr(p[0]), "log-pipe"), os.NewFile(uintptr(p[1]), "log-pipe-w")
+	if err := l.start(FileName(job, instance), r, true); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// errDetached is returned for what a detached Logger refuses.
+var errDetached = errors.New("logger detached for re-exec")
+
+// reader is one pty master or pipe read end and the log it goes to.
+type reader struct {
+	lf   *logFile
+	f    *os.File
+	pipe bool
+
+	stop     atomic.Bool   // set by Detach before it sets the read deadline
+	detached bool          // copy returned for Detach: f and the ref on lf live on
+	done     chan struct{} // closed when copy returns
+}
+
+// start registers a reader of f for the log name and starts copying.
+// Registration and the detached check are one step under l.mu, so that
+// Detach sees every reader started before it.
+func (l *Logger) start(name string, f *os.File, pipe bool) error {
+	l.mu.Lock()
+	if l.detached {
+		l.mu.Unlock()
+		return fmt.Errorf("%s: %w", name, errDetached)
+	}
+	lf := l.acquireLocked(name)
+	r := &reader{lf: lf, f: f, pipe: pipe, done: make(chan struct{})}
+	l.copies[r] = struct{}{}
 	l.readers.Add(1)
-	go l.copy(lf, os.NewFile(uintptr(p[0]), "log-pipe"))
-	return os.NewFile(uintptr(p[1]), "log-pipe-w"), nil
+	l.mu.Unlock()
+	if pipe {
+		lf.wmu.Lock()
+		lf.plainEOL = true
+		lf.wmu.Unlock()
+	}
+	go l.copy(r)
+	return nil
 }
 
 // copy reads a pty master (or a pipe) until every writer has closed the
-// slave (the write end) and writes what it read to lf. It holds no buffer while the job is quiet: a
+// slave (the write end), or until Detach stops it, and writes what it
+// read to the log. It holds no buffer while the job is quiet: a
 // buffer comes from bufs once output is ready, and goes back after it is
 // written, so a thousand quiet jobs cost their goroutines' stacks, not a
 // thousand buffers.
-func (l *Logger) copy(lf *logFile, master *os.File) {
+func (l *Logger) copy(r *reader) {
 	defer l.readers.Done()
-	rc, err := master.SyscallConn()
+	lf := r.lf
+	rc, err := r.f.SyscallConn()
 	for err == nil {
 		if err = waitReadable(rc); err != nil {
 			break
@@ -193,13 +245,24 @@ func (l *Logger) copy(lf *logFile, master *os.File) {
 		}
 		bufs.Put(buf)
 	}
+	l.mu.Lock()
+	delete(l.copies, r)
+	l.mu.Unlock()
+	// Detach's deadline interrupts only a wait, never a drain or a write:
+	// everything read has been written (or kept) by now.
+	if r.stop.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		r.detached = true
+		close(r.done)
+		return
+	}
 	// EIO: the slave has no writer left (EOF: the pipe has none).
 	// Anything else is as final.
 	if !errors.Is(err, unix.EIO) && err != io.EOF {
 		l.logf("reading output for %s: %v", lf.name, err)
 	}
-	master.Close()
+	r.f.Close()
 	l.release(lf)
+	close(r.done)
 }
 
 // bufs holds the read buffers of the copies that have output to write.
@@ -260,6 +323,10 @@ func drain(rc syscall.RawConn, buf []byte) (n int, err error) {
 func (l *Logger) acquire(name string) *logFile {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.acquireLocked(name)
+}
+
+func (l *Logger) acquireLocked(name string) *logFile {
 	lf := l.files[name]
 	if lf == nil {
 		lf = &logFile{l: l, name: name, path: filepath.Join(l.opts.Dir, name)}
@@ -374,7 +441,7 @@ func (l *Logger) Close() {
 }
 
 // Wait waits until every pty handed out has been closed by all its
-// writers and copied (tests).
+// writers and copied, or detached (tests).
 func (l *Logger) Wait() { l.readers.Wait() }
 
 // chunk is output kept in memory, with its place in the overall order.
@@ -423,6 +490,12 @@ func (lf *logFile) write(p []byte) {
 		}
 		if lf.f == nil {
 			lf.keep(p)
+			// The failed open woke the retrier before p was kept: wake
+			// it again, or p waits for the next write.
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
 			return
 		}
 	}
@@ -437,6 +510,14 @@ func (lf *logFile) write(p []byte) {
 func (lf *logFile) flush() error {
 	lf.wmu.Lock()
 	defer lf.wmu.Unlock()
+	// Detach has handed the pending output over: writing it here too
+	// would write it twice.
+	lf.l.mu.Lock()
+	detached := lf.l.detached
+	lf.l.mu.Unlock()
+	if detached {
+		return fmt.Errorf("%s: %w", lf.path, errDetached)
+	}
 	lf.checkRotated()
 	if lf.f == nil {
 		lf.openLocked()

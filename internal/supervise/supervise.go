@@ -124,8 +124,17 @@ type Supervisor struct {
 
 	sigc      chan os.Signal
 	done      chan struct{}
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // the running reaper and sender
 	closeOnce sync.Once
+
+	// Detach and Reattach (handover.go). runMu orders them and Close;
+	// pause stops the current reaper and sender; detached refuses forks;
+	// unread holds reaped pre-exec processes whose status pipe is still
+	// being read.
+	runMu    sync.Mutex
+	pause    chan struct{}
+	detached atomic.Bool
+	unread   map[*proc]struct{}
 }
 
 // proc is one spawned process until its Exit is sent.
@@ -134,6 +143,7 @@ type proc struct {
 	waiting  int // reports still due: the exit, and the pre-exec status pipe
 	status   syscall.WaitStatus
 	spawnErr error
+	piped    chan struct{} // pre-exec: closed once the status pipe is read
 }
 
 var live atomic.Bool
@@ -182,12 +192,11 @@ func New(exits chan<- Exit, opts Options) (*Supervisor, error) {
 		qwake:       make(chan struct{}, 1),
 		sigc:        make(chan os.Signal, 1),
 		done:        make(chan struct{}),
+		unread:      make(map[*proc]struct{}),
 	}
 	closeOnExecInherited()
 	signal.Notify(s.sigc, syscall.SIGCHLD)
-	s.wg.Add(2)
-	go s.reaper()
-	go s.sender()
+	s.start()
 	return s, nil
 }
 
@@ -196,6 +205,8 @@ func New(exits chan<- Exit, opts Options) (*Supervisor, error) {
 // closed.
 func (s *Supervisor) Close() {
 	s.closeOnce.Do(func() {
+		s.runMu.Lock()
+		defer s.runMu.Unlock()
 		signal.Stop(s.sigc)
 		close(s.done)
 		s.wg.Wait()
@@ -416,6 +427,9 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		return 0, errors.New("supervise: Spawn after Close")
 	default:
 	}
+	if s.detached.Load() {
+		return 0, errSpawnDetached
+	}
 	pl, err := s.plan(r)
 	if err != nil {
 		return 0, err
@@ -478,12 +492,20 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	attr.Files = files
 
 	s.forkMu.RLock()
-	pid, err := syscall.ForkExec(path, argv, attr)
+	var pid int
+	if s.detached.Load() {
+		// Checked again under forkMu (Detach sets it holding forkMu):
+		// a pid forked after Detach would be in no snapshot.
+		err = errSpawnDetached
+	} else {
+		pid, err = syscall.ForkExec(path, argv, attr)
+	}
 	var p *proc
 	if err == nil {
 		p = &proc{pid: pid, waiting: 1}
 		if statusR != nil {
 			p.waiting = 2
+			p.piped = make(chan struct{})
 		}
 		s.mu.Lock()
 		s.procs[pid] = p
@@ -499,6 +521,9 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		}
 		if scriptW != nil {
 			scriptW.Close()
+		}
+		if err == errSpawnDetached {
+			return 0, err
 		}
 		if r.CgroupDir != nil && cloneIntoCgroupErr(err) {
 			return 0, &SpawnError{Op: opCgroup, Err: err}
@@ -564,17 +589,30 @@ func (s *Supervisor) watchStatus(p *proc, r *os.File) {
 	p.spawnErr = spawnErr
 	s.doneLocked(p)
 	s.mu.Unlock()
+	close(p.piped)
 }
 
 // doneLocked counts one report for p and queues its Exit after the last.
 func (s *Supervisor) doneLocked(p *proc) {
+	if p.waiting == 0 {
+		return // Detach gave up on the status pipe and reported it
+	}
 	p.waiting--
 	if p.waiting == 0 {
+		delete(s.unread, p)
 		s.enqueue(Exit{Pid: p.pid, Status: p.status, SpawnErr: p.spawnErr})
 	}
 }
 
-func (s *Supervisor) reaper() {
+// start runs the reaper and the sender until Close or Detach.
+func (s *Supervisor) start() {
+	s.pause = make(chan struct{})
+	s.wg.Add(2)
+	go s.reaper(s.pause)
+	go s.sender(s.pause)
+}
+
+func (s *Supervisor) reaper(pause <-chan struct{}) {
 	defer s.wg.Done()
 	s.reapAll()
 	for {
@@ -582,6 +620,8 @@ func (s *Supervisor) reaper() {
 		case <-s.sigc:
 			s.reapAll()
 		case <-s.done:
+			return
+		case <-pause:
 			return
 		}
 	}
@@ -625,6 +665,9 @@ func (s *Supervisor) reapAll() {
 					delete(s.procs, pid)
 					p.status = syscall.WaitStatus(ws)
 					s.doneLocked(p)
+					if p.waiting > 0 {
+						s.unread[p] = struct{}{}
+					}
 					s.mu.Unlock()
 				} else {
 					s.enqueue(Exit{Pid: pid, Status: syscall.WaitStatus(ws), Orphan: true, Cgroup: cg})
@@ -681,7 +724,7 @@ func (s *Supervisor) enqueue(e Exit) {
 
 // sender moves queued exits to the exits channel, so that neither the
 // reaper nor a status watcher ever waits for the daemon's loop.
-func (s *Supervisor) sender() {
+func (s *Supervisor) sender(pause <-chan struct{}) {
 	defer s.wg.Done()
 	for {
 		s.qmu.Lock()
@@ -693,6 +736,8 @@ func (s *Supervisor) sender() {
 				continue
 			case <-s.done:
 				return
+			case <-pause:
+				return
 			}
 		}
 		e := s.queue[0]
@@ -702,6 +747,12 @@ func (s *Supervisor) sender() {
 		select {
 		case s.exits <- e:
 		case <-s.done:
+			return
+		case <-pause:
+			// Not delivered: back to the front, for Detach.
+			s.qmu.Lock()
+			s.queue = append([]Exit{e}, s.queue...)
+			s.qmu.Unlock()
 			return
 		}
 	}

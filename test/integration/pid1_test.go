@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -155,13 +156,19 @@ func startPID1(t *testing.T, env []string, args ...string) (int, *bytes.Buffer) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var initPid int
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		// Killing PID 1 of the namespace kills everything in it; unshare's
+		// --kill-child alone does not reach an init that re-executed
+		// itself (the parent-death signal does not survive the exec).
+		if initPid > 0 {
+			syscall.Kill(initPid, syscall.SIGKILL)
+		}
 		cmd.Wait()
 		removeSystemCgroups()
 	})
 	// Our init is the child of unshare.
-	var initPid int
 	waitFor(t, "init to start", func() bool {
 		for _, p := range processes() {
 			if p.ppid == cmd.Process.Pid && strings.Contains(p.cmdline, "/init") {

@@ -1,0 +1,278 @@
+package main
+
+// Stateful re-exec: SIGTERM to PID 1, or the D-Bus Restart method, makes
+// the daemon exec its binary again (a new version after an upgrade)
+// without losing a job, a process, a line of output or a blocked event.
+//
+// Everything happens on the loop, so that nothing changes between the
+// snapshot and the exec: the supervisor stops reaping and the exits it
+// had collected are handled; the engine is saved; the logger stops
+// reading and hands over its ptys and unwritten output; the private
+// control socket stays open (connections waiting in its backlog are
+// accepted by the next image; open connections drop and clients
+// reconnect). The document goes into a memfd named by --state-fd. If the
+// exec fails, everything is resumed and the daemon goes on as it was.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goupstart/upstart/internal/api"
+	"github.com/goupstart/upstart/internal/logger"
+	"github.com/goupstart/upstart/internal/state"
+)
+
+// sigReexec is put into the signal channel by the D-Bus Restart method, so
+// that a re-exec is handled by the signal goroutine like SIGTERM. The
+// kernel never delivers a signal above 64.
+const sigReexec = syscall.Signal(100)
+
+var _ interface {
+	ReExec() error
+	GetState() (string, error)
+} = (*daemonBackend)(nil)
+
+// ReExec serves D-Bus Restart: it returns at once, the re-exec follows.
+func (b *daemonBackend) ReExec() error {
+	signals <- sigReexec
+	return nil
+}
+
+// GetState serves D-Bus GetState: the document a re-exec would pass, less
+// the descriptors.
+func (b *daemonBackend) GetState() (string, error) {
+	doc := state.Document{Written: time.Now(), Daemon: b.d.daemonState(-1)}
+	b.d.call(func() { doc.Engine = *b.d.e.Snapshot(nil) })
+	out, err := state.Encode(&doc)
+	if err != nil {
+		return "", api.Errorf(api.ErrInvalidArgs, err.Error())
+	}
+	return string(out), nil
+}
+
+func (d *daemon) daemonState(listenerFD int) state.Daemon {
+	s := state.Daemon{ListenerFD: listenerFD, LogPriority: priorityName(d.level.Level())}
+	if d.bus != nil {
+		s.BusAddress = d.bus.notifiedAddress()
+	}
+	return s
+}
+
+// reexec re-executes the daemon with its state. It returns only when the
+// exec failed (the daemon then carries on).
+func (d *daemon) reexec() {
+	start := time.Now()
+	var err error
+	d.call(func() { err = d.reexecOnLoop(start) })
+	d.log.Error(fmt.Sprintf("Failed to re-execute %s: %v", d.exe, err))
+}
+
+func (d *daemon) reexecOnLoop(start time.Time) (err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for k := len(undo) - 1; k >= 0; k-- {
+				undo[k]()
+			}
+		}
+	}()
+	var keep []*os.File // open across the exec
+	keepFD := func(f *os.File) int {
+		fd := int(f.Fd())
+		keep = append(keep, f)
+		return fd
+	}
+
+	// The private socket: a duplicate stays open (and bound) while the
+	// serving listener is closed.
+	listenerFD := -1
+	if d.listener != nil {
+		lf, err := d.listener.File()
+		if err != nil {
+			return fmt.Errorf("private socket: %w", err)
+		}
+		listenerFD = keepFD(lf)
+		d.listener.Close()
+		undo = append(undo, func() { d.serveListener(lf) })
+	}
+
+	// No exit may be reaped that the state would not hold: stop reaping
+	// and handle what was collected.
+	exits := d.sup.Detach()
+	undo = append(undo, d.sup.Reattach)
+	for drained := false; !drained; {
+		select {
+		case x := <-d.exits:
+			d.e.ProcessExited(x)
+		default:
+			drained = true
+		}
+	}
+	for _, x := range exits {
+		d.e.ProcessExited(x)
+	}
+	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD)}
+	doc.Engine = *d.e.Snapshot(keepFD)
+
+	if logs.events != nil {
+		logs.events.Close() // written out; reopened by the next image
+		undo = append(undo, func() { d.log.Warn("The event log stays closed after the failed re-exec") })
+	}
+	if logs.lg != nil {
+		h, err := logs.lg.Detach()
+		if err != nil {
+			logs.lg.Reattach()
+			return fmt.Errorf("logger: %w", err)
+		}
+		undo = append(undo, logs.lg.Reattach)
+		if doc.Logger, err = json.Marshal(h); err != nil {
+			return fmt.Errorf("logger: %w", err)
+		}
+	}
+	b, err := state.Encode(&doc)
+	if err != nil {
+		return err
+	}
+	mfd, err := unix.MemfdCreate("upstart-state", 0)
+	if err != nil {
+		return fmt.Errorf("memfd: %w", err)
+	}
+	mf := os.NewFile(uintptr(mfd), "upstart-state")
+	undo = append(undo, func() { mf.Close() })
+	if _, err := mf.Write(b); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	if _, err := mf.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("writing state: %w", err)
+	}
+	for _, f := range keep {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("keeping descriptor %d open: %w", f.Fd(), err)
+		}
+	}
+	argv := reexecArgs(os.Args, mfd)
+	d.log.Log(context.Background(), priorities["message"], fmt.Sprintf("Re-executing %s with %d bytes of state (%d classes, %d events), prepared in %v",
+		d.exe, len(b), len(doc.Engine.Classes), len(doc.Engine.Events), time.Since(start).Round(time.Microsecond)))
+	if d.o.writeStateFile {
+		d.writeStateFile(b)
+	}
+	err = syscall.Exec(d.exe, argv, os.Environ())
+	return fmt.Errorf("exec: %w", err)
+}
+
+// reexecArgs is argv for the next image: the same options without an old
+// --state-fd or --restart, then --restart --state-fd FD.
+func reexecArgs(args []string, fd int) []string {
+	out := []string{args[0]}
+	for k := 1; k < len(args); k++ {
+		a := args[k]
+		switch {
+		case a == "--restart":
+			continue
+		case a == "--state-fd":
+			k++
+			continue
+		case len(a) > len("--state-fd=") && a[:len("--state-fd=")] == "--state-fd=":
+			continue
+		}
+		out = append(out, a)
+	}
+	return append(out, "--restart", "--state-fd", strconv.Itoa(fd))
+}
+
+// readState reads the document the previous image left at fd. A document
+// that cannot be read is written to upstart.state in the log directory for
+// post-mortem, and the daemon starts without state (its processes run on
+// unsupervised), as Upstart does.
+func (d *daemon) readState(fd int) *state.Document {
+	f := os.NewFile(uintptr(fd), "upstart-state")
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err == nil {
+		var doc *state.Document
+		if doc, err = state.Decode(b); err == nil {
+			return doc
+		}
+	}
+	d.log.Error(fmt.Sprintf("Unable to read the state passed across the re-exec, carrying on without it: %v", err))
+	if len(b) > 0 {
+		d.writeStateFile(b)
+	}
+	return nil
+}
+
+func (d *daemon) writeStateFile(b []byte) {
+	p := filepath.Join(d.logDir(), "upstart.state")
+	os.Remove(p)
+	if err := os.WriteFile(p, b, 0o400); err != nil {
+		d.log.Warn(fmt.Sprintf("Unable to write %s: %v", p, err))
+	}
+}
+
+// restoreLogger takes over the ptys and unwritten output of the previous
+// image (before any job can start). What cannot be restored is logged;
+// the daemon goes on.
+func (d *daemon) restoreLogger(doc *state.Document) {
+	if doc == nil || logs.lg == nil || len(doc.Logger) == 0 {
+		return
+	}
+	var h logger.Handover
+	if err := json.Unmarshal(doc.Logger, &h); err != nil {
+		d.log.Error(fmt.Sprintf("Unable to restore job output logging: %v", err))
+		return
+	}
+	if err := logs.lg.Adopt(h); err != nil {
+		d.log.Error(fmt.Sprintf("Job output logging restored in part: %v", err))
+	}
+}
+
+// restoreEngine rebuilds the jobs, instances and events of the previous
+// image, on the loop, before the configuration is read again.
+func (d *daemon) restoreEngine(doc *state.Document) {
+	if doc == nil {
+		return
+	}
+	var err error
+	d.call(func() {
+		err = d.e.Restore(&doc.Engine, func(fd int) *os.File {
+			unix.CloseOnExec(fd)
+			return os.NewFile(uintptr(fd), "event-file")
+		})
+	})
+	if err != nil {
+		d.log.Error(fmt.Sprintf("Unable to restore jobs after the re-exec, carrying on without them: %v", err))
+		return
+	}
+	if l, ok := priorities[doc.Daemon.LogPriority]; ok {
+		d.level.Set(l)
+	}
+}
+
+// restoredListener returns the private socket passed across the re-exec.
+func restoredListener(doc *state.Document) (*net.UnixListener, error) {
+	if doc == nil || doc.Daemon.ListenerFD < 0 {
+		return nil, nil
+	}
+	f := os.NewFile(uintptr(doc.Daemon.ListenerFD), "private-socket")
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("private socket passed across the re-exec: %w", err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("private socket passed across the re-exec is not a unix socket")
+	}
+	return ul, nil
+}

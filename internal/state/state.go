@@ -1,0 +1,171 @@
+// Package state is the document a daemon passes to its next image across a
+// stateful re-exec: the engine's classes, instances and events, the
+// logger's open ptys and unwritten output, and the daemon's own settings,
+// as versioned JSON.
+//
+// Rules, so that an upgrade (and a downgrade that is refused cleanly)
+// works: the version says which format a document is in; this binary reads
+// every version up to Version and refuses a newer one (the daemon then
+// writes the document to a file for post-mortem and re-execs statelessly);
+// enumerations are written as names, not numbers, where the state names
+// them (goals, states, progress, process types); references between
+// objects are indexes into the document's arrays. testdata holds a document
+// of every version written so far, and the tests read all of them.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/goupstart/upstart/internal/conf"
+)
+
+// Version is the format this binary writes.
+const Version = 1
+
+// ErrNewer is returned for a document written by a newer binary.
+var ErrNewer = errors.New("state was written by a newer version")
+
+// Document is everything passed across a re-exec.
+type Document struct {
+	Version int       `json:"version"`
+	Written time.Time `json:"written"`
+	Daemon  Daemon    `json:"daemon"`
+	Engine  Engine    `json:"engine"`
+	// Logger is the logger's handover (logger.Handover), kept opaque here
+	// so that this package does not depend on the logger's internals.
+	Logger json.RawMessage `json:"logger,omitempty"`
+}
+
+// Daemon is the daemon's own state.
+type Daemon struct {
+	// ListenerFD is the private control socket, open across the exec (-1:
+	// none); clients connected to it reconnect.
+	ListenerFD int `json:"listener_fd"`
+	// BusAddress is a session's bus address learnt from
+	// notify-dbus-address (empty: none).
+	BusAddress  string `json:"bus_address,omitempty"`
+	LogPriority string `json:"log_priority,omitempty"`
+}
+
+// Engine is the engine's state.
+type Engine struct {
+	Env []string `json:"env"` // the global job environment
+	// Defs are the job definitions in use, referred to by index: a class's
+	// current (and next) one and those running instances started with.
+	Defs []*conf.Job `json:"defs"`
+	// Events are the queue, in order, followed by finished events that
+	// conditions still know of (Queued false).
+	Events  []Event `json:"events"`
+	Classes []Class `json:"classes"`
+}
+
+// Event is one event.
+type Event struct {
+	Name     string   `json:"name"`
+	Env      []string `json:"env"`
+	Queued   bool     `json:"queued"`
+	Progress string   `json:"progress"` // "pending", "handling" or "finished"
+	Failed   bool     `json:"failed,omitempty"`
+	Blockers int      `json:"blockers"`
+	// FD is the file of EmitEventWithFile, open across the exec (-1: none).
+	FD int `json:"fd"`
+}
+
+// Latch is one latch of a condition (see cond.Latch).
+type Latch struct {
+	Operand int  `json:"operand"`
+	Event   int  `json:"event"`
+	Held    bool `json:"held,omitempty"`
+}
+
+// Class is a job class.
+type Class struct {
+	Name      string     `json:"name"`
+	Def       int        `json:"def"`
+	Next      int        `json:"next"` // -1: none
+	Deleted   bool       `json:"deleted,omitempty"`
+	Start     []Latch    `json:"start,omitempty"`
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is a job instance.
+type Instance struct {
+	Name  string `json:"name"`
+	Def   int    `json:"def"`
+	Goal  string `json:"goal"`
+	State string `json:"state"`
+
+	Env      []string `json:"env"`
+	StartEnv []string `json:"start_env"` // null: none pending
+	StopEnv  []string `json:"stop_env"`
+	Stop     []Latch  `json:"stop,omitempty"`
+
+	Pids    map[string]int `json:"pids,omitempty"` // by process type name
+	AuxPid  int            `json:"aux_pid,omitempty"`
+	Hook    int            `json:"hook"` // event index, -1: none
+	Holding []int          `json:"holding,omitempty"`
+
+	Failed       bool  `json:"failed,omitempty"`
+	Failure      Exit  `json:"failure"`
+	LastMain     Exit  `json:"last_main"`
+	DeferredMain *Exit `json:"deferred_main,omitempty"`
+
+	RespawnCount   int       `json:"respawn_count,omitempty"`
+	RespawnTime    time.Time `json:"respawn_time"`
+	KillDeadline   time.Time `json:"kill_deadline"`   // zero: no kill timer
+	ExpectDeadline time.Time `json:"expect_deadline"` // zero: no expect timer
+	ExpectExits    int       `json:"expect_exits,omitempty"`
+
+	Members    []Member       `json:"members,omitempty"`
+	Sessions   map[int]string `json:"sessions,omitempty"`
+	ActionPids map[string]int `json:"action_pids,omitempty"`
+}
+
+// Exit is how a process ended.
+type Exit struct {
+	Type     string `json:"type"` // process type name
+	Name     string `json:"name"` // PROCESS= value
+	Status   uint32 `json:"status"`
+	SpawnErr bool   `json:"spawn_err,omitempty"`
+	Set      bool   `json:"set,omitempty"`
+}
+
+// Member is a tracked process the engine did not spawn.
+type Member struct {
+	Pid  int    `json:"pid"`
+	Name string `json:"name"`
+}
+
+// Encode writes the document in the current format.
+func Encode(d *Document) ([]byte, error) {
+	d.Version = Version
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	return b, nil
+}
+
+// Decode reads a document of any version up to Version.
+func Decode(b []byte) (*Document, error) {
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("decode state: %w", err)
+	}
+	switch {
+	case head.Version > Version:
+		return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, head.Version, Version)
+	case head.Version < 1:
+		return nil, fmt.Errorf("decode state: no format version")
+	}
+	var d Document
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("decode state (format %d): %w", head.Version, err)
+	}
+	return &d, nil
+}

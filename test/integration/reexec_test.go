@@ -1,0 +1,238 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// restartDaemon asks the daemon to re-execute itself (D-Bus Restart on the
+// private socket) and waits until the new image answers.
+func restartDaemon(t *testing.T, s *session) {
+	t.Helper()
+	conn, err := dbus.Dial(s.address)
+	if err == nil {
+		err = conn.Auth(nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := strings.Count(s.stderr.String(), "Re-executing")
+	call := conn.Object("", upstartManager).Call(upstartIface+".Restart", 0)
+	conn.Close()
+	if call.Err != nil && !strings.Contains(call.Err.Error(), "closed") {
+		t.Fatalf("Restart: %v", call.Err)
+	}
+	waitFor(t, "the re-exec", func() bool { return strings.Count(s.stderr.String(), "Re-executing") > before })
+	waitFor(t, "the new image to answer", func() bool {
+		_, _, code := s.ctl("initctl", "version")
+		return code == 0
+	})
+}
+
+var listPid = regexp.MustCompile(`process (\d+)`)
+
+// A stateful re-exec of a session instance in the middle of things: the
+// daemon keeps its pid, every job keeps its processes and state, a job's
+// output loses no line, a start blocked in pre-start completes, a service
+// still respawns and an instance still stops.
+func TestReexec(t *testing.T) {
+	dir := t.TempDir()
+	s := startSession(t, map[string]string{
+		"svc":    "respawn\nexec sleep 3600\n",
+		"inst":   "instance $N\nexec sleep 3601\n",
+		"talker": "script\ni=0\nwhile true; do echo line $i; i=$((i+1)); sleep 0.01; done\nend script\n",
+		"blk":    "start on go\npre-start exec sh -c 'while [ ! -e " + dir + "/release ]; do sleep 0.02; done'\nexec sleep 3602\n",
+		"after":  "start on started blk\ntask\nexec true\n",
+	}, "--verbose")
+	for _, args := range [][]string{{"start", "svc"}, {"start", "inst", "N=1"}, {"start", "inst", "N=2"}, {"start", "talker"}} {
+		s.mustCtl(args...)
+	}
+	s.mustCtl("emit", "--no-wait", "go")
+	waitFor(t, "blk in pre-start", func() bool {
+		out, _, _ := s.ctl("initctl", "status", "blk")
+		return strings.HasPrefix(out, "blk start/pre-start")
+	})
+	time.Sleep(200 * time.Millisecond) // the talker's log grows
+	listBefore := s.mustCtl("list")
+	daemonPid := s.cmd.Process.Pid
+
+	restartDaemon(t, s)
+
+	if s.cmd.ProcessState != nil {
+		t.Fatalf("the daemon exited: %v", s.cmd.ProcessState)
+	}
+	if listAfter := jobLines(s.mustCtl("list")); listAfter != jobLines(listBefore) {
+		t.Fatalf("initctl list changed across the re-exec:\nbefore\n%s\nafter\n%s\ndaemon said:\n%s", listBefore, listAfter, s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "Re-executing") || s.cmd.Process.Pid != daemonPid {
+		t.Fatal("no re-exec seen")
+	}
+
+	// The blocked start completes, and what waited on it follows.
+	os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
+	waitFor(t, "blk running", func() bool {
+		out, _, _ := s.ctl("initctl", "status", "blk")
+		return strings.HasPrefix(out, "blk start/running")
+	})
+	waitFor(t, "after (start on started blk) to run", func() bool {
+		return strings.Contains(s.stderr.String(), "after main process") && strings.Contains(s.stderr.String(), "exited normally")
+	})
+
+	// The service respawns when killed; an instance stops.
+	out := s.mustCtl("status", "svc")
+	m := listPid.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("svc status %q", out)
+	}
+	old, _ := strconv.Atoi(m[1])
+	if err := killPid(old); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "svc to respawn", func() bool {
+		out, _, _ := s.ctl("initctl", "status", "svc")
+		m := listPid.FindStringSubmatch(out)
+		return strings.HasPrefix(out, "svc start/running") && m != nil && m[1] != strconv.Itoa(old)
+	})
+	out = s.mustCtl("status", "inst", "N=1")
+	m = listPid.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("inst status %q", out)
+	}
+	s.mustCtl("stop", "inst", "N=1")
+	waitFor(t, "inst (1)'s process to end", func() bool { _, err := os.Stat("/proc/" + m[1]); return err != nil })
+
+	// The talker's log has every line, in order, from before, across and
+	// after the re-exec.
+	time.Sleep(300 * time.Millisecond)
+	s.mustCtl("stop", "talker")
+	log := readLog(t, filepath.Join(s.logDir(), "talker.log"))
+	lines := strings.Split(strings.TrimSuffix(log, "\r\n"), "\r\n")
+	if len(lines) < 40 {
+		t.Fatalf("talker.log has %d lines", len(lines))
+	}
+	for k, l := range lines {
+		if l != fmt.Sprintf("line %d", k) {
+			t.Fatalf("talker.log line %d is %q (lines %d in all): output was lost or damaged", k+1, l, len(lines))
+		}
+	}
+}
+
+// A second re-exec right after the first, and the state a re-exec passes
+// is what GetState reports.
+func TestReexecTwiceAndGetState(t *testing.T) {
+	s := startSession(t, map[string]string{"svc": "exec sleep 3600\n"})
+	s.mustCtl("start", "svc")
+	listBefore := s.mustCtl("list")
+	restartDaemon(t, s)
+	restartDaemon(t, s)
+	if listAfter := s.mustCtl("list"); listAfter != listBefore {
+		t.Fatalf("initctl list changed:\n%s\n%s", listBefore, listAfter)
+	}
+	conn, err := dbus.Dial(s.address)
+	if err == nil {
+		err = conn.Auth(nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var st string
+	if err := conn.Object("", upstartManager).Call(upstartIface+".GetState", 0).Store(&st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st, `"version":1`) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
+		t.Fatalf("GetState: %.400s", st)
+	}
+}
+
+// jobLines drops the indented lines of initctl list: the other processes
+// of a job, which come and go here (sleeps in loops).
+func jobLines(list string) string {
+	var out []string
+	for _, l := range strings.Split(list, "\n") {
+		if !strings.HasPrefix(l, "\t") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func killPid(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+// PID 1 of a PID namespace re-executes itself on SIGTERM, as Upstart's
+// PID 1 does (telinit u): it stays PID 1, its jobs keep their processes,
+// and a service killed afterwards still respawns.
+func TestPID1Reexec(t *testing.T) {
+	needRoot(t, "a PID namespace")
+	dir := t.TempDir()
+	writeJob(t, dir, "svc", "start on startup\nrespawn\nexec sleep 3600\n")
+	writeJob(t, dir, "other", "start on startup\nexec sleep 3601\n")
+	initPid, stderr := startPID1(t, nil, "--confdir", dir, "--no-log")
+	initctl := func(args ...string) string {
+		out, err := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(initPid), "-n",
+			filepath.Join(binDir, "initctl")}, args...)...).CombinedOutput()
+		if err != nil {
+			return "error: " + err.Error() + ": " + string(out)
+		}
+		return string(out)
+	}
+	var before string
+	waitFor(t, "both jobs running", func() bool {
+		before = initctl("list")
+		return strings.Contains(before, "svc start/running, process ") && strings.Contains(before, "other start/running, process ")
+	})
+	if err := syscall.Kill(initPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "init to re-execute itself", func() bool {
+		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", initPid))
+		return strings.Contains(string(cl), "\x00--restart\x00")
+	})
+	var after string
+	waitFor(t, "the new image to answer", func() bool {
+		after = initctl("list")
+		return !strings.HasPrefix(after, "error")
+	})
+	if after != before {
+		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s", before, after)
+	}
+	m := listPid.FindStringSubmatch(strings.SplitN(after[strings.Index(after, "svc "):], "\n", 2)[0])
+	old, _ := strconv.Atoi(m[1])
+	// The pid is the namespace's: kill from inside it.
+	if out, err := exec.Command("nsenter", "-t", strconv.Itoa(initPid), "-p", "kill", "-KILL", m[1]).CombinedOutput(); err != nil {
+		t.Fatalf("kill %d in the namespace: %v %s", old, err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := initctl("status", "svc")
+		m := listPid.FindStringSubmatch(out)
+		if strings.HasPrefix(out, "svc start/running") && m != nil && m[1] != strconv.Itoa(old) {
+			break
+		}
+		if time.Now().After(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			t.Fatalf("svc did not respawn: %q\ninit said:\n%s", out, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !strings.Contains(stderr.String(), "Re-executing") {
+		t.Errorf("no re-exec in the log:\n%s", stderr.String())
+	}
+}
