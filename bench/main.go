@@ -55,7 +55,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.kills, "kills", 0, "SIGKILLs per respawn run, each of a different service, one at a time (default 50; quick 3)")
 	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
 	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
-	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure")
+	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure, and running jobs for the reexec figure")
 	fs.StringVar(&systems, "systems", "ours,upstart,s6,runit,supervisord", "systems to compare")
 	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
@@ -299,6 +299,13 @@ func run(c config, w io.Writer) int {
 			put("emit-dbus-godbus", "emit-dbus-godbus", r.emitGodbus)
 			put(fmt.Sprintf("load-jobs/%d", c.loadJobs), "load-jobs", r.load1000Ms)
 			put("load-jobs/0", "load-jobs-0", r.load0Ms)
+			key := fmt.Sprintf("reexec/%d", c.loadJobs)
+			if v, err := runReexec(o, root, c.loadJobs); err != nil {
+				res.setStatus(key, "ours", "failed: "+err.Error())
+			} else {
+				res.add(key, "ours", v)
+				infof("  ours-only: stateful re-exec with %d running jobs %.1f ms", c.loadJobs, v)
+			}
 			infof("  ours-only: initctl emit %.0f/s, D-Bus emit %.0f/s (godbus client %.0f/s), load %d jobs %.1f ms (0 jobs %.1f ms) %v",
 				r.emitInitctl, r.emitDBus, r.emitGodbus, c.loadJobs, r.load1000Ms, r.load0Ms, errText(r.errs))
 		}
@@ -364,8 +371,7 @@ func declareScenarios(res *results, c config) {
 	res.declare(scenario{key: "emit-dbus-godbus", base: "emit-dbus", unit: "events/s", oursOnly: true})
 	res.declare(scenario{key: fmt.Sprintf("load-jobs/%d", c.loadJobs), base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
 	res.declare(scenario{key: "load-jobs/0", base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
-	res.declare(scenario{key: "reexec/1000", base: "reexec", unit: "ms", lowerBetter: true, oursOnly: true})
-	res.setStatus("reexec/1000", "ours", "not yet implemented: stateful re-exec is not in the daemon yet")
+	res.declare(scenario{key: fmt.Sprintf("reexec/%d", c.loadJobs), base: "reexec", unit: "ms", lowerBetter: true, oursOnly: true})
 	for _, g := range []string{"lifecycle", "logging", "ours"} {
 		if c.groups[g] {
 			continue

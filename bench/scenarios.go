@@ -645,3 +645,74 @@ func countLines(s string) int {
 	}
 	return n
 }
+
+// runReexec starts ours with n services, waits until every service process
+// exists, asks for a stateful re-exec (D-Bus Restart over the private
+// socket) and returns the time until the new image answers a call; then
+// it checks that nothing was lost: every job and pid in `initctl list` is
+// the same, and every service process is still there.
+func runReexec(o *ours, root string, n int) (float64, error) {
+	dir, err := os.MkdirTemp(root, "ours-reexec-")
+	if err != nil {
+		return 0, err
+	}
+	m := newMarker()
+	svcs := make([]service, n)
+	for i := range svcs {
+		svcs[i] = service{name: fmt.Sprintf("svc%05d", i), argv: m.sleepArgv(i)}
+	}
+	in, err := o.start(dir, svcs, false)
+	if err != nil {
+		return 0, err
+	}
+	defer cleanupRun(in, dir, m.prefix)
+	addr, err := o.session(in, 20*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	r := newProcReader()
+	deadline := time.Now().Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
+	for len(r.scanMarked(m)) < n {
+		if time.Now().After(deadline) || in.exited() {
+			return 0, fmt.Errorf("only %d of %d services started: %s", len(r.scanMarked(m)), n, in.supervisorOutput())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before, err := o.initctl(addr, "list")
+	if err != nil {
+		return 0, fmt.Errorf("initctl list: %v: %s", err, before)
+	}
+	pc, err := control.DialPeer(addr)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	pc.Call(control.ManagerPath, control.ManagerIface, "Restart") // the connection may drop first
+	pc.Close()
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", in.pid())
+	var took time.Duration
+	for {
+		if b, _ := os.ReadFile(cmdline); bytes.Contains(b, []byte("\x00--restart\x00")) {
+			if pc, err := control.DialPeer(addr); err == nil {
+				err = pc.Call(control.ManagerPath, "org.freedesktop.DBus.Properties", "Get", control.ManagerIface, "version")
+				pc.Close()
+				if err == nil {
+					took = time.Since(t0)
+					break
+				}
+			}
+		}
+		if time.Since(t0) > 20*time.Second || in.exited() {
+			return 0, fmt.Errorf("no answer from the new image within 20 s: %s", in.supervisorOutput())
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	after, err := o.initctl(addr, "list")
+	if err != nil || after != before {
+		return 0, fmt.Errorf("initctl list changed across the re-exec (%v): %d lines before, %d after", err, countLines(before), countLines(after))
+	}
+	if got := len(r.scanMarked(m)); got != n {
+		return 0, fmt.Errorf("%d of %d service processes left after the re-exec", got, n)
+	}
+	return ms(took), nil
+}
