@@ -233,17 +233,24 @@ func (l *Logger) copy(r *reader) {
 	defer l.readers.Done()
 	lf := r.lf
 	rc, err := r.f.SyscallConn()
+	pool := &bufs
 	for err == nil {
 		if err = waitReadable(rc); err != nil {
 			break
 		}
-		buf := bufs.Get().(*[]byte)
+		buf := pool.Get().(*[]byte)
 		var n int
 		n, err = drain(rc, *buf)
 		if n > 0 {
 			lf.write((*buf)[:n])
 		}
-		bufs.Put(buf)
+		pool.Put(buf)
+		if n == len(*buf) && r.pipe && pool == &bufs && growPipe(rc) {
+			pool = &bigBufs
+		}
+	}
+	if pool == &bigBufs {
+		grownPipes.Add(-1)
 	}
 	l.mu.Lock()
 	delete(l.copies, r)
@@ -267,6 +274,42 @@ func (l *Logger) copy(r *reader) {
 
 // bufs holds the read buffers of the copies that have output to write.
 var bufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// A pipe that a drain found full (64 KiB: the writer is faster than us) is
+// grown to bigPipe and read with buffers as large: with the default size
+// the writer and the logger take turns, with a large one the writer goes
+// on while the logger writes the file. BenchmarkLogThroughput/pipe (in
+// test/integration) went from 0.76–0.88 of `cat > file` to 0.88–0.99 with
+// it. At most maxGrownPipes
+// at a time: an unprivileged user's pipes share a soft limit
+// (/proc/sys/fs/pipe-user-pages-soft, 64 MiB by default) past which every
+// new pipe of theirs gets a single page.
+const (
+	bigPipe       = 1 << 20
+	maxGrownPipes = 16
+)
+
+var (
+	bigBufs    = sync.Pool{New: func() any { b := make([]byte, bigPipe); return &b }}
+	grownPipes atomic.Int32
+)
+
+func growPipe(rc syscall.RawConn) bool {
+	if grownPipes.Add(1) > maxGrownPipes {
+		grownPipes.Add(-1)
+		return false
+	}
+	var err error
+	// Not File.Fd, which would take the pipe out of the poller.
+	if cerr := rc.Control(func(fd uintptr) { _, err = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, bigPipe) }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		grownPipes.Add(-1)
+		return false
+	}
+	return true
+}
 
 // waitReadable waits until the master has output, or has hung up once
 // every writer has gone. Each wait starts by clearing the poller's
