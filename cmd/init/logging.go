@@ -17,6 +17,9 @@ import (
 var logs struct {
 	lg     *logger.Logger
 	events *logger.EventLog
+	// onEvent logs one event (loop only); replaced when the event log is
+	// reopened after a failed re-exec.
+	onEvent func(name string, env []string)
 }
 
 // logDir is where job logs go: --logdir; else UPSTART_LOGDIR or
@@ -89,15 +92,20 @@ func (d *daemon) setupEventLog(eopts *engine.Options) {
 	if !d.o.logEvents || logs.lg == nil {
 		return
 	}
-	logs.events = logs.lg.EventLog()
-	log := logs.events.OnEvent(func(fn func(api.Signal)) { d.e.Subscribe(fn) })
+	d.openEventLog()
 	prev := eopts.OnEvent
 	eopts.OnEvent = func(name string, env []string) {
 		if prev != nil {
 			prev(name, env)
 		}
-		log(name, env)
+		logs.onEvent(name, env)
 	}
+}
+
+// openEventLog (re)opens the event log.
+func (d *daemon) openEventLog() {
+	logs.events = logs.lg.EventLog()
+	logs.onEvent = logs.events.OnEvent(func(fn func(api.Signal)) { d.e.Subscribe(fn) })
 }
 
 var _ control.DiskWriteableNotifier = (*daemonBackend)(nil)

@@ -126,7 +126,7 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 
 	if logs.events != nil {
 		logs.events.Close() // written out; reopened by the next image
-		undo = append(undo, func() { d.log.Warn("The event log stays closed after the failed re-exec") })
+		undo = append(undo, d.openEventLog)
 	}
 	if logs.lg != nil {
 		h, err := logs.lg.Detach()

@@ -46,6 +46,10 @@ type session struct {
 	rt      string
 	address string
 	stderr  *syncBuffer
+	// initPath, if set, is the init binary to run; extraFiles are passed
+	// as descriptors 3, 4, …
+	initPath   string
+	extraFiles []*os.File
 }
 
 type syncBuffer struct {
@@ -85,7 +89,12 @@ func (s *session) start(args ...string) *session {
 func (s *session) startWith(args []string) *session {
 	t := s.t
 	t.Helper()
-	s.cmd = exec.Command(filepath.Join(binDir, "init"), args...)
+	path := s.initPath
+	if path == "" {
+		path = filepath.Join(binDir, "init")
+	}
+	s.cmd = exec.Command(path, args...)
+	s.cmd.ExtraFiles = s.extraFiles
 	s.cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+s.rt, "XDG_CACHE_HOME="+s.rt+"/cache", "UPSTART_SESSION=")
 	s.cmd.Stderr = s.stderr
 	s.cmd.Stdout = s.stderr

@@ -236,3 +236,100 @@ func TestPID1Reexec(t *testing.T) {
 		t.Errorf("no re-exec in the log:\n%s", stderr.String())
 	}
 }
+
+// A re-exec whose exec fails (the binary is gone) changes nothing: the
+// daemon says so and carries on with its jobs, its log readers and its
+// private socket.
+func TestReexecExecFails(t *testing.T) {
+	bin := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(binDir, "init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "init"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, confdir: t.TempDir(), rt: t.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
+	writeJob(t, s.confdir, "talker", "script\ni=0\nwhile true; do echo line $i; i=$((i+1)); sleep 0.01; done\nend script\n")
+	writeJob(t, s.confdir, "svc", "respawn\nexec sleep 3600\n")
+	s.initPath = filepath.Join(bin, "init")
+	s.start("--log-events")
+	s.mustCtl("start", "talker")
+	s.mustCtl("start", "svc")
+	listBefore := jobLines(s.mustCtl("list"))
+	os.Remove(filepath.Join(bin, "init"))
+
+	conn, err := dbus.Dial(s.address)
+	if err == nil {
+		err = conn.Auth(nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Object("", upstartManager).Call(upstartIface+".Restart", 0)
+	conn.Close()
+	waitFor(t, "the failure to be reported", func() bool { return strings.Contains(s.stderr.String(), "Failed to re-execute") })
+	waitFor(t, "the daemon to answer again", func() bool {
+		_, _, code := s.ctl("initctl", "version")
+		return code == 0
+	})
+	if got := jobLines(s.mustCtl("list")); got != listBefore {
+		t.Fatalf("list changed:\n%s\n%s", listBefore, got)
+	}
+	// Still supervising: the service respawns, and the talker's log goes on
+	// without a gap.
+	out := s.mustCtl("status", "svc")
+	m := listPid.FindStringSubmatch(out)
+	old, _ := strconv.Atoi(m[1])
+	killPid(old)
+	waitFor(t, "svc to respawn", func() bool {
+		out, _, _ := s.ctl("initctl", "status", "svc")
+		m := listPid.FindStringSubmatch(out)
+		return strings.HasPrefix(out, "svc start/running") && m != nil && m[1] != strconv.Itoa(old)
+	})
+	time.Sleep(200 * time.Millisecond)
+	s.mustCtl("stop", "talker")
+	log := readLog(t, filepath.Join(s.logDir(), "talker.log"))
+	lines := strings.Split(strings.TrimSuffix(log, "\r\n"), "\r\n")
+	for k, l := range lines {
+		if l != fmt.Sprintf("line %d", k) {
+			t.Fatalf("talker.log line %d is %q of %d: output lost", k+1, l, len(lines))
+		}
+	}
+	// The event log was reopened: events after the failure are in it.
+	s.mustCtl("emit", "after-the-failure")
+	waitLog(t, filepath.Join(s.logDir(), "events.log"), "the event emitted after the failure", func(s string) bool {
+		return strings.Contains(s, "after-the-failure")
+	})
+}
+
+// State that cannot be read (here: a newer format) is written to
+// upstart.state in the log directory, mode 0400, and the daemon starts
+// without it.
+func TestReexecBadState(t *testing.T) {
+	s := &session{t: t, confdir: t.TempDir(), rt: t.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
+	writeJob(t, s.confdir, "svc", "exec sleep 3600\n")
+	f, err := os.CreateTemp(t.TempDir(), "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := `{"version":99,"engine":{"classes":[]}}`
+	f.WriteString(bad)
+	f.Seek(0, 0)
+	s.extraFiles = []*os.File{f}
+	s.start("--restart", "--state-fd", "3")
+	if out := s.mustCtl("list"); out != "svc stop/waiting\n" {
+		t.Fatalf("list: %q", out)
+	}
+	p := filepath.Join(s.logDir(), "upstart.state")
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o400 {
+		t.Fatalf("upstart.state: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != bad {
+		t.Fatalf("upstart.state holds %q", b)
+	}
+	if !strings.Contains(s.stderr.String(), "newer version") {
+		t.Fatalf("no error about the state:\n%s", s.stderr.String())
+	}
+}
