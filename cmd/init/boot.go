@@ -31,6 +31,14 @@ func (d *daemon) bootSetup() {
 			d.log.Warn(fmt.Sprintf("Unable to mount %s filesystem: %v", m.dir, err))
 		}
 	}
+	// The cgroup v2 hierarchy, for process tracking, on a fresh /sys only:
+	// where /sys/fs/cgroup holds anything (a host's hierarchies seen from
+	// a container) it is left as it is.
+	if ents, err := os.ReadDir("/sys/fs/cgroup"); err == nil && len(ents) == 0 {
+		if err := syscall.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", syscall.MS_NOSUID|syscall.MS_NOEXEC|syscall.MS_NODEV, "nsdelegate"); err != nil {
+			d.log.Warn(fmt.Sprintf("Unable to mount the cgroup2 filesystem: %v", err))
+		}
+	}
 	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin")
 }
 
