@@ -195,6 +195,7 @@ type reader struct {
 	f    *os.File
 	pipe bool
 
+	mu       sync.Mutex    // held from a read to the write of what it got
 	stop     atomic.Bool   // set by Detach before it sets the read deadline
 	detached bool          // copy returned for Detach: f and the ref on lf live on
 	done     chan struct{} // closed when copy returns
@@ -210,10 +211,22 @@ func (l *Logger) start(name string, f *os.File, pipe bool) error {
 		return fmt.Errorf("%s: %w", name, errDetached)
 	}
 	lf := l.acquireLocked(name)
+	var same []*reader
+	for o := range l.copies {
+		if o.lf == lf {
+			same = append(same, o)
+		}
+	}
 	r := &reader{lf: lf, f: f, pipe: pipe, done: make(chan struct{})}
 	l.copies[r] = struct{}{}
 	l.readers.Add(1)
 	l.mu.Unlock()
+	// What earlier processes of the instance wrote goes in first: a
+	// process that exited (the main process, before post-stop is
+	// spawned) may have output its reader has not taken yet.
+	for _, o := range same {
+		o.catchUp()
+	}
 	if pipe {
 		lf.wmu.Lock()
 		lf.plainEOL = true
@@ -240,10 +253,12 @@ func (l *Logger) copy(r *reader) {
 		}
 		buf := pool.Get().(*[]byte)
 		var n int
+		r.mu.Lock()
 		n, err = drain(rc, *buf)
 		if n > 0 {
 			lf.write((*buf)[:n])
 		}
+		r.mu.Unlock()
 		pool.Put(buf)
 		if n == len(*buf) && r.pipe && pool == &bufs && growPipe(rc) {
 			pool = &bigBufs
@@ -270,6 +285,37 @@ func (l *Logger) copy(r *reader) {
 	r.f.Close()
 	l.release(lf)
 	close(r.done)
+}
+
+// catchUp writes what the reader's pty or pipe holds right now, without
+// waiting. r.mu keeps it from interleaving with the reader's own drain
+// and write; the fd is read through Control, which unlike Read does not
+// queue behind the reader's wait for more output.
+func (r *reader) catchUp() {
+	rc, err := r.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := bufs.Get().(*[]byte)
+	defer bufs.Put(buf)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	rc.Control(func(fd uintptr) {
+		for n < len(*buf) {
+			m, e := unix.Read(int(fd), (*buf)[n:])
+			if e == unix.EINTR {
+				continue
+			}
+			if e != nil || m <= 0 {
+				return // EAGAIN, or EIO/EOF: the reader sees those itself
+			}
+			n += m
+		}
+	})
+	if n > 0 {
+		r.lf.write((*buf)[:n])
+	}
 }
 
 // bufs holds the read buffers of the copies that have output to write.

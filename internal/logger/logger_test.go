@@ -214,3 +214,35 @@ func TestPTYBulk(t *testing.T) {
 		}
 	}
 }
+
+// Output of a process that has ended is in the log before anything a
+// later process of the same instance writes: Open takes what the earlier
+// ptys hold first (a main process's last line before post-stop's first).
+func TestOrderAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	l := New(Options{Dir: dir})
+	defer l.Close()
+	for i := 0; i < 100; i++ {
+		job := fmt.Sprintf("job%d", i)
+		first, err := l.Open(job, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.WriteString("first\n")
+		first.Close()
+		second, err := l.OpenPipe(job, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.WriteString("second\n")
+		second.Close()
+	}
+	for i := 0; i < 100; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("job%d.log", i))
+		want := "first\r\nsecond\n"
+		waitFor(t, p, func() bool { b, _ := os.ReadFile(p); return len(b) >= len(want) })
+		if b, _ := os.ReadFile(p); string(b) != want {
+			t.Fatalf("%s: %q, want %q", p, b, want)
+		}
+	}
+}
