@@ -40,6 +40,14 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 	}
 	t := &cgroupTracking{m: m}
 	d.cgroups = m
+	if !d.pid1 {
+		// Trees of sessions that were killed before they could clean up.
+		go func() {
+			if n := m.RemoveStale(); n > 0 {
+				d.log.Debug(fmt.Sprintf("Removed %d cgroup trees of sessions that are gone", n))
+			}
+		}()
+	}
 	eopts.Tracker = t
 	eopts.Placer = t
 	go func() {

@@ -69,7 +69,16 @@ func (d *daemon) quiesce(reason string) {
 		for _, name := range d.e.Running() {
 			d.log.Warn(fmt.Sprintf("job %s failed to stop", name))
 		}
+		// Nothing of the session may outlive it.
+		d.e.KillEverything()
 	})
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		var n int
+		d.call(func() { n = d.e.InstanceCount() })
+		if n == 0 {
+			break
+		}
+	}
 	d.log.Info(fmt.Sprintf("Quiesce %s sequence took %d seconds", reason, int(time.Since(start).Seconds())))
 	close(d.done)
 	d.sup.Close()

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -292,4 +293,44 @@ func TestGroupName(t *testing.T) {
 			t.Errorf("groupName(%q, %q, %q) = %+v, %v; want %+v, %v", c.j, c.i, c.p, got, ok, c.want, c.ok)
 		}
 	}
+}
+
+// RemoveStale removes the empty tree of a dead session beside the root,
+// and leaves the tree of a live one, a busy tree and foreign directories.
+func TestRemoveStale(t *testing.T) {
+	parent := t.TempDir()
+	m := &Manager{root: filepath.Join(parent, "upstart-1")}
+	dead := deadPid(t)
+	for _, d := range []string{
+		"upstart-" + dead + "/job/inst/main",            // stale: goes
+		"upstart-" + strconv.Itoa(os.Getpid()) + "/job", // alive: stays
+		"upstart-x/job", // not a pid: stays
+		"other-" + dead, // foreign: stays
+	} {
+		if err := os.MkdirAll(filepath.Join(parent, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.RemoveStale(); n != 1 {
+		t.Errorf("removed %d trees, want 1", n)
+	}
+	ents, _ := os.ReadDir(parent)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	want := []string{"other-" + dead, "upstart-" + strconv.Itoa(os.Getpid()), "upstart-x"}
+	slices.Sort(want)
+	if strings.Join(left, " ") != strings.Join(want, " ") {
+		t.Errorf("left %v, want %v", left, want)
+	}
+}
+
+// deadPid returns the pid of a process that has ended and been reaped.
+func deadPid(t *testing.T) string {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(cmd.Process.Pid)
 }

@@ -427,6 +427,24 @@ func (e *Engine) StopAll() time.Duration {
 	return longest
 }
 
+// KillEverything sends SIGKILL to every process of every instance: the
+// end of a session's shutdown, for what did not stop in time (a pre-start
+// still running, a process that ignores its kill signal). It returns the
+// number of instances it hit.
+func (e *Engine) KillEverything() int {
+	n := 0
+	for _, c := range e.sortedClasses() {
+		for _, i := range c.sortedInstances() {
+			n++
+			e.killAll(i, syscall.SIGKILL)
+			if e.opt.Placer != nil {
+				e.opt.Placer.KillInstance(c.name, i.name)
+			}
+		}
+	}
+	return n
+}
+
 // InstanceCount is the number of instances that exist.
 func (e *Engine) InstanceCount() int {
 	n := 0

@@ -333,3 +333,28 @@ func TestReexecBadState(t *testing.T) {
 		t.Fatalf("no error about the state:\n%s", s.stderr.String())
 	}
 }
+
+// Nothing of a session outlives it: a pre-start that never ends (a stop
+// waits for it) is killed when the session shuts down.
+func TestSessionEndKillsLeftovers(t *testing.T) {
+	s := startSession(t, map[string]string{"stuck": "kill timeout 1\npre-start exec sleep 1234\nexec sleep 1235\n"})
+	s.mustCtl("start", "--no-wait", "stuck")
+	var pid int
+	waitFor(t, "the pre-start", func() bool {
+		for _, p := range processes() {
+			if p.cmdline == "sleep 1234" && p.ppid == s.cmd.Process.Pid {
+				pid = p.pid
+				return true
+			}
+		}
+		return false
+	})
+	s.stop()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the pre-start (pid %d) outlived its session:\n%s", pid, s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "job stuck failed to stop") {
+		t.Errorf("no warning about the job:\n%s", s.stderr.String())
+	}
+}
