@@ -2,7 +2,9 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -250,7 +252,7 @@ func closeFDs(body []any) {
 
 func (m boundMethod) Call(args ...any) ([]any, error) {
 	cl := args[0].(*call)
-	out, err := m.m.fn(cl)
+	out, err := invoke(m.m, cl)
 	if err != nil {
 		return nil, toDBusError(err)
 	}
@@ -284,6 +286,18 @@ func (cl *call) fd(i int) dbus.UnixFD       { return cl.body[i].(dbus.UnixFD) }
 func (cl *call) variant(i int) dbus.Variant { return cl.body[i].(dbus.Variant) }
 
 // toDBusError maps Backend errors to D-Bus errors.
+// invoke runs a method. A panic in it is a bug of ours: the caller gets
+// an error and the daemon (maybe PID 1) goes on.
+func invoke(meth *methodSpec, cl *call) (out []any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cl.opts().Logf("control: internal error in %s: %v\n%s", meth.name, r, debug.Stack())
+			out, err = nil, dbusErr(ErrFailed, fmt.Sprintf("internal error in %s", meth.name))
+		}
+	}()
+	return meth.fn(cl)
+}
+
 func toDBusError(err error) error {
 	var ae *api.Error
 	if errors.As(err, &ae) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -290,6 +291,13 @@ func (p *pconn) next() ([]byte, error) {
 // serve reads and dispatches messages until the connection fails (or,
 // having run a call that blocked, it was relieved of reading).
 func (p *pconn) serve() {
+	defer func() {
+		// A bug of ours in decoding drops this connection, not the daemon.
+		if r := recover(); r != nil {
+			p.c.srv.opts.Logf("control: internal error on a connection, dropped: %v\n%s", r, debug.Stack())
+			p.close()
+		}
+	}()
 	var m msgIn
 	for {
 		raw, err := p.next()
@@ -433,7 +441,7 @@ func (p *pconn) dispatch(m *msgIn) bool {
 
 func (p *pconn) run(cl *call, meth *methodSpec, serial uint32, dest string, noReply bool) {
 	defer p.calls.Add(-1)
-	out, err := meth.fn(cl)
+	out, err := invoke(meth, cl)
 	if err != nil {
 		// godbus answered errors even to calls that expect no reply.
 		p.replyError(serial, dest, toDBusError(err))

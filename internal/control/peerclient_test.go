@@ -62,3 +62,23 @@ func BenchmarkEmitWaitLean(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// A panic in a method (a bug of ours) answers the caller with an error;
+// the connection and the server go on.
+func TestPanicInMethodIsAnError(t *testing.T) {
+	fx := newFixture(t, Options{})
+	pc, err := DialPeer(fx.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	fx.fake.SetEmitHook(func(string, []string, bool) error { panic("boom") })
+	err = pc.EmitEvent("x", nil, false)
+	if got := errName(err); got != "org.freedesktop.DBus.Error.Failed" {
+		t.Fatalf("error %v (name %q), want org.freedesktop.DBus.Error.Failed", err, got)
+	}
+	fx.fake.SetEmitHook(nil)
+	if err := pc.EmitEvent("x", nil, true); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+}
