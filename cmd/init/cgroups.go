@@ -81,17 +81,10 @@ func (t *cgroupTracking) KillInstance(job, instance string) {
 // Members implements engine.Tracker: every process in the instance's
 // cgroups that the engine does not know yet, named by the group it is in.
 func (t *cgroupTracking) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
-	pids, err := t.m.Instance(job, instance).Pids()
-	if err != nil {
-		return nil
-	}
-	out := map[int]string{}
-	for _, pid := range pids {
+	out := t.m.InstanceProcs(job, instance)
+	for pid := range out {
 		if known(pid) {
-			continue
-		}
-		if j, i, p, ok := t.m.Lookup(pid); ok && j == job && i == instance {
-			out[pid] = p
+			delete(out, pid)
 		}
 	}
 	return out

@@ -334,3 +334,35 @@ func deadPid(t *testing.T) string {
 	}
 	return strconv.Itoa(cmd.Process.Pid)
 }
+
+// InstanceProcs lists the processes of an instance's groups by process
+// type, and nothing of other instances.
+func TestInstanceProcs(t *testing.T) {
+	m, _ := newManager(t)
+	mk := func(inst, proc string) *Group {
+		g, err := m.Group("net/web", inst, proc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	main, post, other := mk("a", "main"), mk("a", "post-start"), mk("b", "main")
+	p1 := spawn(t, main, nil, "sleep", "100")
+	p2 := spawn(t, main, nil, "sleep", "101")
+	p3 := spawn(t, post, nil, "sleep", "102")
+	spawn(t, other, nil, "sleep", "103")
+	want := map[int]string{p1: "main", p2: "main", p3: "post-start"}
+	var got map[int]string
+	waitFor(t, "the processes in their groups", 5*time.Second, func() bool {
+		got = m.InstanceProcs("net/web", "a")
+		return len(got) == len(want)
+	})
+	for pid, p := range want {
+		if got[pid] != p {
+			t.Errorf("pid %d: %q, want %q (all: %v)", pid, got[pid], p, got)
+		}
+	}
+	if got := m.InstanceProcs("net/web", "c"); len(got) != 0 {
+		t.Errorf("an instance without groups has %v", got)
+	}
+}
