@@ -188,7 +188,10 @@ func (d *daemon) run() error {
 	d.restoreEngine(doc)
 	d.call(d.reload)
 	if doc != nil {
-		d.adoptCgroups() // cgroups.go
+		// Watching a thousand groups again takes about 0.1 s: not before
+		// the private socket answers (an Empty that comes meanwhile is not
+		// lost: Adopt looks after it has watched).
+		go d.adoptCgroups() // cgroups.go
 	}
 
 	srv := d.controlServer(backend, control.Options{Session: user,

@@ -14,10 +14,10 @@ const (
 // Node is one node of a condition tree. And/Or nodes have Left and Right;
 // Match nodes have Name and Args (exactly as written, dequoted, unexpanded).
 type Node struct {
-	Op          Op
-	Left, Right *Node
-	Name        string
-	Args        []string
+	Op          Op       `json:",omitempty"`
+	Left, Right *Node    `json:",omitempty"`
+	Name        string   `json:",omitempty"`
+	Args        []string `json:",omitempty"`
 }
 
 // Token is one dequoted word of a condition with the line it came from, as

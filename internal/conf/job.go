@@ -30,9 +30,9 @@ func (p ProcessType) String() string {
 
 // Process is the definition of one job process.
 type Process struct {
-	Script  bool   // true: Command is a script body run by /bin/sh -e
+	Script  bool   `json:",omitempty"` // true: Command is a script body run by /bin/sh -e
 	Command string // exec: the raw rest of the line, unquoted; script: the body
-	Line    int    // line of the stanza, for messages
+	Line    int    `json:",omitempty"` // line of the stanza, for messages
 }
 
 // Action is a named custom process of a job.
@@ -76,60 +76,62 @@ type Cgroup struct {
 
 // Job is a parsed job definition (one .conf file, with its .override
 // applied). It is immutable once parsed: a changed file yields a new Job.
+// The json tags keep the state document of a re-exec (internal/state)
+// small: a definition is mostly empty fields.
 type Job struct {
-	Name string // from the path relative to its conf dir, without .conf: "net/apache"
-	Path string // the .conf file it came from
+	Name string `json:",omitempty"` // from the path relative to its conf dir, without .conf: "net/apache"
+	Path string `json:",omitempty"` // the .conf file it came from
 
-	Description, Author, Version, Usage string
+	Description, Author, Version, Usage string `json:",omitempty"`
 
-	StartOn, StopOn *cond.Node // nil: none
-	Emits           []string
-	Instance        string // template, expanded with the start environment
+	StartOn, StopOn *cond.Node `json:",omitempty"` // nil: none
+	Emits           []string   `json:",omitempty"`
+	Instance        string     `json:",omitempty"` // template, expanded with the start environment
 
-	Process [NumProcessTypes]*Process // nil: not defined
+	Process [NumProcessTypes]*Process `json:",omitempty"` // nil: not defined
 
-	Task    bool
-	Respawn bool
+	Task    bool `json:",omitempty"`
+	Respawn bool `json:",omitempty"`
 	// RespawnLimit respawns within RespawnInterval stop the job; 0 in either
 	// means no limit. Defaults 10 and 5s.
-	RespawnLimit    int
-	RespawnInterval time.Duration
-	NormalExit      []int // exit status, or signal<<8
+	RespawnLimit    int           `json:",omitempty"`
+	RespawnInterval time.Duration `json:",omitempty"`
+	NormalExit      []int         `json:",omitempty"` // exit status, or signal<<8
 
-	Expect Expect
+	Expect Expect `json:",omitempty"`
 	// ExpectExits is how many processes of the main process tree must
 	// exit before the job is running (`expect exit N`; fork is 1, daemon
 	// is 2); the process that remains is the main process.
-	ExpectExits int
+	ExpectExits int `json:",omitempty"`
 	// ExpectTimeout bounds the wait for `expect` readiness; past it the
 	// start fails (`expect timeout SECONDS`, default 30 s).
-	ExpectTimeout time.Duration
-	KillTimeout   time.Duration // default 5s
-	KillSignal    int           // default SIGTERM
-	ReloadSignal  int           // default SIGHUP
+	ExpectTimeout time.Duration `json:",omitempty"`
+	KillTimeout   time.Duration `json:",omitempty"` // default 5s
+	KillSignal    int           `json:",omitempty"` // default SIGTERM
+	ReloadSignal  int           `json:",omitempty"` // default SIGHUP
 
-	Console Console
+	Console Console `json:",omitempty"`
 	// LogPipe: `console log pipe`, output is logged through a pipe
 	// instead of a pty (an extension; Console is ConsoleLog).
-	LogPipe bool
-	Env     []string // "KEY=VALUE" or "KEY" (copy from init's environment)
-	Export  []string
+	LogPipe bool     `json:",omitempty"`
+	Env     []string `json:",omitempty"` // "KEY=VALUE" or "KEY" (copy from init's environment)
+	Export  []string `json:",omitempty"`
 
-	Umask    *uint32 // nil: not set
-	Nice     *int
-	OOMScore *int // oom_score_adj, -1000..1000 (legacy `oom` converted)
-	Limits   []Limit
+	Umask    *uint32 `json:",omitempty"` // nil: not set
+	Nice     *int    `json:",omitempty"`
+	OOMScore *int    `json:",omitempty"` // oom_score_adj, -1000..1000 (legacy `oom` converted)
+	Limits   []Limit `json:",omitempty"`
 
-	Chroot, Chdir, Setuid, Setgid string
-	ApparmorLoad, ApparmorSwitch  string
-	Cgroups                       []Cgroup
-	Debug                         bool
+	Chroot, Chdir, Setuid, Setgid string   `json:",omitempty"`
+	ApparmorLoad, ApparmorSwitch  string   `json:",omitempty"`
+	Cgroups                       []Cgroup `json:",omitempty"`
+	Debug                         bool     `json:",omitempty"`
 
 	// Actions are named custom process types (`action NAME exec …` or
 	// `action NAME script … end script`), run by `initctl action JOB NAME`.
-	Actions []Action
+	Actions []Action `json:",omitempty"`
 
 	// Chromium OS extensions.
-	Import   []string // keys accepted from the starting event or start command
-	Tmpfiles []string // paths for `systemd-tmpfiles --create` before pre-start
+	Import   []string `json:",omitempty"` // keys accepted from the starting event or start command
+	Tmpfiles []string `json:",omitempty"` // paths for `systemd-tmpfiles --create` before pre-start
 }
