@@ -37,7 +37,8 @@ type HandoverFile struct {
 // been written to its log (or kept in memory), without closing the fds;
 // clears close-on-exec on those fds; closes the open log files; and
 // returns the readers and the unwritten state of every log file that has
-// some (the event log aside: the daemon closes and reopens it itself).
+// some (the event log's too: the daemon closes it first, which queues its
+// last lines, and the next image reopens it).
 // Output the jobs write meanwhile stays in the pty or pipe for whoever
 // reads next. Until Reattach, Open and OpenPipe fail and buffered output
 // is not written (it has been handed over).
@@ -109,10 +110,8 @@ func (l *Logger) Detach() (Handover, error) {
 func (l *Logger) detachFiles() []HandoverFile {
 	l.mu.Lock()
 	lfs := make([]*logFile, 0, len(l.files))
-	for name, lf := range l.files {
-		if name != EventLogName {
-			lfs = append(lfs, lf)
-		}
+	for _, lf := range l.files {
+		lfs = append(lfs, lf)
 	}
 	l.mu.Unlock()
 	var out []HandoverFile

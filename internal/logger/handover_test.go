@@ -405,3 +405,36 @@ func openTTYAndPipe(t *testing.T, l *Logger) (slave, w *os.File) {
 	t.Cleanup(func() { w.Close() })
 	return slave, w
 }
+
+// Event-log lines waiting for the log directory are handed over too.
+func TestHandoverEventLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "later")
+	l1 := New(Options{Dir: dir})
+	ev := l1.EventLog()
+	ev.Event("before-reexec", []string{"A=1"})
+	ev.Close()
+	h, err := l1.Detach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Files) != 1 || h.Files[0].File != EventLogName || !strings.Contains(string(h.Files[0].Pending), "event before-reexec A=1\n") || !h.Files[0].PlainEOL {
+		t.Fatalf("handover %+v", h.Files)
+	}
+	l2 := New(Options{Dir: dir})
+	defer l2.Close()
+	if err := l2.Adopt(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ev2 := l2.EventLog()
+	ev2.Event("after-reexec", nil)
+	ev2.Close()
+	l2.NotifyDiskWriteable()
+	waitFor(t, "both lines", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, EventLogName))
+		i, j := strings.Index(string(b), "event before-reexec"), strings.Index(string(b), "event after-reexec")
+		return i >= 0 && j > i
+	})
+}
