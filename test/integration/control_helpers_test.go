@@ -95,8 +95,8 @@ func startDBusDaemonIn(t *testing.T, dir, typ string, include ...string) *busDae
 	}
 	b := &busDaemon{address: "unix:path=" + sock, dir: dir}
 	b.cmd = exec.Command(p, "--config-file="+cfg, "--nofork", "--nopidfile", "--nosyslog")
-	var stderr bytes.Buffer
-	b.cmd.Stderr = &stderr
+	stderr := newSyncBuffer()
+	b.cmd.Stderr = stderr
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ func TestControlInitctlOverSessionBus(t *testing.T) {
 	writeJob(t, confdir, "inst", "instance $N\nexec sleep 3600\n")
 	cmd := exec.Command(filepath.Join(binDir, "init"), "--session", "--confdir", confdir, "--no-startup-event")
 	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+bus.address, "UPSTART_SESSION=")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := newSyncBuffer()
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

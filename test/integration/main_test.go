@@ -63,6 +63,8 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func newSyncBuffer() *syncBuffer { return &syncBuffer{ch: make(chan struct{}, 1)} }
+
 func (b *syncBuffer) String() string {
 	b.ch <- struct{}{}
 	defer func() { <-b.ch }()

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -146,12 +145,12 @@ func removeSystemCgroups() {
 // startPID1 runs init with args as PID 1 of a new PID (and network)
 // namespace, killed with the test, and returns its pid as the host sees
 // it and its output.
-func startPID1(t *testing.T, env []string, args ...string) (int, *bytes.Buffer) {
+func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", "--net",
 		filepath.Join(binDir, "init")}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	stderr := &bytes.Buffer{}
+	stderr := newSyncBuffer()
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
