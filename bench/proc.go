@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,15 @@ func (m marker) arg(i int) string {
 
 // sleepArgv is the command line of measured service i.
 func (m marker) sleepArgv(i int) []string { return []string{"sleep", "7200", m.arg(i)} }
+
+// sleepServices are n services svc00000… running sleepArgv.
+func (m marker) sleepServices(n int) []service {
+	svcs := make([]service, n)
+	for i := range svcs {
+		svcs[i] = service{name: fmt.Sprintf("svc%05d", i), argv: m.sleepArgv(i)}
+	}
+	return svcs
+}
 
 // procReader reads /proc with one reusable buffer.
 type procReader struct {

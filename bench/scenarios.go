@@ -50,10 +50,7 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 		return res, err
 	}
 	m := newMarker()
-	svcs := make([]service, n)
-	for i := range svcs {
-		svcs[i] = service{name: fmt.Sprintf("svc%05d", i), argv: m.sleepArgv(i)}
-	}
+	svcs := m.sleepServices(n)
 	in, err := sys.start(dir, svcs, false)
 	if err != nil {
 		return res, err
@@ -495,10 +492,7 @@ func runOursOnly(o *ours, root string, emits, jobs int) oursOnly {
 			return
 		}
 		m := newMarker()
-		svcs := make([]service, 100)
-		for i := range svcs {
-			svcs[i] = service{name: fmt.Sprintf("svc%05d", i), argv: m.sleepArgv(i)}
-		}
+		svcs := m.sleepServices(100)
 		in, err := o.start(dir, svcs, false)
 		if err != nil {
 			res.errs["emit"] = err
@@ -657,10 +651,7 @@ func runReexec(o *ours, root string, n int) (float64, error) {
 		return 0, err
 	}
 	m := newMarker()
-	svcs := make([]service, n)
-	for i := range svcs {
-		svcs[i] = service{name: fmt.Sprintf("svc%05d", i), argv: m.sleepArgv(i)}
-	}
+	svcs := m.sleepServices(n)
 	in, err := o.start(dir, svcs, false)
 	if err != nil {
 		return 0, err

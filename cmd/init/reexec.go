@@ -22,12 +22,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/logger"
 	"github.com/goupstart/upstart/internal/state"
 )
@@ -54,10 +54,7 @@ func (b *daemonBackend) GetState() (string, error) {
 	doc := state.Document{Written: time.Now(), Daemon: b.d.daemonState(-1)}
 	b.d.call(func() { doc.Engine = *b.d.e.Snapshot(nil) })
 	out, err := state.Encode(&doc)
-	if err != nil {
-		return "", api.Errorf(api.ErrInvalidArgs, err.Error())
-	}
-	return string(out), nil
+	return string(out), err
 }
 
 func (d *daemon) daemonState(listenerFD int) state.Daemon {
@@ -182,7 +179,7 @@ func reexecArgs(args []string, fd int) []string {
 		case a == "--state-fd":
 			k++
 			continue
-		case len(a) > len("--state-fd=") && a[:len("--state-fd=")] == "--state-fd=":
+		case strings.HasPrefix(a, "--state-fd="):
 			continue
 		}
 		out = append(out, a)

@@ -390,6 +390,26 @@ func (e *env) ownInstance(c *client, job, instance string) (dbus.ObjectPath, err
 	return ip, err
 }
 
+// job connects and finds the job named name.
+func (e *env) job(name string) (*client, dbus.ObjectPath, error) {
+	c, err := e.client()
+	if err != nil {
+		return nil, "", err
+	}
+	jp, err := c.getJobByName(name)
+	return c, jp, err
+}
+
+// printStatus prints the status line(s) of the instance at ip of job.
+func (e *env) printStatus(job string, ip dbus.ObjectPath) error {
+	st, err := e.c.instanceStatus(job, ip)
+	if err != nil {
+		return err
+	}
+	e.out(st)
+	return nil
+}
+
 func envArgs(args []string) []string {
 	if len(args) == 0 {
 		return []string{}
@@ -427,11 +447,7 @@ func startStop(e *env, args []string, method string) error {
 		job = j
 	} else {
 		job = args[0]
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		jp, err := c.getJobByName(job)
+		c, jp, err := e.job(job)
 		if err != nil {
 			return err
 		}
@@ -449,23 +465,14 @@ func startStop(e *env, args []string, method string) error {
 			}
 		}
 	}
-	st, err := e.c.instanceStatus(job, ip)
-	if err != nil {
-		return err
-	}
-	e.out(st)
-	return nil
+	return e.printStatus(job, ip)
 }
 
 func cmdRestart(e *env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"missing job name"}
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	jp, err := c.getJobByName(args[0])
+	c, jp, err := e.job(args[0])
 	if err != nil {
 		return err
 	}
@@ -473,23 +480,14 @@ func cmdRestart(e *env, args []string) error {
 	if err := c.callStore(jp, control.JobIface, "Restart", []any{envArgs(args[1:]), !e.noWait}, &ip); err != nil {
 		return err
 	}
-	st, err := c.instanceStatus(args[0], ip)
-	if err != nil {
-		return err
-	}
-	e.out(st)
-	return nil
+	return e.printStatus(args[0], ip)
 }
 
 func cmdReload(e *env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"missing job name"}
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	jp, err := c.getJobByName(args[0])
+	c, jp, err := e.job(args[0])
 	if err != nil {
 		return err
 	}
@@ -518,11 +516,7 @@ func cmdStatus(e *env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"missing job name"}
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	jp, err := c.getJobByName(args[0])
+	c, jp, err := e.job(args[0])
 	if err != nil {
 		return err
 	}
@@ -535,11 +529,9 @@ func cmdStatus(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.instanceStatus(args[0], ip)
-	if err != nil {
+	if err := e.printStatus(args[0], ip); err != nil {
 		return err
 	}
-	e.out(st)
 	if e.verbose {
 		// Our extension: how the daemon knows the processes listed.
 		if v, err := c.property(ip, control.ExtInstanceIface, "tracking"); err == nil {
@@ -554,11 +546,7 @@ func cmdAction(e *env, args []string) error {
 	if len(args) < 2 {
 		return usageError{"missing job name or action name"}
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	jp, err := c.getJobByName(args[0])
+	c, jp, err := e.job(args[0])
 	if err != nil {
 		return err
 	}
@@ -734,11 +722,7 @@ func cmdUsage(e *env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"missing job name"}
 	}
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	jp, err := c.getJobByName(args[0])
+	c, jp, err := e.job(args[0])
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,53 @@ func (g *Group) Pids() ([]int, error) {
 	return pids, err
 }
 
+// InstanceProcs returns the processes in an instance's process groups, by
+// the process type (group) each is in: one read of cgroup.procs per group
+// the Manager knows, rather than a walk of the tree (this runs for every
+// status and every line of `initctl list`). Processes a job moved into
+// cgroups of its own below its groups are not listed; Lookup does not
+// count them as the instance's either.
+func (m *Manager) InstanceProcs(job, instance string) map[int]string {
+	prefix := Escape(job) + "/" + Escape(instance) + "/"
+	type opened struct {
+		fd      int
+		process string
+	}
+	var fs []opened
+	// Opened relative to the group's directory handle (cheaper than a
+	// path), under the lock so that the handle stays open meanwhile.
+	m.mu.Lock()
+	for rel, g := range m.groups {
+		if !strings.HasPrefix(rel, prefix) || strings.IndexByte(rel[len(prefix):], '/') >= 0 || g.dir == nil {
+			continue
+		}
+		fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			fs = append(fs, opened{fd, g.process})
+		}
+	}
+	m.mu.Unlock()
+	out := map[int]string{}
+	var buf [4096]byte
+	for _, f := range fs {
+		var data []byte
+		for {
+			n, err := unix.Read(f.fd, buf[:])
+			if n <= 0 || err != nil {
+				break
+			}
+			data = append(data, buf[:n]...)
+		}
+		unix.Close(f.fd)
+		for _, w := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(w); err == nil {
+				out[pid] = f.process
+			}
+		}
+	}
+	return out
+}
+
 func walkProcs(dir string, f func(int)) error {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -48,7 +49,7 @@ func DialPeer(address string) (*PeerClient, error) {
 		return nil, fmt.Errorf("authenticate to %s: %w", address, err)
 	}
 	line, err := pc.r.ReadString('\n')
-	if err == nil && !bytes.HasPrefix([]byte(line), []byte("OK ")) {
+	if err == nil && !strings.HasPrefix(line, "OK ") {
 		err = fmt.Errorf("server answered %q", line)
 	}
 	if err == nil {
@@ -68,34 +69,46 @@ func (pc *PeerClient) Close() error { return pc.c.Close() }
 // returned as a dbus.Error. Arguments may be of the basic types the
 // server's codec encodes (strings, string arrays, booleans, integers).
 func (pc *PeerClient) Call(path dbus.ObjectPath, iface, member string, args ...any) error {
+	if err := pc.Send(path, iface, member, args...); err != nil {
+		return err
+	}
+	return pc.Reply()
+}
+
+// Send sends a method call without waiting for its reply: several may be
+// in flight; Reply takes their replies in order.
+func (pc *PeerClient) Send(path dbus.ObjectPath, iface, member string, args ...any) error {
 	pc.serial++
-	serial := pc.serial
-	pc.out = appendMessage(pc.out[:0], msgMethodCall, serial, outMsg{path: path, iface: iface, member: member, body: args})
+	pc.out = appendMessage(pc.out[:0], msgMethodCall, pc.serial, outMsg{path: path, iface: iface, member: member, body: args})
 	if _, err := pc.c.Write(pc.out); err != nil {
 		return fmt.Errorf("%s: %w", member, err)
 	}
+	return nil
+}
+
+// Reply waits for the next reply, skipping signals; an error reply is
+// returned as a dbus.Error.
+func (pc *PeerClient) Reply() error {
 	for {
 		m, err := pc.read()
 		if err != nil {
-			return fmt.Errorf("%s: %w", member, err)
+			return fmt.Errorf("reading a reply: %w", err)
 		}
-		typ := m[1]
-		if typ != msgMethodReply && typ != msgError {
-			continue // a signal
-		}
-		if typ == msgMethodReply {
+		switch m[1] {
+		case msgMethodReply:
 			return nil
+		case msgError:
+			g, err := dbus.DecodeMessage(bytes.NewReader(m))
+			if err != nil {
+				return fmt.Errorf("undecodable error reply: %w", err)
+			}
+			var e dbus.Error
+			if v, ok := g.Headers[dbus.FieldErrorName]; ok {
+				e.Name, _ = v.Value().(string)
+			}
+			e.Body = g.Body
+			return e
 		}
-		g, err := dbus.DecodeMessage(bytes.NewReader(m))
-		if err != nil {
-			return fmt.Errorf("%s: undecodable error reply: %w", member, err)
-		}
-		var e dbus.Error
-		if v, ok := g.Headers[dbus.FieldErrorName]; ok {
-			e.Name, _ = v.Value().(string)
-		}
-		e.Body = g.Body
-		return e
 	}
 }
 

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"os"
-	"sort"
 	"syscall"
 
 	"github.com/goupstart/upstart/internal/cond"
@@ -325,14 +324,4 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 	}
 	c.addInstance(i)
 	return nil
-}
-
-// sortedPids lists the pids the engine tracks, for tests and messages.
-func (e *Engine) sortedPids() []int {
-	out := make([]int, 0, len(e.pids))
-	for pid := range e.pids {
-		out = append(out, pid)
-	}
-	sort.Ints(out)
-	return out
 }

@@ -53,9 +53,11 @@ func (l *Logger) Detach() (Handover, error) {
 		return Handover{}, fmt.Errorf("detaching logger: %w", errDetached)
 	}
 	l.detached = true
-	rs := make([]*reader, 0, len(l.copies))
-	for r := range l.copies {
-		rs = append(rs, r)
+	var rs []*reader
+	for _, lf := range l.files {
+		for r := range lf.readers {
+			rs = append(rs, r)
+		}
 	}
 	l.mu.Unlock()
 
@@ -159,7 +161,7 @@ func (l *Logger) reattach() {
 		r.stop.Store(false)
 		r.detached = false
 		r.done = make(chan struct{})
-		l.copies[r] = struct{}{}
+		r.lf.addReader(r)
 		l.readers.Add(1)
 	}
 	l.mu.Unlock()

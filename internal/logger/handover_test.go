@@ -185,9 +185,7 @@ func TestHandoverPending(t *testing.T) {
 	crlf := "first line\r\nsecond line\r\n"
 	kept, lost := crlf[len(crlf)-16:], len(crlf)-16
 	waitFor(t, "buffered output, the pipe's reader ended", func() bool {
-		l1.mu.Lock()
-		running := len(l1.copies)
-		l1.mu.Unlock()
+		running := runningReaders(l1)
 		s := l1.Stats()
 		return running == 1 && s.Buffered == 16+9 && s.Dropped == uint64(lost)
 	})
@@ -437,4 +435,15 @@ func TestHandoverEventLog(t *testing.T) {
 		i, j := strings.Index(string(b), "event before-reexec"), strings.Index(string(b), "event after-reexec")
 		return i >= 0 && j > i
 	})
+}
+
+// runningReaders counts the readers still copying into l's logs.
+func runningReaders(l *Logger) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, lf := range l.files {
+		n += len(lf.readers)
+	}
+	return n
 }

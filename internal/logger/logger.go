@@ -83,9 +83,8 @@ type Logger struct {
 	// The re-exec handover (handover.go). hmu serialises Detach, Reattach
 	// and Adopt; the rest is guarded by mu.
 	hmu      sync.Mutex
-	detached bool                 // between Detach and Reattach: no new readers, no flushes
-	copies   map[*reader]struct{} // running readers, for Detach to stop
-	held     []*reader            // stopped by Detach; holding their files keeps the finalizer off the fds
+	detached bool      // between Detach and Reattach: no new readers, no flushes
+	held     []*reader // stopped by Detach; holding their files keeps the finalizer off the fds
 
 	wake chan struct{}
 	done chan struct{}
@@ -113,11 +112,10 @@ func New(opts Options) *Logger {
 		opts.Retry = DefaultRetry
 	}
 	l := &Logger{
-		opts:   opts,
-		files:  map[string]*logFile{},
-		copies: map[*reader]struct{}{},
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		opts:  opts,
+		files: map[string]*logFile{},
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 	l.wg.Add(1)
 	go l.retrier()
@@ -211,14 +209,12 @@ func (l *Logger) start(name string, f *os.File, pipe bool) error {
 		return fmt.Errorf("%s: %w", name, errDetached)
 	}
 	lf := l.acquireLocked(name)
-	var same []*reader
-	for o := range l.copies {
-		if o.lf == lf {
-			same = append(same, o)
-		}
+	same := make([]*reader, 0, len(lf.readers))
+	for o := range lf.readers {
+		same = append(same, o)
 	}
 	r := &reader{lf: lf, f: f, pipe: pipe, done: make(chan struct{})}
-	l.copies[r] = struct{}{}
+	lf.addReader(r)
 	l.readers.Add(1)
 	l.mu.Unlock()
 	// What earlier processes of the instance wrote goes in first: a
@@ -268,7 +264,7 @@ func (l *Logger) copy(r *reader) {
 		grownPipes.Add(-1)
 	}
 	l.mu.Lock()
-	delete(l.copies, r)
+	delete(lf.readers, r)
 	l.mu.Unlock()
 	// Detach's deadline interrupts only a wait, never a drain or a write:
 	// everything read has been written (or kept) by now.
@@ -301,18 +297,8 @@ func (r *reader) catchUp() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	rc.Control(func(fd uintptr) {
-		for n < len(*buf) {
-			m, e := unix.Read(int(fd), (*buf)[n:])
-			if e == unix.EINTR {
-				continue
-			}
-			if e != nil || m <= 0 {
-				return // EAGAIN, or EIO/EOF: the reader sees those itself
-			}
-			n += m
-		}
-	})
+	// EIO or EOF: the reader sees those itself.
+	rc.Control(func(fd uintptr) { n, _ = readAvailable(fd, *buf) })
 	if n > 0 {
 		r.lf.write((*buf)[:n])
 	}
@@ -384,28 +370,33 @@ func waitReadable(rc syscall.RawConn) error {
 func drain(rc syscall.RawConn, buf []byte) (n int, err error) {
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
-		for n < len(buf) {
-			m, e := unix.Read(int(fd), buf[n:])
-			switch {
-			case e == unix.EINTR:
-				continue
-			case e == unix.EAGAIN:
-				return true
-			case e != nil:
-				rerr = e
-				return true
-			case m == 0:
-				rerr = io.EOF
-				return true
-			}
-			n += m
-		}
+		n, rerr = readAvailable(fd, buf)
 		return true
 	})
 	if rerr != nil {
 		err = rerr
 	}
 	return n, err
+}
+
+// readAvailable reads fd (non-blocking) into buf until it has nothing more
+// for now (EAGAIN, not an error) or buf is full. EOF is io.EOF.
+func readAvailable(fd uintptr, buf []byte) (n int, err error) {
+	for n < len(buf) {
+		m, e := unix.Read(int(fd), buf[n:])
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return n, nil
+		case e != nil:
+			return n, e
+		case m == 0:
+			return n, io.EOF
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // acquire returns the log file named name with one more user.
@@ -423,6 +414,14 @@ func (l *Logger) acquireLocked(name string) *logFile {
 	}
 	lf.refs++
 	return lf
+}
+
+// addReader registers a running reader (l.mu held).
+func (lf *logFile) addReader(r *reader) {
+	if lf.readers == nil {
+		lf.readers = map[*reader]struct{}{}
+	}
+	lf.readers[r] = struct{}{}
 }
 
 // release drops one user of lf. The last one closes the file, unless
@@ -544,6 +543,9 @@ type logFile struct {
 	l    *Logger
 	name string
 	path string
+	// readers are the running readers of ptys and pipes into this log
+	// (guarded by Logger.mu).
+	readers map[*reader]struct{}
 
 	// wmu serialises everything done with the open file.
 	wmu      sync.Mutex

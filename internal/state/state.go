@@ -151,21 +151,28 @@ func Encode(d *Document) ([]byte, error) {
 
 // Decode reads a document of any version up to Version.
 func Decode(b []byte) (*Document, error) {
-	var head struct {
-		Version int `json:"version"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("decode state: %w", err)
+	// One pass in the usual case (the document is megabytes with a
+	// thousand jobs); the version alone only when that pass fails, to tell
+	// a newer format from a broken one.
+	var d Document
+	err := json.Unmarshal(b, &d)
+	version := d.Version
+	if err != nil {
+		var head struct {
+			Version int `json:"version"`
+		}
+		if json.Unmarshal(b, &head) != nil {
+			return nil, fmt.Errorf("decode state: %w", err)
+		}
+		version = head.Version
 	}
 	switch {
-	case head.Version > Version:
-		return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, head.Version, Version)
-	case head.Version < 1:
+	case version > Version:
+		return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, version, Version)
+	case version < 1:
 		return nil, fmt.Errorf("decode state: no format version")
-	}
-	var d Document
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("decode state (format %d): %w", head.Version, err)
+	case err != nil:
+		return nil, fmt.Errorf("decode state (format %d): %w", version, err)
 	}
 	return &d, nil
 }

@@ -1,13 +1,8 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +12,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/goupstart/upstart/internal/control"
 )
 
 // Control benchmarks against a real `init --user`.
@@ -29,15 +26,17 @@ func benchSession(b *testing.B, jobs map[string]string) *session {
 	return s.start()
 }
 
-func dialPrivate(b *testing.B, addr string) *dbus.Conn {
+// dialPrivate connects to a daemon's private socket, closed with the test.
+func dialPrivate(t testing.TB, addr string) *dbus.Conn {
+	t.Helper()
 	conn, err := dbus.Dial(addr)
 	if err == nil {
 		err = conn.Auth(nil)
 	}
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { conn.Close() })
 	return conn
 }
 
@@ -111,8 +110,9 @@ func BenchmarkControlList1000(b *testing.B) {
 // (that the event does not start). Upstart 1.13 manages about 11 000/s.
 //
 // The godbus sub-benchmarks use godbus as the client (as our initctl does);
-// the raw ones a minimal client (one write per call, buffered reads), which
-// shows what the daemon can do when the client is not the bottleneck. Each
+// the raw ones the lean client (control.PeerClient: one write per call,
+// buffered reads), which shows what the daemon can do when the client is
+// not the bottleneck. Each
 // reports the CPU time the daemon and the client process spent per event.
 //
 // BENCH_DAEMON_GOMAXPROCS=N runs the daemon with GOMAXPROCS=N (this
@@ -164,29 +164,51 @@ func BenchmarkControlEmitWait(b *testing.B) {
 		})
 		cpu.report(b, true)
 	})
+	emit := func(pc *control.PeerClient) error {
+		return pc.Send(control.ManagerPath, control.ManagerIface, "EmitEvent", "bench", []string{"N=1"}, true)
+	}
 	b.Run("raw-sequential", func(b *testing.B) {
-		rc := dialRaw(b, s.address)
+		pc := dialLean(b, s.address)
 		cpu := startCPU(b, pid)
 		for i := 0; i < b.N; i++ {
-			rc.emit(b)
-			rc.wait(b)
+			if err := emit(pc); err != nil {
+				b.Fatal(err)
+			}
+			if err := pc.Reply(); err != nil {
+				b.Fatal(err)
+			}
 		}
 		cpu.report(b, true)
 	})
 	b.Run("raw-pipelined", func(b *testing.B) {
 		const window = 16
-		rc := dialRaw(b, s.address)
+		pc := dialLean(b, s.address)
 		cpu := startCPU(b, pid)
 		sent := 0
 		for done := 0; done < b.N; done++ {
 			for sent < b.N && sent-done < window {
-				rc.emit(b)
+				if err := emit(pc); err != nil {
+					b.Fatal(err)
+				}
 				sent++
 			}
-			rc.wait(b)
+			if err := pc.Reply(); err != nil {
+				b.Fatal(err)
+			}
 		}
 		cpu.report(b, true)
 	})
+}
+
+// dialLean connects the lean client (control.PeerClient), closed with the
+// benchmark.
+func dialLean(b *testing.B, addr string) *control.PeerClient {
+	pc, err := control.DialPeer(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pc.Close() })
+	return pc
 }
 
 // cpuMeter measures the CPU time of the daemon and of this process.
@@ -230,91 +252,4 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// rawConn is a minimal D-Bus peer client: it sends a prepared EmitEvent
-// call and reads whole messages through a buffer, skipping signals.
-type rawConn struct {
-	c      net.Conn
-	r      *bufio.Reader
-	call   []byte
-	serial uint32
-	hdr    [16]byte
-	body   []byte
-}
-
-func dialRaw(b *testing.B, address string) *rawConn {
-	addr := strings.TrimPrefix(address, "unix:")
-	var name string
-	for _, kv := range strings.Split(addr, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "abstract":
-			name = "@" + v
-		case "path":
-			name = v
-		}
-	}
-	c, err := net.Dial("unix", name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	uid := hex.EncodeToString([]byte(strconv.Itoa(os.Getuid())))
-	if _, err := io.WriteString(c, "\x00AUTH EXTERNAL "+uid+"\r\n"); err != nil {
-		b.Fatal(err)
-	}
-	r := bufio.NewReaderSize(c, 64<<10)
-	line, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "OK ") {
-		b.Fatalf("auth: %q %v", line, err)
-	}
-	if _, err := io.WriteString(c, "BEGIN\r\n"); err != nil {
-		b.Fatal(err)
-	}
-	msg := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{
-		dbus.FieldPath:      dbus.MakeVariant(dbus.ObjectPath(upstartManager)),
-		dbus.FieldInterface: dbus.MakeVariant(upstartIface),
-		dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
-		dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf("", []string{}, true)),
-	}, Body: []any{"bench", []string{"N=1"}, true}}
-	var buf bytes.Buffer
-	if err := msg.EncodeTo(&buf, binary.LittleEndian); err != nil {
-		b.Fatal(err)
-	}
-	return &rawConn{c: c, r: r, call: buf.Bytes()}
-}
-
-func (rc *rawConn) emit(b *testing.B) {
-	rc.serial++
-	binary.LittleEndian.PutUint32(rc.call[8:], rc.serial)
-	if _, err := rc.c.Write(rc.call); err != nil {
-		b.Fatal(err)
-	}
-}
-
-// wait reads messages until a method return (an error fails).
-func (rc *rawConn) wait(b *testing.B) {
-	for {
-		if _, err := io.ReadFull(rc.r, rc.hdr[:]); err != nil {
-			b.Fatal(err)
-		}
-		var order binary.ByteOrder = binary.LittleEndian
-		if rc.hdr[0] == 'B' {
-			order = binary.BigEndian
-		}
-		n := int((order.Uint32(rc.hdr[12:])+7)&^7 + order.Uint32(rc.hdr[4:]))
-		if cap(rc.body) < n {
-			rc.body = make([]byte, n)
-		}
-		if _, err := io.ReadFull(rc.r, rc.body[:n]); err != nil {
-			b.Fatal(err)
-		}
-		switch rc.hdr[1] {
-		case 2:
-			return
-		case 3:
-			b.Fatalf("error reply: %q", rc.body[:n])
-		}
-	}
 }

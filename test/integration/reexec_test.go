@@ -11,21 +11,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/godbus/dbus/v5"
 )
 
 // restartDaemon asks the daemon to re-execute itself (D-Bus Restart on the
 // private socket) and waits until the new image answers.
 func restartDaemon(t *testing.T, s *session) {
 	t.Helper()
-	conn, err := dbus.Dial(s.address)
-	if err == nil {
-		err = conn.Auth(nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialPrivate(t, s.address)
 	before := strings.Count(s.stderr.String(), "Re-executing")
 	call := conn.Object("", upstartManager).Call(upstartIface+".Restart", 0)
 	conn.Close()
@@ -95,7 +87,7 @@ func TestReexec(t *testing.T) {
 		t.Fatalf("svc status %q", out)
 	}
 	old, _ := strconv.Atoi(m[1])
-	if err := killPid(old); err != nil {
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "svc to respawn", func() bool {
@@ -138,14 +130,7 @@ func TestReexecTwiceAndGetState(t *testing.T) {
 	if listAfter := s.mustCtl("list"); listAfter != listBefore {
 		t.Fatalf("initctl list changed:\n%s\n%s", listBefore, listAfter)
 	}
-	conn, err := dbus.Dial(s.address)
-	if err == nil {
-		err = conn.Auth(nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialPrivate(t, s.address)
 	var st string
 	if err := conn.Object("", upstartManager).Call(upstartIface+".GetState", 0).Store(&st); err != nil {
 		t.Fatal(err)
@@ -165,14 +150,6 @@ func jobLines(list string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func killPid(pid int) error {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
 }
 
 // PID 1 of a PID namespace re-executes itself on SIGTERM, as Upstart's
@@ -259,13 +236,7 @@ func TestReexecExecFails(t *testing.T) {
 	listBefore := jobLines(s.mustCtl("list"))
 	os.Remove(filepath.Join(bin, "init"))
 
-	conn, err := dbus.Dial(s.address)
-	if err == nil {
-		err = conn.Auth(nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialPrivate(t, s.address)
 	conn.Object("", upstartManager).Call(upstartIface+".Restart", 0)
 	conn.Close()
 	waitFor(t, "the failure to be reported", func() bool { return strings.Contains(s.stderr.String(), "Failed to re-execute") })
@@ -281,7 +252,7 @@ func TestReexecExecFails(t *testing.T) {
 	out := s.mustCtl("status", "svc")
 	m := listPid.FindStringSubmatch(out)
 	old, _ := strconv.Atoi(m[1])
-	killPid(old)
+	syscall.Kill(old, syscall.SIGKILL)
 	waitFor(t, "svc to respawn", func() bool {
 		out, _, _ := s.ctl("initctl", "status", "svc")
 		m := listPid.FindStringSubmatch(out)
