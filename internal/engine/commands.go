@@ -368,11 +368,13 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 }
 
 // install makes d the class's definition, carrying over the events its old
-// start condition had latched (a reload mid-boot must not lose them).
+// start condition had latched (a reload mid-boot must not lose them) and
+// its kept knowledge, operand by operand (cond.Condition.Inherit).
 func (e *Engine) install(c *class, d *conf.Job) {
 	var held []*cond.Event
-	if c.start != nil {
-		held = c.start.Held()
+	old := c.start
+	if old != nil {
+		held = old.Held()
 		defer e.release(held)
 	}
 	c.def = d
@@ -380,6 +382,7 @@ func (e *Engine) install(c *class, d *conf.Job) {
 	e.stale = true
 	if d.StartOn != nil {
 		c.start = cond.New(d.StartOn)
+		c.start.Inherit(old)
 		for _, ev := range held {
 			r := c.start.Handle(ev, nil)
 			evOf(ev).blockers += r.Held
