@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 	"syscall"
 	"time"
@@ -29,6 +30,9 @@ func (e *Engine) class(name string) (*class, error) {
 }
 
 func checkEnv(env []string) error {
+	if len(env) > environ.MaxEntries {
+		return api.Errorf(api.ErrInvalidArgs, fmt.Sprintf("Env may hold at most %d entries", environ.MaxEntries))
+	}
 	for _, kv := range env {
 		if !environ.Valid(kv) {
 			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
 )
 
 func TestStartStopService(t *testing.T) {
@@ -442,7 +443,7 @@ func (h *harness) reloadAll() {
 func TestReloadKeepsKnowledge(t *testing.T) {
 	for _, tc := range []struct {
 		name, after string // x's start on after the reload ("" = unchanged)
-		restarts        bool
+		restarts    bool
 	}{
 		{"unchanged", "", true},
 		{"operand kept", "( started a or started c ) and started b", true},
@@ -473,5 +474,32 @@ func TestReloadKeepsKnowledge(t *testing.T) {
 			}
 			h.wantStatus("x", "", want)
 		})
+	}
+}
+
+// Environments from outside are bounded, and a start that merges the
+// largest allowed event environment into the largest allowed job
+// environment is linear (issue 15 item 9: 60 000 entries blocked the loop
+// for 34 s).
+func TestEnvEntriesCapped(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("j", "big", "", "main")
+	var evEnv []string
+	for i := 0; i < environ.MaxEntries; i++ {
+		d.Env = append(d.Env, "J"+itoa(i)+"=job")
+		evEnv = append(evEnv, "E"+itoa(i)+"=event")
+	}
+	tooMany := append(evEnv, "ONE=more")
+	if err := h.e.Emit("big", tooMany, nil, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("emit of %d entries: %v", len(tooMany), err)
+	}
+	if err := h.e.StartJob("j", tooMany, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("start with %d entries: %v", len(tooMany), err)
+	}
+	h.emit("big", evEnv...)
+	h.wantStatus("j", "", "start/running")
+	env := h.sp.procs[h.pid("j", "", conf.Main)].Env
+	if lookup(env, "J4095") != "job" || lookup(env, "E4095") != "event" {
+		t.Fatalf("environment of %d entries lacks the last job or event entry", len(env))
 	}
 }
