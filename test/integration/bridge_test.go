@@ -159,3 +159,38 @@ func TestLocalBridge(t *testing.T) {
 		}
 	}
 }
+
+// The D-Bus bridge emits dbus events for signals on a real bus, with
+// basic arguments as text and others skipped but counted (issue 11
+// item 3).
+func TestDBusBridge(t *testing.T) {
+	dir := t.TempDir()
+	bus := startDBusDaemon(t, "session")
+	s := startSession(t, map[string]string{
+		"on-hello": "start on dbus SIGNAL=Hello INTERFACE=org.goupstart.Test\ntask\n" +
+			"exec sh -c 'echo \"$BUS $OBJPATH $ARG0 $ARG1 ${ARG2:-none} $ARG3\" >> " + dir + "/got'\n",
+	})
+	out := newSyncBuffer()
+	cmd := exec.Command(filepath.Join(binDir, "upstart-dbus-bridge"), "--user", "--session", "--bus-name", "test", "--verbose")
+	cmd.Env = append(os.Environ(), "UPSTART_SESSION="+s.address, "DBUS_SESSION_BUS_ADDRESS="+bus.address)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	read := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "got"))
+		return string(b)
+	}
+	waitFor(t, "the dbus event", func() bool {
+		send := exec.Command("dbus-send", "--bus="+bus.address, "--type=signal", "/org/goupstart/test",
+			"org.goupstart.Test.Hello", "string:world", "int32:5", "array:string:a,b", "boolean:true")
+		if b, err := send.CombinedOutput(); err != nil {
+			t.Fatalf("dbus-send: %v: %s", err, b)
+		}
+		return strings.HasPrefix(read(), "test /org/goupstart/test world 5 none true\n")
+	})
+	if t.Failed() {
+		t.Logf("bridge said:\n%s", out.String())
+	}
+}
