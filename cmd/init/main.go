@@ -98,12 +98,16 @@ type daemon struct {
 	address string
 	exits   chan supervise.Exit
 	srv     *control.Server
-	// listener is the private socket being served (nil: none).
+	// listener is the private socket being served (nil: none; loop only
+	// once the loop runs).
 	listener *net.UnixListener
-	session  string // session file, removed at exit
-	done     chan struct{}
-	bus      *busLink        // bus.go
-	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
+	// inherited is the private socket found open after a re-exec whose
+	// state was refused (reexec.go).
+	inherited *os.File
+	session   string // session file, removed at exit
+	done      chan struct{}
+	bus       *busLink        // bus.go
+	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
 }
 
 func (d *daemon) run() error {
@@ -122,11 +126,6 @@ func (d *daemon) run() error {
 			d.bootSetup()
 		}
 	}
-	var doc *state.Document // the previous image's, after a re-exec
-	if o.stateFD >= 0 {
-		doc = d.readState(o.stateFD)
-	}
-
 	env := d.globalEnv()
 	var err error
 	d.dirs, err = d.confDirs()
@@ -138,6 +137,10 @@ func (d *daemon) run() error {
 		env = environ.Set(env, "UPSTART_SESSION="+d.address)
 	} else {
 		d.address = "unix:abstract=/com/ubuntu/upstart"
+	}
+	var doc *state.Document // the previous image's, after a re-exec
+	if o.stateFD >= 0 {
+		doc = d.readState(o.stateFD)
 	}
 
 	exits := make(chan supervise.Exit, 1024)
@@ -199,19 +202,28 @@ func (d *daemon) run() error {
 	d.srv = srv
 	defer srv.Close()
 	if !o.session {
-		l, err := restoredListener(doc)
+		l, err := d.restoredListener(doc)
 		if err != nil {
 			d.log.Error(err.Error())
 		}
 		if l == nil {
 			nl, err := control.Listen(d.address)
-			if err != nil {
+			switch {
+			case err == nil:
+				l = nl.(*net.UnixListener)
+			case d.pid1 || o.restart:
+				// PID 1, or a session after a re-exec (its jobs run on):
+				// never give up, and never go headless for good.
+				d.log.Error(fmt.Sprintf("Unable to listen for private connections, retrying: %v", err))
+				go d.listenLater()
+			default:
 				return fmt.Errorf("unable to listen for private connections: %w", err)
 			}
-			l = nl.(*net.UnixListener)
 		}
-		d.listener = l
-		go srv.Serve(l)
+		if l != nil {
+			d.listener = l
+			go srv.Serve(l)
+		}
 	}
 	d.bus.start()
 	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
@@ -260,6 +272,22 @@ func (d *daemon) serveListener(f *os.File) {
 	}
 	d.listener = l.(*net.UnixListener)
 	go d.srv.Serve(l)
+}
+
+// listenLater binds the private socket once it can (every second), and
+// serves it.
+func (d *daemon) listenLater() {
+	for {
+		time.Sleep(time.Second)
+		nl, err := control.Listen(d.address)
+		if err != nil {
+			continue
+		}
+		d.call(func() { d.listener = nl.(*net.UnixListener) })
+		d.log.Info("Listening for private connections")
+		d.srv.Serve(nl)
+		return
+	}
 }
 
 // executable is the path a re-exec runs: the binary's path as invoked

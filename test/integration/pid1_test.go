@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -147,8 +148,14 @@ func removeSystemCgroups() {
 // it and its output.
 func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 	t.Helper()
+	return startPID1At(t, filepath.Join(binDir, "init"), env, args...)
+}
+
+// startPID1At is startPID1 with the init binary at path.
+func startPID1At(t *testing.T, path string, env []string, args ...string) (int, *syncBuffer) {
+	t.Helper()
 	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", "--net",
-		filepath.Join(binDir, "init")}, args...)...)
+		path}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr := newSyncBuffer()
 	cmd.Stderr = stderr
@@ -178,4 +185,39 @@ func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 		return false
 	})
 	return initPid, stderr
+}
+
+// pid1Initctl runs initctl against the PID 1 of a namespace (its private
+// socket lives in the namespace's network); a failure, or no answer in
+// 5 s (a socket still bound that nobody serves), is returned as
+// "error: …".
+func pid1Initctl(initPid int, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(initPid), "-n",
+		filepath.Join(binDir, "initctl")}, args...)...).CombinedOutput()
+	if err != nil {
+		return "error: " + err.Error() + ": " + string(out)
+	}
+	return string(out)
+}
+
+// sigtermReexec re-executes PID 1 of a namespace (SIGTERM) and waits until
+// the new image runs.
+func sigtermReexec(t *testing.T, initPid int, stderr *syncBuffer) {
+	t.Helper()
+	if err := syscall.Kill(initPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cl, _ := os.ReadFile("/proc/" + strconv.Itoa(initPid) + "/cmdline")
+		if strings.Contains(string(cl), "\x00--restart\x00") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("init did not re-execute itself (%q):\n%s", cl, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
