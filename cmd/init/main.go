@@ -186,9 +186,18 @@ func (d *daemon) run() error {
 	}
 
 	d.done = make(chan struct{})
-	// The loop must run before anything posts to it.
+	// The loop must run before anything posts to it. After a re-exec it
+	// takes no exit before the jobs are restored: the new reaper may have
+	// collected the end of a process the old image spawned, which only
+	// the restored state can place.
+	if doc != nil {
+		early, returned := make(chan struct{}), make(chan struct{})
+		go func() { d.e.Run(nil, early); close(returned) }()
+		d.restoreEngine(doc)
+		close(early)
+		<-returned
+	}
 	go d.e.Run(exits, d.done)
-	d.restoreEngine(doc)
 	d.call(d.reload)
 	if doc != nil {
 		// Watching a thousand groups again takes about 0.1 s: not before

@@ -144,10 +144,11 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		})
 	}
 
-	// No exit may be reaped that the state would not hold: stop reaping.
-	// What was collected is not handled here (a job's next process could
-	// not be spawned any more) but passed on, and handled first by the
-	// next image.
+	// No exit may be reaped that the state would not hold: stop reaping
+	// (and delivering: the channel is drained after). What was collected
+	// is not handled here (a job's next process could not be spawned any
+	// more) but passed on, and handled first by the next image.
+	queued := d.sup.Detach()
 	for drained := false; !drained; {
 		select {
 		case x := <-d.exits:
@@ -156,7 +157,7 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 			drained = true
 		}
 	}
-	reaped = append(reaped, d.sup.Detach()...)
+	reaped = append(reaped, queued...)
 	undo = append(undo, d.sup.Reattach)
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
 	doc.Engine = *d.e.Snapshot(keepFD)
@@ -368,6 +369,9 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 		})
 		if err == nil {
 			// Before anything the new reaper collects: these came first.
+			if len(doc.Reaped) > 0 {
+				d.log.Info(fmt.Sprintf("Handling %d exits reaped by the previous image", len(doc.Reaped)))
+			}
 			for _, x := range loadReaped(doc.Reaped) {
 				d.e.ProcessExited(x)
 			}

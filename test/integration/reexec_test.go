@@ -187,7 +187,7 @@ func TestPID1Reexec(t *testing.T) {
 		return !strings.HasPrefix(after, "error")
 	})
 	if after != before {
-		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s", before, after)
+		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s\ninit said:\n%s", before, after, stderr.String())
 	}
 	m := listPid.FindStringSubmatch(strings.SplitN(after[strings.Index(after, "svc "):], "\n", 2)[0])
 	old, _ := strconv.Atoi(m[1])
@@ -434,4 +434,58 @@ exec ` + real + ` "$@"
 			t.Errorf("fd %s (%s) of the refused state is still open", e.Name(), l)
 		}
 	}
+}
+
+// Processes that end while a re-exec is under way: the exits collected
+// after the reaper stopped are handled by the next image, which spawns
+// what they lead to (the old one failed those jobs with "Spawn after
+// Detach"). 100 jobs with a pre-start start, and the daemon re-executes
+// while their pre-starts end; 20 times; every main process must run.
+func TestReexecDuringStarts(t *testing.T) {
+	const jobs, rounds = 100, 20
+	dir := t.TempDir()
+	defs := map[string]string{}
+	for k := 0; k < jobs; k++ {
+		defs[fmt.Sprintf("j%02d", k)] = "start on go\ntask\npre-start exec true\nexec touch " + dir + "/${UPSTART_JOB}-$R\n"
+	}
+	s := startSession(t, defs, "--no-log", "--verbose")
+	for r := 0; r < rounds; r++ {
+		conn := dialPrivate(t, s.address)
+		before := strings.Count(s.stderr.String(), "Re-executing")
+		mgr := conn.Object("", upstartManager)
+		if err := mgr.Call(upstartIface+".EmitEvent", 0, "go", []string{fmt.Sprintf("R=%d", r)}, false).Err; err != nil {
+			t.Fatal(err)
+		}
+		// Let some pre-starts run (the spawns take a while), then re-exec
+		// while the rest start and end.
+		time.Sleep(time.Duration(r%4) * 10 * time.Millisecond)
+		call := mgr.Call(upstartIface+".Restart", 0)
+		conn.Close()
+		if call.Err != nil && !strings.Contains(call.Err.Error(), "closed") {
+			t.Fatalf("Restart: %v", call.Err)
+		}
+		waitFor(t, "the re-exec", func() bool { return strings.Count(s.stderr.String(), "Re-executing") > before })
+		waitFor(t, fmt.Sprintf("round %d's main processes", r), func() bool {
+			m, _ := filepath.Glob(fmt.Sprintf("%s/j*-%d", dir, r))
+			return len(m) == jobs || strings.Contains(s.stderr.String(), "Failed to spawn")
+		})
+		if strings.Contains(s.stderr.String(), "Failed to spawn") {
+			t.Fatalf("round %d: a spawn failed:\n%s", r, s.stderr.String())
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, _, code := s.ctl("initctl", "list")
+			if code == 0 && strings.Count(out, "stop/waiting") == jobs {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: tasks still not ended:\n%s\ndaemon said:\n%s", r, out, s.stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := strings.Count(s.stderr.String(), "Re-executing"); n != rounds {
+		t.Fatalf("%d re-execs for %d rounds", n, rounds)
+	}
+	t.Logf("%d of %d re-execs passed on exits reaped after the reaper stopped", strings.Count(s.stderr.String(), "exits reaped by the previous image"), rounds)
 }
