@@ -242,9 +242,8 @@ func (l *Logger) reattach() {
 	// A busy reader still writing resumes itself when its write ends (it
 	// sees the Logger attached); one that has stopped since resumes here.
 	for _, r := range l.busy {
-		r.busy = false
 		if r.exited {
-			r.exited = false
+			r.busy, r.exited = false, false
 			held = append(held, r)
 		}
 	}

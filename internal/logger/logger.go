@@ -94,6 +94,7 @@ type Logger struct {
 	wake chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
+	io   chan struct{} // a slot per goroutine in file I/O (IOThreads)
 
 	readers sync.WaitGroup
 }
@@ -121,6 +122,7 @@ func New(opts Options) *Logger {
 		files: map[string]*logFile{},
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
+		io:    make(chan struct{}, IOThreads),
 	}
 	l.wg.Add(1)
 	go l.retrier()
@@ -624,18 +626,16 @@ type logFile struct {
 // parked, which holds no thread. See docs/decisions.md.
 const IOThreads = 4
 
-var ioSlots = make(chan struct{}, IOThreads)
-
-func ioEnter() { ioSlots <- struct{}{} }
-func ioLeave() { <-ioSlots }
+func (l *Logger) ioEnter() { l.io <- struct{}{} }
+func (l *Logger) ioLeave() { <-l.io }
 
 // write writes p to the log, or keeps it in memory if the log cannot be
 // opened. p is not retained.
 func (lf *logFile) write(p []byte) {
 	lf.wmu.Lock()
 	defer lf.wmu.Unlock()
-	ioEnter()
-	defer ioLeave()
+	lf.l.ioEnter()
+	defer lf.l.ioLeave()
 	lf.checkRotated()
 	if lf.f == nil {
 		l := lf.l
@@ -677,8 +677,8 @@ func (lf *logFile) flush() error {
 	if detached {
 		return fmt.Errorf("%s: %w", lf.path, errDetached)
 	}
-	ioEnter()
-	defer ioLeave()
+	lf.l.ioEnter()
+	defer lf.l.ioLeave()
 	lf.checkRotated()
 	if lf.f == nil {
 		lf.openLocked()
