@@ -123,6 +123,9 @@ func (l *Logger) DetachBy(deadline time.Time) (Handover, error) {
 	inflight := map[string][]byte{}
 	for _, r := range busy {
 		fd, err := dupNoCloexec(r.f)
+		if errors.Is(err, os.ErrClosed) {
+			continue // it met the end of its output just now: all written
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("handing over the busy reader of %s: %w", r.lf.name, err))
 			continue
