@@ -228,9 +228,13 @@ func checkArgs(m *methodSpec, got string, body []any) error {
 	want := m.sig
 	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
 		closeFDs(body)
-		return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
+		return badSignature(want, got)
 	}
 	return nil
+}
+
+func badSignature(want, got string) error {
+	return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
 }
 
 func fdsResolved(body []any) bool {
