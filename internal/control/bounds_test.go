@@ -304,3 +304,55 @@ func TestInputBufferedPerUID(t *testing.T) {
 		t.Errorf("%d of %d connections each holding a partial 1 MiB message dropped, want about 4", dropped, n)
 	}
 }
+
+// On a bus, a call the policy lets through is bounded too: a wrong
+// signature is answered before godbus decodes the body, a message longer
+// than maxIncoming is refused, and a call to a method we do not have gets
+// godbus's answer without its body.
+func TestBusCallsBounded(t *testing.T) {
+	fx := newFixture(t, Options{})
+	addr := startBus(t)
+	bc, err := fx.srv.ConnectBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	conn, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Auth(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	obj := conn.Object(BusName, ManagerPath)
+	vs := make([]dbus.Variant, 128<<10)
+	for i := range vs {
+		vs[i] = dbus.MakeVariant(byte(7))
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	c := obj.Call(ManagerIface+".GetJobByName", 0, vs)
+	runtime.ReadMemStats(&ms1)
+	wantErr(t, c, api.ErrInvalidArgs, `Invalid arguments: expected signature "s", got "av"`)
+	// The client (godbus, in this process) encodes and decodes too: 12 MB
+	// are its share; decoding the array on our side took 40 MB more.
+	t.Logf("allocated around the call: %d bytes", ms1.TotalAlloc-ms0.TotalAlloc)
+	if d := ms1.TotalAlloc - ms0.TotalAlloc; d > 24<<20 {
+		t.Errorf("%d bytes allocated around a %d-element array of variants refused", d, len(vs))
+	}
+	c = obj.Call(ManagerIface+".GetJobByName", 0, strings.Repeat("x", maxIncoming))
+	wantErr(t, c, "org.freedesktop.DBus.Error.LimitsExceeded", "Message too long: the limit is 1048576 bytes")
+	c = obj.Call(ManagerIface+".NoSuchMethod", 0, strings.Repeat("x", 1000))
+	if errName(c.Err) != "org.freedesktop.DBus.Error.UnknownMethod" {
+		t.Errorf("unknown method: %v", c.Err)
+	}
+	// And the connection serves on.
+	var job dbus.ObjectPath
+	if err := obj.Call(ManagerIface+".GetJobByName", 0, "foo").Store(&job); err != nil || job != JobPath("foo") {
+		t.Fatalf("GetJobByName over the bus: %v %v", job, err)
+	}
+}

@@ -324,7 +324,7 @@ func (s *Server) serveConn(uc *net.UnixConn, adm admission) {
 // of the bus for the permission-checked methods.
 func (s *Server) ConnectBus(address string) (*dbus.Conn, error) {
 	c := &client{srv: s, bus: true, out: make(chan outSignal, signalQueue)}
-	conn, err := dbus.Dial(address, dbus.WithHandler(&handler{c: c}))
+	conn, err := dialBus(address, dbus.WithHandler(&handler{c: c}))
 	if err != nil {
 		return nil, err
 	}
