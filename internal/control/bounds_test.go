@@ -356,3 +356,37 @@ func TestBusCallsBounded(t *testing.T) {
 		t.Fatalf("GetJobByName over the bus: %v %v", job, err)
 	}
 }
+
+// Nothing we send holds invalid UTF-8 or NUL, whatever the backend holds
+// (a bus daemon disconnects a sender of invalid UTF-8).
+func TestRepliesAndSignalsAreValidUTF8(t *testing.T) {
+	fx := newFixture(t, Options{})
+	fx.fake.AddJob(api.JobInfo{Name: "odd", Description: "caf\xe9\x00", Emits: []string{"ev\xff"}})
+	conn := fx.dial(t)
+	if err := conn.AddMatchSignal(dbus.WithMatchInterface(ManagerIface)); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *dbus.Signal, 8)
+	conn.Signal(ch)
+	obj := conn.Object("", JobPath("odd"))
+	var desc dbus.Variant
+	if err := obj.Call(PropertiesIface+".Get", 0, JobIface, "description").Store(&desc); err != nil {
+		t.Fatalf("description: %v", err)
+	}
+	if desc.Value() != "caf\uFFFD" {
+		t.Errorf("description %q", desc.Value())
+	}
+	var emits dbus.Variant
+	if err := obj.Call(PropertiesIface+".Get", 0, JobIface, "emits").Store(&emits); err != nil {
+		t.Fatalf("emits: %v", err)
+	}
+	fx.fake.Send(api.Signal{Kind: api.EventEmitted, Value: "x\xff", Env: []string{"A=\xfe"}})
+	select {
+	case s := <-ch:
+		if s.Body[0] != "x\uFFFD" || s.Body[1].([]string)[0] != "A=\uFFFD" {
+			t.Errorf("signal %q", s.Body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal")
+	}
+}

@@ -299,7 +299,15 @@ func invoke(meth *methodSpec, cl *call) (out []any, err error) {
 			out, err = nil, dbusErr(ErrFailed, fmt.Sprintf("internal error in %s", meth.name))
 		}
 	}()
-	return meth.fn(cl)
+	out, err = meth.fn(cl)
+	if err != nil {
+		if e, ok := toDBusError(err).(*dbus.Error); ok {
+			e.Body = cleanValues(e.Body)
+			return nil, e
+		}
+		return nil, err
+	}
+	return cleanValues(out), nil
 }
 
 func toDBusError(err error) error {

@@ -461,6 +461,12 @@ func (s *Server) broadcast(sig api.Signal) {
 }
 
 func toDBusSignal(sig api.Signal) (outSignal, bool) {
+	m, ok := dbusSignal(sig)
+	m.body = cleanValues(m.body)
+	return m, ok
+}
+
+func dbusSignal(sig api.Signal) (outSignal, bool) {
 	switch sig.Kind {
 	case api.JobAdded:
 		return outSignal{ManagerPath, ManagerIface + ".JobAdded", []any{JobPath(sig.Job)}}, true

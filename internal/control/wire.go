@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
@@ -717,4 +718,62 @@ func appendGodbus(b []byte, typ byte, serial uint32, o outMsg) []byte {
 	out := buf.Bytes()
 	le.PutUint32(out[8:], serial)
 	return append(b, out...)
+}
+
+// cleanText makes s a valid D-Bus string: invalid UTF-8 becomes U+FFFD
+// and NUL is dropped. What we send must never be refused by a bus daemon
+// (dbus-daemon disconnects a sender of invalid UTF-8), whatever reached
+// the daemon from its environment or from files.
+func cleanText(s string) string {
+	if validText([]byte(s)) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// cleanValue applies cleanText to every string in v (of a type our
+// methods and signals send), copying only what changes.
+func cleanValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return cleanText(x)
+	case []string:
+		for i, s := range x {
+			if c := cleanText(s); c != s {
+				out := append([]string(nil), x...)
+				for j := i; j < len(out); j++ {
+					out[j] = cleanText(out[j])
+				}
+				return out
+			}
+		}
+	case [][]string:
+		out := make([][]string, len(x))
+		for i, ss := range x {
+			out[i] = cleanValue(ss).([]string)
+		}
+		return out
+	case []procEntry:
+		out := make([]procEntry, len(x))
+		for i, p := range x {
+			out[i] = procEntry{cleanText(p.Name), p.Pid}
+		}
+		return out
+	case dbus.Variant:
+		return dbus.MakeVariant(cleanValue(x.Value()))
+	case map[string]dbus.Variant:
+		out := make(map[string]dbus.Variant, len(x))
+		for k, val := range x {
+			out[cleanText(k)] = cleanValue(val).(dbus.Variant)
+		}
+		return out
+	}
+	return v
+}
+
+func cleanValues(vs []any) []any {
+	for i, v := range vs {
+		vs[i] = cleanValue(v)
+	}
+	return vs
 }
