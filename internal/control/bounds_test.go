@@ -390,3 +390,59 @@ func TestRepliesAndSignalsAreValidUTF8(t *testing.T) {
 		t.Fatal("no signal")
 	}
 }
+
+// The fd reserve: with RLIMIT_NOFILE low, connections (even of a uid that
+// may use the daemon) are refused once fewer than FDReserve fds are left,
+// and the process can still open files.
+func TestFDReserve(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t, Options{})
+	n0 := openFDs(t)
+	lim := old
+	lim.Cur = uint64(n0 + FDReserve + 100)
+	if lim.Cur > old.Max {
+		t.Skipf("hard limit %d too low", old.Max)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	var held []*net.UnixConn
+	refused := 0
+	for i := 0; i < 150 && refused == 0; i++ {
+		c := rawDial(t, fx)
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.Write(authLine())
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			refused++
+			c.Close()
+			continue
+		}
+		if !strings.HasPrefix(line, "OK ") {
+			t.Fatalf("auth: %q", line)
+		}
+		held = append(held, c)
+	}
+	if refused == 0 {
+		t.Fatalf("%d connections accepted with a limit of %d fds", len(held), lim.Cur)
+	}
+	// Client and server ends are both ours here: each connection took two.
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for i := 0; i < FDReserve-20; i++ {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatalf("only %d fds left after %d connections: %v", i, len(held), err)
+		}
+		files = append(files, f)
+	}
+	t.Logf("limit %d: %d connections served, then refused; %d fds still opened", lim.Cur, len(held), len(files))
+}
