@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,7 +36,7 @@ func hostileSetup(t *testing.T) string {
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
-	for _, n := range []string{"dos_bighdr.py", "dos_av.py", "dos_fds.py"} {
+	for _, n := range []string{"dos_bighdr.py", "dos_av.py", "dos_fds.py", "dos_bus_av.py"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "repro", n))
 		if err != nil {
 			t.Fatal(err)
@@ -252,3 +253,50 @@ func TestHostileFDs(t *testing.T) {
 
 // fdReserveTest is control.FDReserve (docs/decisions.md).
 const fdReserveTest = 256
+
+// TestHostileBusMemory: over a system bus with the shipped policy, nobody
+// may call GetJobByName; with a 7 MiB (and a 0.9 MiB) array of variants
+// instead of its string it may not make PID 1 grow past the bound.
+func TestHostileBusMemory(t *testing.T) {
+	repro := hostileSetup(t)
+	needTool(t, "dbus-send")
+	busDir := t.TempDir()
+	os.Chmod(filepath.Dir(busDir), 0o755)
+	busAddr := "unix:path=" + filepath.Join(busDir, "bus")
+	confdir := t.TempDir()
+	writeJob(t, confdir, "dosbussvc", "start on startup\nexec sleep 3600\n")
+	initPid, stderr := startPID1With(t, []string{"prlimit", "--nofile=1024:4096"}, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + busAddr},
+		"--confdir", confdir, "--no-log")
+	startDBusDaemonIn(t, busDir, "system", "../../conf/dbus/Upstart.conf")
+	waitFor(t, "dosbussvc to run", func() bool {
+		out, _ := rootCtl(initPid, "status", "dosbussvc")
+		return strings.HasPrefix(out, "dosbussvc start/running, process ")
+	})
+	syscall.Kill(initPid, syscall.SIGUSR1)
+	waitFor(t, "init to own com.ubuntu.Upstart", func() bool {
+		out, _, _ := runTool(t, nil, "dbus-send", "--bus="+busAddr, "--print-reply", "--dest=org.freedesktop.DBus",
+			"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:com.ubuntu.Upstart")
+		return strings.Contains(out, "boolean true")
+	})
+	time.Sleep(500 * time.Millisecond)
+	idle := procStatusKB(t, initPid, "VmRSS")
+	sock := strings.TrimPrefix(busAddr, "unix:path=")
+	for _, c := range []struct{ mb, want string }{{"7", "LimitsExceeded"}, {"0.9", "InvalidArgs"}} {
+		out, errs, code := runTool(t, nil, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+			pythonPath, filepath.Join(repro, "dos_bus_av.py"), sock, c.mb)
+		hwm := procStatusKB(t, initPid, "VmHWM")
+		t.Logf("dos_bus_av.py %s MiB: %q (exit %d %s); PID 1 VmRSS idle %d kB, VmHWM %d kB (+%d kB)", c.mb, strings.TrimSpace(out), code, lastLine(errs), idle, hwm, hwm-idle)
+		if !strings.Contains(out, c.want) {
+			t.Errorf("%s MiB: reply %q, want %s", c.mb, out, c.want)
+		}
+		if hwm-idle > maxRSSGrowthKB {
+			t.Errorf("PID 1 grew by %d kB, more than the %d kB bound", hwm-idle, maxRSSGrowthKB)
+		}
+	}
+	// Still on the bus and answering.
+	out, errs, code := runTool(t, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + busAddr, "UPSTART_SESSION="}, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+		filepath.Join(binDir, "initctl"), "status", "dosbussvc")
+	if code != 0 || !strings.HasPrefix(out, "dosbussvc start/running") {
+		t.Errorf("nobody's initctl status over the bus after: %q %q %d\ninit said:\n%s", out, errs, code, stderr.String())
+	}
+}
