@@ -467,16 +467,42 @@ func TestAllowedConnectionCap(t *testing.T) {
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); lim.Cur < 2*MaxConns+FDReserve+200 {
 		t.Skipf("soft fd limit %d too low for %d connections in one process", lim.Cur, MaxConns)
 	}
-	old := handshakeTimeout
-	handshakeTimeout = time.Minute
-	t.Cleanup(func() { handshakeTimeout = old })
 	fx := newFixture(t, Options{})
 	const extra = 6
-	var conns []*net.UnixConn
+	served, closed := 0, 0
 	for i := 0; i < MaxConns+extra; i++ {
+		c := rawDial(t, fx)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(authLine())
+		line, err := bufio.NewReader(c).ReadString('\n')
+		switch {
+		case err == nil && strings.HasPrefix(line, "OK "):
+			served++
+			c.Write([]byte("BEGIN\r\n"))
+		case err == io.EOF || errors.Is(err, syscall.ECONNRESET):
+			closed++
+		default:
+			t.Fatalf("connection %d: %q %v", i, line, err)
+		}
+	}
+	if served != MaxConns || closed != extra {
+		t.Errorf("%d connections served and %d closed, want %d and %d", served, closed, MaxConns, extra)
+	}
+}
+
+// Connections of an allowed uid that have not authenticated are bounded
+// lower (MaxUnauthenticated) and closed after the handshake deadline.
+func TestUnauthenticatedCap(t *testing.T) {
+	old := handshakeTimeout
+	handshakeTimeout = 700 * time.Millisecond
+	t.Cleanup(func() { handshakeTimeout = old })
+	fx := newFixture(t, Options{})
+	const extra = 5
+	var conns []*net.UnixConn
+	for i := 0; i < MaxUnauthenticated+extra; i++ {
 		conns = append(conns, rawDial(t, fx))
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	closed := 0
 	for _, c := range conns {
 		c.SetReadDeadline(time.Now().Add(time.Millisecond))
@@ -485,6 +511,14 @@ func TestAllowedConnectionCap(t *testing.T) {
 		}
 	}
 	if closed != extra {
-		t.Errorf("%d of %d connections closed at once, want %d", closed, len(conns), extra)
+		t.Errorf("%d of %d silent connections closed at once, want %d", closed, len(conns), extra)
+	}
+	// After the deadline they are gone, and a client is served again.
+	time.Sleep(time.Second)
+	c := rawDial(t, fx)
+	r := rawAuth(t, c)
+	c.Write(callMsg(1, "GetAllJobs"))
+	if m, err := readMsg(r); err != nil || m.Type != dbus.TypeMethodReply {
+		t.Fatalf("after the deadline: %v", err)
 	}
 }

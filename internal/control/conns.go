@@ -14,8 +14,10 @@ import (
 // What a connection to the private socket may cost the daemon, whoever
 // is at the other end (docs/decisions.md, "Control socket bounds").
 const (
-	// MaxConns bounds the connections of uids that may use the daemon.
-	MaxConns = 1024
+	// MaxConns bounds the connections of uids that may use the daemon;
+	// MaxUnauthenticated those of them still in the handshake.
+	MaxConns           = 1024
+	MaxUnauthenticated = 128
 	// MaxRefusedPerUID and MaxRefused bound the connections of uids that
 	// may not (each lives at most HandshakeTimeout and gets one reply).
 	MaxRefusedPerUID = 8
@@ -57,8 +59,8 @@ func (s *Server) admit(uc *net.UnixConn) (admission, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case a.allowed && s.conns >= MaxConns:
-		s.refusals.logf(s.opts.Logf, "control: refusing a connection from uid %d: %d connections open", uid, s.conns)
+	case a.allowed && (s.conns >= MaxConns || s.unauth >= MaxUnauthenticated):
+		s.refusals.logf(s.opts.Logf, "control: refusing a connection from uid %d: %d connections open, %d of them authenticating", uid, s.conns, s.unauth)
 		return admission{}, false
 	case !a.allowed && (s.refusedConns >= MaxRefused || s.refusedByUID[uid] >= MaxRefusedPerUID):
 		s.refusals.logf(s.opts.Logf, "control: refusing a connection from uid %d (not allowed to use the daemon): %d such connections open, %d of that uid",
@@ -67,6 +69,7 @@ func (s *Server) admit(uc *net.UnixConn) (admission, bool) {
 	}
 	if a.allowed {
 		s.conns++
+		s.unauth++
 	} else {
 		s.refusedConns++
 		s.refusedByUID[uid]++
@@ -74,6 +77,16 @@ func (s *Server) admit(uc *net.UnixConn) (admission, bool) {
 	return a, true
 }
 
+// authenticated ends the handshake of an admitted connection.
+func (s *Server) authenticated(a admission) {
+	if a.allowed {
+		s.mu.Lock()
+		s.unauth--
+		s.mu.Unlock()
+	}
+}
+
+// release forgets an admitted connection (after authenticated).
 func (s *Server) release(a admission) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -108,7 +108,7 @@ type Server struct {
 
 	// Admission (conns.go): connections open, of uids that may not use
 	// the daemon (in all and per uid), and input buffered per uid.
-	conns, refusedConns int
+	conns, unauth, refusedConns int
 	refusedByUID        map[uint32]int
 	bufferedByUID       map[uint32]int
 	refusals            rateLog
@@ -278,6 +278,7 @@ func (s *Server) serveConn(uc *net.UnixConn, adm admission) {
 	if s.closed {
 		s.mu.Unlock()
 		uc.Close()
+		s.authenticated(adm)
 		s.release(adm)
 		return
 	}
@@ -294,6 +295,7 @@ func (s *Server) serveConn(uc *net.UnixConn, adm admission) {
 	br := bufio.NewReader(fs)
 	uc.SetDeadline(time.Now().Add(handshakeTimeout))
 	uid, _, err := handshake(uc, br, s.guid, nil, nil, fs.closeFDs)
+	s.authenticated(adm)
 	if err != nil || !adm.allowed {
 		if err == nil {
 			// The deadline stays: a refused client may not hold a connection.
