@@ -109,9 +109,9 @@ type Server struct {
 	// Admission (conns.go): connections open, of uids that may not use
 	// the daemon (in all and per uid), and input buffered per uid.
 	conns, unauth, refusedConns int
-	refusedByUID        map[uint32]int
-	bufferedByUID       map[uint32]int
-	refusals            rateLog
+	refusedByUID                map[uint32]int
+	bufferedByUID               map[uint32]int
+	refusals                    rateLog
 }
 
 // NewServer creates a server and subscribes to the Backend's signals.
