@@ -17,7 +17,8 @@ import (
 // instance is one cgroup.kill. Without a writable cgroup v2 hierarchy the
 // daemon tracks processes by pid instead (supervise.ChildTracker).
 type cgroupTracking struct {
-	m *cgroup.Manager
+	m      *cgroup.Manager
+	debugf func(format string, args ...any)
 }
 
 // setupTracking chooses the process tracking and fills eopts. It returns
@@ -38,7 +39,7 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 	if err != nil {
 		return fmt.Sprintf("pid tracking (%v)", err)
 	}
-	t := &cgroupTracking{m: m}
+	t := &cgroupTracking{m: m, debugf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }}
 	d.cgroups = m
 	if !d.pid1 {
 		// Trees of sessions that were killed before they could clean up.
@@ -76,6 +77,14 @@ func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int),
 // KillInstance implements engine.Placer.
 func (t *cgroupTracking) KillInstance(job, instance string) {
 	t.m.Instance(job, instance).Kill()
+}
+
+// InstanceGone implements engine.Placer: the instance's groups go with it,
+// whether or not their Empty came before the exits were handled.
+func (t *cgroupTracking) InstanceGone(job, instance string) {
+	if err := t.m.ReleaseInstance(job, instance); err != nil {
+		t.debugf("Cgroups of %s (%s) kept: %v", job, instance, err)
+	}
 }
 
 // Members implements engine.Tracker: every process in the instance's

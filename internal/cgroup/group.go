@@ -369,6 +369,11 @@ func (g *Group) Remove() error {
 	m := g.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cur := m.groups[g.rel]; g.process != "" && cur != nil && cur != g {
+		// A late Empty of a group released with its instance: the
+		// directory now belongs to a new instance of the same name.
+		return nil
+	}
 	var errs []error
 	// Groups of ours at or below g: stop watching, close, forget.
 	for rel, h := range m.groups {
@@ -408,6 +413,62 @@ func (g *Group) Remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReleaseInstance is for an instance that has gone: each of its process
+// groups that is empty is closed, unwatched and deleted, then INSTANCE and
+// JOB when nothing is left in them. It does not depend on the order in
+// which the groups' Empty notifications and the exits of their processes
+// were handled (an Empty the daemon declined because the exit of the
+// group's leader was not handled yet would otherwise leave the group, its
+// descriptor and its watch for good). A group that still holds processes
+// stays, watched: its Empty comes when they are gone, and the daemon then
+// removes it as for any Empty.
+func (m *Manager) ReleaseInstance(job, instance string) error {
+	instRel := Escape(job) + "/" + Escape(instance)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for rel, h := range m.groups {
+		if !strings.HasPrefix(rel, instRel+"/") {
+			continue
+		}
+		if p, err := populated(h.path); err == nil && p {
+			h.armed = true
+			m.checkLocked(h)
+			errs = append(errs, fmt.Errorf("cgroup: %s: processes remain", rel))
+			continue
+		}
+		for d := range h.v1All {
+			rmdirTree(d)
+		}
+		m.forgetLocked(h)
+		if err := rmdirTree(h.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, root := range append([]string{m.root}, m.v1Roots()...) {
+		unix.Rmdir(filepath.Join(root, instRel))
+		unix.Rmdir(filepath.Join(root, Escape(job)))
+	}
+	delete(m.applied, instRel)
+	return errors.Join(errs...)
+}
+
+func (m *Manager) v1Roots() []string {
+	var out []string
+	for _, r := range m.v1root {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Known says how many process groups the Manager holds open (each with a
+// descriptor and an inotify watch).
+func (m *Manager) Known() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.groups)
 }
 
 // forgetLocked drops a group from the manager.

@@ -435,6 +435,9 @@ func (e *Engine) removeInstance(i *instance) {
 		return
 	}
 	c.removeInstance(i)
+	if e.opt.Placer != nil {
+		e.opt.Placer.InstanceGone(c.name, i.name)
+	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
 	if len(c.instances) == 0 {
 		e.classIdle(c)
