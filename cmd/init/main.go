@@ -104,6 +104,9 @@ type daemon struct {
 	done     chan struct{}
 	bus      *busLink        // bus.go
 	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
+	// cgroupName is the name of PID 1's cgroup tree when it is not the
+	// default (passed on at a re-exec).
+	cgroupName string
 }
 
 func (d *daemon) run() error {
