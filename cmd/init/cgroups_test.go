@@ -13,10 +13,11 @@ func TestReexecArgsCgroupName(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if got := reexecArgs([]string{"init", "--cgroup-name=x"}, 4, ""); !slices.Equal(got, []string{"init", "--restart", "--state-fd", "4"}) {
-		t.Fatalf("default name: %q", got)
+	def := reexecArgs([]string{"init", "--cgroup-name=x"}, 4, "")
+	if !slices.Equal(def, []string{"init", "--restart", "--state-fd", "4"}) {
+		t.Fatalf("default name: %q", def)
 	}
-	o, err := parseOptions(got[1:])
+	o, err := parseOptions(def[1:])
 	if err != nil || o.cgroupName != "" || o.stateFD != 4 || !o.restart {
 		t.Fatalf("%+v %v", o, err)
 	}
