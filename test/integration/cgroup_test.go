@@ -181,3 +181,35 @@ func TestCgroupShortInstancesNoLeak(t *testing.T) {
 		t.Fatalf("after %d short-lived instances: %d descriptors (was %d) and %d cgroup directories (was %d) left", N, fds1, fds0, dirs1, dirs0)
 	}
 }
+
+// Issue 15 item 11: cgroup directories removed from outside (here the
+// whole tree, once empty) are made again by the next start, which
+// succeeds.
+func TestCgroupTreeRemovedFromOutside(t *testing.T) {
+	s := startSession(t, map[string]string{"once": "task\nexec true\n", "svc": "exec sleep 3608\n"})
+	needCgroups(t, s)
+	root := cgroupRoot(t, s.stderr.String())
+	if _, errs, code := s.ctl("start", "once"); code != 0 {
+		t.Fatalf("start once: %s", errs)
+	}
+	removeSystemCgroups(root)
+	if _, err := os.Stat(root); err == nil {
+		t.Fatalf("%s could not be removed", root)
+	}
+	for _, job := range []string{"once", "svc"} {
+		if _, errs, code := s.ctl("start", job); code != 0 {
+			t.Fatalf("start %s after its cgroup tree was removed: %s\ndaemon said:\n%s", job, errs, s.stderr.String())
+		}
+	}
+	pids := jobProcesses("svc", "sleep 3608")
+	if len(pids) != 1 {
+		t.Fatalf("svc processes %v", pids)
+	}
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pids[0]))
+	if !strings.Contains(string(cg), "/"+filepath.Base(root)+"/svc/_/main\n") {
+		t.Fatalf("svc's process is in %q, not in %s/svc/_/main", cg, root)
+	}
+	if _, errs, code := s.ctl("stop", "svc"); code != 0 {
+		t.Fatalf("stop svc: %s", errs)
+	}
+}
