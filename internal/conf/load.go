@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,6 +164,39 @@ func fileKind(path string, t fs.FileMode) string {
 	return "not a regular file"
 }
 
+// filesRead counts the job files read (tests count re-reads).
+var filesRead atomic.Int64
+
+// Reread re-reads what changed, for a Watcher's Changes: the job of each
+// changed .conf or .override, by name (LoadJob), as a map from job name to
+// its new definition, nil for a job that has no file any more (or none
+// that loads). Other files are not read. ok is false when a directory
+// changed (created, removed or moved): the caller loads everything
+// (Load), as it does when the watcher lost track.
+func Reread(dirs []string, files, changedDirs []string) (jobs map[string]*Job, ok bool, errs []error) {
+	if len(changedDirs) > 0 {
+		return nil, false, nil
+	}
+	names := map[string]bool{}
+	for _, p := range files {
+		if name, _, ok := NameForPath(dirs, p); ok {
+			names[name] = true
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	jobs = map[string]*Job{}
+	for _, n := range sorted {
+		j, e := LoadJob(dirs, n)
+		errs = append(errs, e...)
+		jobs[n] = j
+	}
+	return jobs, true, errs
+}
+
 // readFile reads at most MaxFileSize+1 bytes, so that Parse reports a
 // too-large file without us reading all of it. It opens nothing that can
 // block (O_NONBLOCK: a FIFO put in place of the file since the directory
@@ -183,6 +217,7 @@ func readFile(path string, follow bool) ([]byte, error) {
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
+	filesRead.Add(1)
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err

@@ -367,6 +367,31 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 	e.Poll()
 }
 
+// UpdateJobs applies the definitions of some jobs only (the files that
+// changed): a nil definition removes the job, the jobs not named keep
+// theirs. It is SetJobs with the others' current definitions, so the rules
+// are the same; no job file is read for them.
+func (e *Engine) UpdateJobs(changed map[string]*conf.Job) {
+	defs := make(map[string]*conf.Job, len(e.classes)+len(changed))
+	for n, c := range e.classes {
+		switch {
+		case c.deleted:
+		case c.next != nil:
+			defs[n] = c.next
+		case c.def != nil:
+			defs[n] = c.def
+		}
+	}
+	for n, d := range changed {
+		if d == nil {
+			delete(defs, n)
+		} else {
+			defs[n] = d
+		}
+	}
+	e.SetJobs(defs)
+}
+
 // install makes d the class's definition, carrying over the events its old
 // start condition had latched (a reload mid-boot must not lose them).
 func (e *Engine) install(c *class, d *conf.Job) {
