@@ -23,7 +23,7 @@ type Watcher struct {
 	fd     int
 	wake   [2]int // pipe to interrupt poll on Close
 	mu     sync.Mutex
-	wds    map[int]string // watch descriptor → directory
+	wds    map[int]string  // watch descriptor → directory
 	paths  map[string]bool // changed path → it is (or was) a directory
 	all    bool            // too many changes or an overflow: reload everything
 	closed bool

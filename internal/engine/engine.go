@@ -83,12 +83,12 @@ type Engine struct {
 	// incremental: changes of a few classes (UpdateJobs) update sorted
 	// and byEvent in place of marking them stale.
 	incremental bool
-	queue   []*event
-	pids    map[int]procRef
-	env     []string // global job environment (set-env changes it)
-	subs    map[int]func(api.Signal)
-	nextSub int
-	polling bool
+	queue       []*event
+	pids        map[int]procRef
+	env         []string // global job environment (set-env changes it)
+	subs        map[int]func(api.Signal)
+	nextSub     int
+	polling     bool
 
 	msgs chan func()
 	// Stats for benchmarks and tests.
