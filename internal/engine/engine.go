@@ -80,15 +80,16 @@ type Engine struct {
 	sorted  []*class
 	byEvent map[string][]*class
 	stale   bool
+	queue   []*event
+	pids    map[int]procRef
+	env     []string // global job environment (set-env changes it)
+	subs    map[int]func(api.Signal)
+	nextSub int
+	polling bool
+
 	// incremental: changes of a few classes (UpdateJobs) update sorted
 	// and byEvent in place of marking them stale.
 	incremental bool
-	queue       []*event
-	pids        map[int]procRef
-	env         []string // global job environment (set-env changes it)
-	subs        map[int]func(api.Signal)
-	nextSub     int
-	polling     bool
 
 	msgs chan func()
 	// Stats for benchmarks and tests.

@@ -110,13 +110,7 @@ type instance struct {
 
 	respawnCount int
 	respawnTime  time.Time
-	// The log of a respawning main process is rate-limited (respawnQuiet):
-	// the window's start, the exits logged in it, and those not logged.
-	logWindow     time.Time
-	logged        int
-	logSuppressed int
-	quiet         bool // this end of main and the respawn after it are not logged
-	killTimer     Timer
+	killTimer    Timer
 	// killDeadline and expectDeadline are when the timers fire (saved
 	// across a re-exec; meaningful only while the timer is set).
 	killDeadline, expectDeadline time.Time
@@ -130,6 +124,13 @@ type instance struct {
 	// for `expect` readiness.
 	expectExits int
 	expectTimer Timer
+
+	// The log of a respawning main process is rate-limited (respawnQuiet):
+	// the window's start, the exits logged in it, and those not logged.
+	logWindow     time.Time
+	logged        int
+	logSuppressed int
+	quiet         bool // this end of main and the respawn after it are not logged
 }
 
 func (i *instance) label() string {
