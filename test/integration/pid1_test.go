@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -203,7 +204,8 @@ func TestPID1SharedCgroup(t *testing.T) {
 	needRoot(t, "PID namespaces")
 	jobs := map[string]string{
 		"zzshared": "start on startup\nexec sleep 3605\n",
-		"zzvictim": "start on startup\nexec sleep 3606\n",
+		// Deaf to SIGTERM: its stop ends with the kill of its group.
+		"zzvictim": "start on startup\nkill timeout 1\nscript\n  trap '' TERM\n  exec sleep 3606\nend script\n",
 	}
 	type ns struct {
 		pid    int
@@ -268,7 +270,8 @@ func TestPID1SharedCgroup(t *testing.T) {
 	}
 
 	// A process that is not ours (the host's) put into a group of the
-	// first: a stop kills only ours, and does not wait for it.
+	// first: a stop (SIGTERM, then at the kill timeout the kill of the
+	// group) kills only ours, and does not wait for it.
 	alien := exec.Command("sleep", "3607")
 	if err := alien.Start(); err != nil {
 		t.Fatal(err)
@@ -284,8 +287,12 @@ func TestPID1SharedCgroup(t *testing.T) {
 	if got := status(nss[0], "zzvictim"); got != "zzvictim stop/waiting\n" {
 		t.Fatalf("zzvictim: %q", got)
 	}
-	if err := alien.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("the foreign process was killed: %v", err)
+	if !strings.Contains(nss[0].log.String(), "holds processes of another PID namespace: only ours are killed") {
+		t.Fatalf("the stop did not come to the kill of the group:\n%s", nss[0].log.String())
+	}
+	// (A child of ours: killed, it would be a zombie until waited for.)
+	if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", alien.Process.Pid)); !strings.Contains(string(st), ") S ") {
+		t.Fatalf("the foreign process was killed: %q", st)
 	}
 	// Its group is not reused while the foreign process is in it: the
 	// start fails with a clear message.
