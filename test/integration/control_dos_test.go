@@ -73,11 +73,6 @@ func procStatusKB(t *testing.T, pid int, key string) int {
 	return 0
 }
 
-func countFDs(pid int) int {
-	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	return len(ents)
-}
-
 // hostile runs a repro client as nobody in init's network namespace. It
 // returns when the client prints a line starting with until, exits, or
 // after limit; stop kills it.
