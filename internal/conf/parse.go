@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"time"
 
@@ -795,4 +796,15 @@ func cloneNode(n *cond.Node) *cond.Node {
 		c.Args = append([]string(nil), n.Args...)
 	}
 	return &c
+}
+
+// StanzaKeywords returns the first word of every stanza the parser
+// accepts, sorted (the documentation tests check each is in init(5)).
+func StanzaKeywords() []string {
+	kw := make([]string, 0, len(stanzas))
+	for k := range stanzas {
+		kw = append(kw, k)
+	}
+	sort.Strings(kw)
+	return kw
 }
