@@ -88,6 +88,7 @@ type Engine struct {
 	polling bool
 
 	msgs chan func()
+	hist history // for the diagnostics (diag.go)
 	// Stats for benchmarks and tests.
 	EventsHandled uint64
 }

@@ -173,6 +173,7 @@ func (e *Engine) enter(i *instance, s job.State) {
 		i.state = s
 		e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
 		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
+		e.record(i)
 		if !e.entryAction(i, old) {
 			return
 		}
