@@ -267,4 +267,3 @@ func (b *Backend) Timeline() (t api.Timeline) {
 	b.call(func() { t = b.E.Timeline() })
 	return
 }
-
