@@ -65,7 +65,9 @@ func writeWhy(w io.Writer, r *api.WhyReport) {
 	}
 	fmt.Fprintf(w, "%s %s/%s\n", label, r.Goal, r.State)
 	if r.Condition == nil {
-		if r.Kind == "start on" {
+		if r.Kind == "start on" && r.ManualBy != "" {
+			fmt.Fprintf(w, "start on: none: disabled by the override %s; starts only when asked (initctl start)\n", r.ManualBy)
+		} else if r.Kind == "start on" {
 			fmt.Fprintln(w, "start on: none (manual): starts only when asked (initctl start)")
 		} else {
 			fmt.Fprintln(w, "stop on: none: stops when asked, or when its main process ends")

@@ -20,6 +20,8 @@ type WhyReport struct {
 	// Manual: the job has no `start on` (the stanza `manual`, or an
 	// override that took it away); it starts only when asked.
 	Manual bool `json:",omitempty"`
+	// ManualBy is the override file that disabled the job's `start on`.
+	ManualBy string `json:",omitempty"`
 	// Blocked are the events that wait for this job: held by its
 	// condition until it fires, or started/stopped it and wait until it
 	// comes to rest. Hook is the job's own starting/stopping event it

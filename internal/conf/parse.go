@@ -51,6 +51,9 @@ func ParseOverride(base *Job, path string, data []byte) (*Job, error) {
 	if err := parseInto(j, path, data); err != nil {
 		return nil, err
 	}
+	if base.StartOn != nil && j.StartOn == nil {
+		j.ManualBy = path
+	}
 	return j, nil
 }
 

@@ -190,6 +190,7 @@ func (e *Engine) Why(name string, env []string) (api.WhyReport, error) {
 	} else {
 		r.Kind = "start on"
 		r.Manual = c.def.StartOn == nil
+		r.ManualBy = c.def.ManualBy
 		if c.start != nil {
 			r.Condition = whyNode(c.start.Explain())
 			block(c.start.Held()...)

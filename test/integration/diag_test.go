@@ -173,6 +173,16 @@ func TestWhy(t *testing.T) {
 	if !strings.Contains(out, "start on: none (manual)") {
 		t.Errorf("why man:\n%s", out)
 	}
+	// An override that takes start on away is named.
+	ovr := filepath.Join(s.confdir, "ovr.override")
+	if err := os.WriteFile(ovr, []byte("manual\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeJob(t, s.confdir, "ovr", "start on foo\nexec sleep 600\n")
+	waitFor(t, "ovr to be loaded", func() bool {
+		out, _, _ = s.ctl("initctl", "why", "ovr")
+		return strings.Contains(out, "start on: none: disabled by the override "+ovr+";")
+	})
 	if _, e, code := s.ctl("initctl", "why", "nope"); code != 1 || !strings.Contains(e, "Unknown job: nope") {
 		t.Errorf("why nope: %d %q", code, e)
 	}
