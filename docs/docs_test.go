@@ -156,7 +156,8 @@ func TestJobFilesInDocsParse(t *testing.T) {
 }
 
 var eventPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`\b[eE]mit\("([^"]+)"`),
+	// a literal name (not a prefix: ":sys:"+name is documented as :sys:EVENT)
+	regexp.MustCompile(`\b[eE]mit\("([^"]+)"\s*[,)]`),
 	regexp.MustCompile(`hookEvent\(\w+, "([^"]+)"`),
 	regexp.MustCompile(`"EmitEvent(?:WithFile)?", "([^"]+)"`),
 	regexp.MustCompile(`startupEvent:\s*"([^"]+)"`),
@@ -299,5 +300,50 @@ func TestSiteBuilds(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(build, "site", "man", "roff", "init.5")); err != nil {
 		t.Errorf("roff pages not in the site: %v", err)
+	}
+}
+
+var flagDef = regexp.MustCompile(`\.(?:Bool|String|Int|Int64|Uint|Duration|Float64)(?:Var)?\((?:&[\w.]+, )?"([\w-]+)"`)
+
+// TestEveryCommandHasAManPage: every command under cmd/ has a man page,
+// and every option it defines with the flag package (for the bridges
+// also the options all bridges share) is in that page.
+func TestEveryCommandHasAManPage(t *testing.T) {
+	dirs, _ := filepath.Glob("../cmd/*")
+	shared := flagDef.FindAllStringSubmatch(read(t, "../internal/bridge/cli.go"), -1)
+	n := 0
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		pages, _ := filepath.Glob("man/" + name + ".[18].md") // commands: sections 1 and 8
+		if len(pages) != 1 {
+			t.Errorf("cmd/%s has no man page docs/man/%s.8.md (or .1.md)", name, name)
+			continue
+		}
+		page := read(t, pages[0])
+		files, _ := filepath.Glob(dir + "/*.go")
+		var defs [][]string
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src := read(t, f)
+			defs = append(defs, flagDef.FindAllStringSubmatch(src, -1)...)
+			if strings.Contains(src, "bridge.ParseFlags(") {
+				defs = append(defs, shared...)
+			}
+		}
+		for _, d := range defs {
+			opt := "--" + d[1]
+			if len(d[1]) == 1 {
+				opt = "-" + d[1]
+			}
+			n++
+			if !strings.Contains(page, "**"+opt+"**") {
+				t.Errorf("%s: option %s is not in %s (as **%s**)", name, opt, pages[0], opt)
+			}
+		}
+	}
+	if len(dirs) < 5 || n < 10 {
+		t.Fatalf("%d commands, %d options found", len(dirs), n)
 	}
 }

@@ -33,6 +33,12 @@ for alias in start stop restart reload status; do
 	printf '.so man8/initctl.8\n' >"$tmp/$alias.8"
 	install -D -m 0644 "$tmp/$alias.8" "$man/man8/$alias.8"
 done
+# Upstart had a page per event; here upstart-events(7) holds them all.
+for alias in startup starting started stopping stopped runlevel control-alt-delete \
+	keyboard-request power-status-changed file-event dbus-event; do
+	printf '.so man7/upstart-events.7\n' >"$tmp/$alias.7"
+	install -D -m 0644 "$tmp/$alias.7" "$man/man7/$alias.7"
+done
 for alias in halt poweroff; do
 	printf '.so man8/reboot.8\n' >"$tmp/$alias.8"
 	install -D -m 0644 "$tmp/$alias.8" "$man/man8/$alias.8"

@@ -8,6 +8,16 @@
 
 local function roff_escape(s)
   s = s:gsub("\\", "\\e")
+  -- Non-ASCII characters as groff's \[uXXXX] (raw UTF-8 upsets troff).
+  local out = {}
+  for _, c in utf8.codes(s) do
+    if c < 128 then
+      out[#out + 1] = utf8.char(c)
+    else
+      out[#out + 1] = string.format("\\[u%04X]", c)
+    end
+  end
+  s = table.concat(out)
   s = s:gsub("\n([.'])", "\n\\&%1")
   if s:match("^[.']") then s = "\\&" .. s end
   return s
