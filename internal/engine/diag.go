@@ -14,13 +14,14 @@ import (
 
 // MaxStateRecords bounds the state changes kept for the boot chart: the
 // first ones since the daemon started (the boot is what the chart is
-// for); later ones are counted, not kept. About 100 bytes each.
+// for); later ones are counted, not kept. 80 bytes each (stateRec), plus
+// the text of what started each run.
 const MaxStateRecords = 10000
 
 // history is what the diagnostics remember beyond the live state.
 type history struct {
 	start   time.Time
-	recs    []api.StateRecord
+	recs    []stateRec
 	dropped int
 	// lastStop is the stopped event of each job's last ended instance.
 	lastStop map[string]*api.WhyEvent
@@ -31,6 +32,23 @@ func (e *Engine) now() time.Time {
 		return time.Now()
 	}
 	return e.opt.Clock.Now()
+}
+
+// stateRec is the compact form of api.StateRecord: times as Unix
+// nanoseconds, names shared with the class and instance.
+type stateRec struct {
+	at, causeAt int64
+	job, inst   string
+	cause       string
+	state       job.State
+	task        bool
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // record notes the state i has just entered (loop only).
@@ -50,7 +68,7 @@ func (e *Engine) record(i *instance) {
 		h.dropped++
 		return
 	}
-	r := api.StateRecord{At: now, Job: i.class.name, Instance: i.name, State: i.state.String(), Task: i.def.Task}
+	r := stateRec{at: now.UnixNano(), job: i.class.name, inst: i.name, state: i.state, task: i.def.Task}
 	if i.state == job.Starting {
 		// Started by its condition: UPSTART_EVENTS is set, and the
 		// condition (not yet fired when the instance enters starting)
@@ -63,14 +81,14 @@ func (e *Engine) record(i *instance) {
 			var causes []string
 			for _, c := range i.class.start.Matched() {
 				causes = append(causes, describeEvent(c))
-				if ev, ok := c.Ref.(*event); ok && !ev.at.IsZero() && (r.CauseAt.IsZero() || ev.at.Before(r.CauseAt)) {
-					r.CauseAt = ev.at
+				if ev, ok := c.Ref.(*event); ok && !ev.at.IsZero() && (r.causeAt == 0 || ev.at.UnixNano() < r.causeAt) {
+					r.causeAt = ev.at.UnixNano()
 				}
 			}
 			if len(causes) == 0 {
 				causes = []string{names}
 			}
-			r.Cause = strings.Join(causes, ", ")
+			r.cause = strings.Join(causes, ", ")
 		}
 	}
 	h.recs = append(h.recs, r)
@@ -79,7 +97,11 @@ func (e *Engine) record(i *instance) {
 // Timeline returns the recorded state changes (loop only).
 func (e *Engine) Timeline() api.Timeline {
 	t := api.Timeline{Start: e.hist.start, Now: e.now(), Dropped: e.hist.dropped}
-	t.Records = append([]api.StateRecord(nil), e.hist.recs...)
+	t.Records = make([]api.StateRecord, len(e.hist.recs))
+	for k, r := range e.hist.recs {
+		t.Records[k] = api.StateRecord{At: unixTime(r.at), Job: r.job, Instance: r.inst, State: r.state.String(),
+			Task: r.task, Cause: r.cause, CauseAt: unixTime(r.causeAt)}
+	}
 	if t.Start.IsZero() {
 		t.Start = t.Now
 	}
