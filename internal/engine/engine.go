@@ -118,6 +118,7 @@ func New(opt Options) *Engine {
 		subs:    map[int]func(api.Signal){},
 		msgs:    make(chan func(), 256),
 	}
+	e.hist.start = e.now() // the boot chart's origin
 	return e
 }
 
