@@ -347,3 +347,15 @@ func TestEveryCommandHasAManPage(t *testing.T) {
 		t.Fatalf("%d commands, %d options found", len(dirs), n)
 	}
 }
+
+// TestManPagesStateDifferences: every man page says where we differ from
+// Upstart 1.13 and points at docs/decisions.md.
+func TestManPagesStateDifferences(t *testing.T) {
+	pages, _ := filepath.Glob("man/*.[1-8].md")
+	for _, p := range pages {
+		s := read(t, p)
+		if !strings.Contains(s, "\n# DIFFERENCES FROM UPSTART 1.13\n") || !strings.Contains(s, "(../decisions.md)") {
+			t.Errorf("%s lacks a DIFFERENCES FROM UPSTART 1.13 section linking ../decisions.md", p)
+		}
+	}
+}
