@@ -126,12 +126,12 @@ func buildSpecTables() {
 	specsByKind = [...][]*ifaceSpec{
 		kindNode:     common,
 		kindJobs:     common,
-		kindManager:  with(managerSpec, propertiesSpec),
+		kindManager:  with(managerSpec, propertiesSpec, diagSpec),
 		kindJob:      with(jobSpec, propertiesSpec),
 		kindInstance: with(instanceSpec, propertiesSpec, extInstanceSpec),
 		kindBusShim:  with(busShimSpec),
 	}
-	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
+	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec, diagSpec} {
 		for i := range s.methods {
 			m := &s.methods[i]
 			var b strings.Builder

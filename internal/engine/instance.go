@@ -188,6 +188,7 @@ func (e *Engine) enter(i *instance, s job.State) {
 			i.quiet = false // the unlogged respawn is over
 		}
 		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
+		e.record(i)
 		if !e.entryAction(i, old) {
 			return
 		}
