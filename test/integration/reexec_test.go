@@ -402,7 +402,7 @@ func TestPID1ReexecNewerState(t *testing.T) {
 	// document: it rewrites the format number, then runs this binary.
 	os.Remove(path)
 	script := `#!/bin/bash
-for a; do fd=$a; done
+prev=; for a; do [ "$prev" = --state-fd ] && fd=$a; prev=$a; done
 sed 's/"version":[0-9]*/"version":99/' <&$fd >` + bin + `/doctored
 eval "exec $fd<` + bin + `/doctored"
 exec ` + real + ` "$@"
