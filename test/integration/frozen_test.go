@@ -154,9 +154,17 @@ func TestFrozenLogPidsLimit(t *testing.T) {
 	thawed = true
 	p := filepath.Join(mnt, "w00.log")
 	st, _ := os.Stat(p)
-	waitFor(t, "the logs to be written again", func() bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		st2, err := os.Stat(p)
-		return err == nil && st2.Size() > st.Size()+10*101
-	})
+		if err == nil && st2.Size() > st.Size()+10*101 {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("sh", "-c", "ls -l "+mnt+"; cat /proc/"+strconv.Itoa(pid)+"/status | grep Threads").CombinedOutput()
+			t.Fatalf("the logs are not written again: %v\n%s\ndaemon said:\n%s", err, out, s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Logf("daemon threads after the thaw: %d", procThreads(pid))
 }
