@@ -85,7 +85,8 @@ func pidsCgroup(t *testing.T, pid, extra int) (dir string) {
 // bound, the daemon went from 7 to 46 threads, the runtime could not
 // create the next one and aborted (PID 1 gone). Now at most
 // logger.IOThreads writers block; the daemon lives, answers, and writes
-// the logs on once the file system is thawed.
+// the logs on once the file system is thawed. A re-exec meanwhile does
+// not wait for the blocked writers.
 func TestFrozenLogPidsLimit(t *testing.T) {
 	needRoot(t, "a loop mount, fsfreeze and a pids cgroup")
 	needTools(t, "mkfs.ext4", "fsfreeze", "mount", "umount", "perl")
@@ -150,8 +151,30 @@ func TestFrozenLogPidsLimit(t *testing.T) {
 		t.Fatalf("initctl list with the logs frozen: %v\n%s\ndaemon said:\n%s", err, out, s.stderr.String())
 	}
 
+	// A re-exec now: the logger's handover does not wait for the blocked
+	// writers past its deadline (their output goes over unwritten). The
+	// exec itself then waits in the kernel for the threads blocked in the
+	// frozen writes to end, that is for the thaw.
+	conn := dialPrivate(t, s.address)
+	reexecs := strings.Count(s.stderr.String(), "Re-executing")
+	conn.Object("", upstartManager).Call(upstartIface+".Restart", 0)
+	conn.Close()
+	waitFor(t, "the re-exec despite the blocked writers", func() bool {
+		return strings.Count(s.stderr.String(), "Re-executing") > reexecs
+	})
+	if !strings.Contains(s.stderr.String(), "log writers are blocked: their output is handed over unwritten") {
+		t.Errorf("no word of the busy log writers:\n%s", s.stderr.String())
+	}
+
 	run(t, "fsfreeze", "-u", mnt)
 	thawed = true
+	waitFor(t, "the new image to answer", func() bool {
+		_, _, code := s.ctl("initctl", "version")
+		return code == 0
+	})
+	if out := s.mustCtl("list"); strings.Count(out, "start/running") != jobs {
+		t.Fatalf("list after the re-exec:\n%s\ndaemon said:\n%s", out, s.stderr.String())
+	}
 	p := filepath.Join(mnt, "w00.log")
 	st, _ := os.Stat(p)
 	deadline := time.Now().Add(20 * time.Second)
