@@ -371,6 +371,13 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 	}
 	var err error
 	d.call(func() {
+		// A panic here must not leave d.call waiting for ever (the loop
+		// itself recovers, but would not answer the call).
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("internal error: %v", r)
+			}
+		}()
 		err = d.e.Restore(&doc.Engine, func(fd int) *os.File {
 			unix.CloseOnExec(fd)
 			return os.NewFile(uintptr(fd), "event-file")
