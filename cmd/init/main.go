@@ -98,12 +98,19 @@ type daemon struct {
 	address string
 	exits   chan supervise.Exit
 	srv     *control.Server
-	// listener is the private socket being served (nil: none).
+	// listener is the private socket being served (nil: none; loop only
+	// once the loop runs).
 	listener *net.UnixListener
-	session  string // session file, removed at exit
-	done     chan struct{}
-	bus      *busLink        // bus.go
-	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
+	// inherited is the private socket found open after a re-exec whose
+	// state was refused (reexec.go).
+	inherited *os.File
+	session   string // session file, removed at exit
+	done      chan struct{}
+	bus       *busLink        // bus.go
+	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
+	// cgroupName is the name of PID 1's cgroup tree when it is not the
+	// default (passed on at a re-exec).
+	cgroupName string
 }
 
 func (d *daemon) run() error {
@@ -122,11 +129,6 @@ func (d *daemon) run() error {
 			d.bootSetup()
 		}
 	}
-	var doc *state.Document // the previous image's, after a re-exec
-	if o.stateFD >= 0 {
-		doc = d.readState(o.stateFD)
-	}
-
 	env := d.globalEnv()
 	var err error
 	d.dirs, err = d.confDirs()
@@ -138,6 +140,10 @@ func (d *daemon) run() error {
 		env = environ.Set(env, "UPSTART_SESSION="+d.address)
 	} else {
 		d.address = "unix:abstract=/com/ubuntu/upstart"
+	}
+	var doc *state.Document // the previous image's, after a re-exec
+	if o.stateFD >= 0 {
+		doc = d.readState(o.stateFD)
 	}
 
 	exits := make(chan supervise.Exit, 1024)
@@ -183,9 +189,18 @@ func (d *daemon) run() error {
 	}
 
 	d.done = make(chan struct{})
-	// The loop must run before anything posts to it.
+	// The loop must run before anything posts to it. After a re-exec it
+	// takes no exit before the jobs are restored: the new reaper may have
+	// collected the end of a process the old image spawned, which only
+	// the restored state can place.
+	if doc != nil {
+		early, returned := make(chan struct{}), make(chan struct{})
+		go func() { d.e.Run(nil, early); close(returned) }()
+		d.restoreEngine(doc)
+		close(early)
+		<-returned
+	}
 	go d.e.Run(exits, d.done)
-	d.restoreEngine(doc)
 	d.call(d.reload)
 	if doc != nil {
 		// Watching a thousand groups again takes about 0.1 s: not before
@@ -199,19 +214,28 @@ func (d *daemon) run() error {
 	d.srv = srv
 	defer srv.Close()
 	if !o.session {
-		l, err := restoredListener(doc)
+		l, err := d.restoredListener(doc)
 		if err != nil {
 			d.log.Error(err.Error())
 		}
 		if l == nil {
 			nl, err := control.Listen(d.address)
-			if err != nil {
+			switch {
+			case err == nil:
+				l = nl.(*net.UnixListener)
+			case d.pid1 || o.restart:
+				// PID 1, or a session after a re-exec (its jobs run on):
+				// never give up, and never go headless for good.
+				d.log.Error(fmt.Sprintf("Unable to listen for private connections, retrying: %v", err))
+				go d.listenLater()
+			default:
 				return fmt.Errorf("unable to listen for private connections: %w", err)
 			}
-			l = nl.(*net.UnixListener)
 		}
-		d.listener = l
-		go srv.Serve(l)
+		if l != nil {
+			d.listener = l
+			go srv.Serve(l)
+		}
 	}
 	d.bus.start()
 	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
@@ -229,8 +253,7 @@ func (d *daemon) run() error {
 		defer w.Close()
 		go func() {
 			for range w.C {
-				w.Changed()
-				d.e.Post(d.reload)
+				d.confChanged(w.Changes())
 			}
 		}()
 	}
@@ -262,6 +285,22 @@ func (d *daemon) serveListener(f *os.File) {
 	go d.srv.Serve(l)
 }
 
+// listenLater binds the private socket once it can (every second), and
+// serves it.
+func (d *daemon) listenLater() {
+	for {
+		time.Sleep(time.Second)
+		nl, err := control.Listen(d.address)
+		if err != nil {
+			continue
+		}
+		d.call(func() { d.listener = nl.(*net.UnixListener) })
+		d.log.Info("Listening for private connections")
+		d.srv.Serve(nl)
+		return
+	}
+}
+
 // executable is the path a re-exec runs: the binary's path as invoked
 // (after an upgrade, the new binary there), else the running one.
 func executable() string {
@@ -291,6 +330,33 @@ func (d *daemon) reload() {
 		d.log.Error(err.Error())
 	}
 	d.e.SetJobs(jobs)
+}
+
+// confChanged applies a batch of changes the configuration watcher saw:
+// the changed job files are re-read here, off the loop, and only their
+// jobs are updated on it. A changed directory, or a watcher that lost
+// track, reloads everything. It returns when the loop has applied them
+// (changes that come meanwhile make the next batch).
+func (d *daemon) confChanged(files, dirs []string, all bool) {
+	var jobs map[string]*conf.Job
+	ok := false
+	if !all {
+		var errs []error
+		jobs, ok, errs = conf.Reread(d.dirs, files, dirs)
+		for _, err := range errs {
+			d.log.Error(err.Error())
+		}
+	}
+	if !ok {
+		d.log.Debug("Configuration changed: reloading every job file")
+		d.call(d.reload)
+		return
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	d.log.Debug(fmt.Sprintf("Configuration changed: re-read %d job(s)", len(jobs)))
+	d.call(func() { d.e.UpdateJobs(jobs) })
 }
 
 func (d *daemon) globalEnv() []string {
