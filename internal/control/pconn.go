@@ -395,23 +395,12 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		p.replyError(serial, dest, refusedObject{c.uid}.err())
 		return true
 	}
-	o, ok := c.lookupObject(m.path)
-	if !ok {
-		closeFDs(m.body)
-		p.replyError(serial, dest, dbus.MakeNoObjectError(m.path))
-		return true
-	}
-	meth, err := o.findMethod(m.iface, m.member)
+	o, meth, err := c.dispatch(m.path, m.iface, m.member, m.sig, m.body)
 	if err != nil {
-		closeFDs(m.body)
 		p.replyError(serial, dest, err)
 		return true
 	}
-	if err := checkArgs(meth, m.sig, m.body); err != nil {
-		p.replyError(serial, dest, err)
-		return true
-	}
-	cl := &call{o: o, sender: m.sender, body: m.body}
+	cl := &call{o: o, sender: m.sender, body: m.body, iface: m.iface, member: m.member, sig: m.sig, meth: meth}
 	noReply := m.flags&flagNoReplyExpected != 0
 	if !noReply {
 		cl.early = func() { p.reply(serial, dest, nil) }
