@@ -402,7 +402,7 @@ func (e *env) job(name string) (*client, dbus.ObjectPath, error) {
 
 // printStatus prints the status line(s) of the instance at ip of job.
 func (e *env) printStatus(job string, ip dbus.ObjectPath) error {
-	st, err := e.c.instanceStatus(job, ip)
+	st, err := e.c.instanceStatus(job, ip, e.verbose)
 	if err != nil {
 		return err
 	}
@@ -621,7 +621,7 @@ func listBatch(e *env, c *client, jobs []dbus.ObjectPath) error {
 			continue
 		}
 		for _, ip := range insts {
-			j.status = append(j.status, c.send(ip, control.PropertiesIface, "GetAll", control.InstanceIface))
+			j.status = append(j.status, c.send(ip, control.PropertiesIface, "GetAll", statusIface(e.verbose)))
 		}
 		got = append(got, j)
 	}
@@ -631,7 +631,7 @@ func listBatch(e *env, c *client, jobs []dbus.ObjectPath) error {
 			e.out(stoppedStatus(j.name))
 		}
 		for _, r := range j.status {
-			st, serr := instanceStatusReply(j.name, r)
+			st, serr := instanceStatusReply(j.name, r, e.verbose)
 			if err == nil && serr != nil {
 				err = serr
 			}

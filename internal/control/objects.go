@@ -772,7 +772,15 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		if r, ok := b.(ActionRunner); ok {
 			t = r.Tracking()
 		}
-		return map[string]any{"tracking": t}, nil
+		in, err := o.instanceNow()
+		if err != nil {
+			return nil, err
+		}
+		members := make([]procEntry, 0, len(in.Members))
+		for _, p := range in.Members {
+			members = append(members, procEntry{p.Name, int32(p.Pid)})
+		}
+		return map[string]any{"tracking": t, "members": members}, nil
 	}
 	return map[string]any{}, nil
 }

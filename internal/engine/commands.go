@@ -301,13 +301,17 @@ func (e *Engine) describe(i *instance) api.InstanceInfo {
 
 func (i *instance) info() api.InstanceInfo {
 	info := api.InstanceInfo{Job: i.class.name, Name: i.name, Goal: i.goal.String(), State: i.state.String()}
+	// Processes is Upstart's list: the process we track for each type
+	// (the one state changes follow). Members adds every other process
+	// found in the instance (background children, a daemon's helpers).
 	add := func(name string, leader int) {
 		if leader != 0 {
 			info.Processes = append(info.Processes, api.Process{Name: name, Pid: leader})
+			info.Members = append(info.Members, api.Process{Name: name, Pid: leader})
 		}
 		for _, m := range i.members {
-			if m.name == name {
-				info.Processes = append(info.Processes, api.Process{Name: name, Pid: m.pid})
+			if m.name == name && m.pid != leader {
+				info.Members = append(info.Members, api.Process{Name: name, Pid: m.pid})
 			}
 		}
 	}
