@@ -133,7 +133,7 @@ func TestWrapText(t *testing.T) {
 	}{
 		{"aaa bbb ccc", 7, 0, 0, "aaa bbb\nccc"},
 		{"aaa bbb ccc", 7, 0, 2, "aaa bbb\n  ccc"},
-		{"abcdefghij", 4, 0, 0, "abcd\nefgh\nij"},          // a word longer than a line is cut
+		{"abcdefghij", 4, 0, 0, "abcd\nefgh\nij"},         // a word longer than a line is cut
 		{"ab\ncd ef gh", 5, 0, 2, "ab\n  cd\n  ef\n  gh"}, // the indent counts
 		{"a\tb", 10, 2, 0, "  a b"},
 	}
