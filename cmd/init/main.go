@@ -59,7 +59,7 @@ func main() {
 	}
 	applyBusEnv(o)
 	if o.help {
-		fmt.Print(usage)
+		printUsage()
 		return
 	}
 	if o.version {
@@ -110,6 +110,9 @@ func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
 	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	for _, u := range o.unimplemented {
+		d.log.Warn(fmt.Sprintf("Option %s is not implemented by this init daemon; ignored", u))
+	}
 	user := o.user || o.session
 	if !user {
 		if os.Geteuid() != 0 {
