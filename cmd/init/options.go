@@ -29,8 +29,8 @@ type options struct {
 	writeStateFile                    bool
 
 	// The Chromium OS fork's rules (--chromeos and its parts).
-	importDeny, stripInitKeys, tmpfilesState bool
-	defaultOOM                               *int
+	importDeny, stripInitKeys bool
+	defaultOOM                *int
 
 	// unimplemented are the Upstart options given that we do not
 	// implement; they are logged once at startup.
@@ -89,14 +89,12 @@ var initOptions = []initOption{
 	{0, "write-state-file", "", "attempt to write state file on every re-exec", flag(func(o *options) { o.writeStateFile = true })},
 	// Ours.
 	{0, "log-events", "", "log every event to LOGDIR/events.log", flag(func(o *options) { o.logEvents = true })},
-	{0, "chromeos", "", "Chromium OS rules: --import-default-deny, --strip-init-env, --tmpfiles-state",
-		flag(func(o *options) { o.importDeny, o.stripInitKeys, o.tmpfilesState = true, true, true })},
+	{0, "chromeos", "", "the Chromium OS fork's rules: --import-default-deny and --strip-init-env",
+		flag(func(o *options) { o.importDeny, o.stripInitKeys = true, true })},
 	{0, "import-default-deny", "", "a job takes from the event or request that starts or stops it only the variables its import stanzas name",
 		flag(func(o *options) { o.importDeny = true })},
 	{0, "strip-init-env", "", "drop JOB, INSTANCE, RESULT, PROCESS, EXIT_STATUS, EXIT_SIGNAL and UPSTART_* from emitted events' environment",
 		flag(func(o *options) { o.stripInitKeys = true })},
-	{0, "tmpfiles-state", "", "run a job's tmpfiles in a state of its own, with --create --remove",
-		flag(func(o *options) { o.tmpfilesState = true })},
 	{0, "default-oom-score", "N", "OOM score adjustment (-1000..1000) of jobs without an oom score stanza", func(o *options, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1000 || n > 1000 {

@@ -29,7 +29,7 @@ func TestParseOptionsIgnoresUnknown(t *testing.T) {
 		t.Error("--confdir without a value accepted")
 	}
 	o, _ = parseOptions([]string{"--chromeos"})
-	if !o.importDeny || !o.stripInitKeys || !o.tmpfilesState {
+	if !o.importDeny || !o.stripInitKeys {
 		t.Errorf("--chromeos: %+v", o)
 	}
 }

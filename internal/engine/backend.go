@@ -162,6 +162,9 @@ func (b *Backend) Reload(job, inst string) (err error) {
 }
 
 func (b *Backend) Emit(name string, env []string, wait bool, file *os.File) error {
+	if b.E.opt.StripInitKeys {
+		env = stripInitKeys(env)
+	}
 	_, err := b.await(wait, func(reply func(string, error)) (string, error) {
 		var r func(error)
 		if reply != nil {

@@ -39,7 +39,7 @@ func checkEnv(env []string) error {
 
 // instanceName expands the class's instance template for a command.
 func (e *Engine) instanceName(c *class, env []string) (string, error) {
-	full := environ.Merge(e.classEnv(c.def), env...)
+	full := environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
 	name, err := expandInstance(c.def, full)
 	if err != nil {
 		msg := err.Error()
@@ -71,7 +71,7 @@ func (e *Engine) StartJob(name string, env []string, reply func(inst string, err
 		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	i := e.instanceFor(c, iname)
-	i.startEnv = environ.Merge(e.classEnv(c.def), importFilter(c.def, env)...)
+	i.startEnv = environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
@@ -114,7 +114,7 @@ func (e *Engine) stopInstance(i *instance, env []string, reply func(error)) erro
 	if i.goal == job.GoalStop {
 		return api.Errorf(api.ErrAlreadyStopped, "Job has already been stopped: "+i.label())
 	}
-	i.stopEnv = importFilter(i.def, append([]string(nil), env...))
+	i.stopEnv = e.importFilter(i.def, append([]string(nil), env...), false)
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStop, reply})
@@ -136,7 +136,7 @@ func (e *Engine) RestartJob(name string, env []string, reply func(inst string, e
 		r = func(err error) { reply(i.name, err) }
 	}
 	if len(env) > 0 {
-		i.startEnv = environ.Merge(e.classEnv(i.def), importFilter(i.def, env)...)
+		i.startEnv = environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...)
 	}
 	return e.restartInstance(i, r)
 }
@@ -321,6 +321,7 @@ func (i *instance) info() api.InstanceInfo {
 	for _, a := range i.def.Actions {
 		add(a.Name, i.actionPids[a.Name])
 	}
+	add("tmpfiles", i.auxPid)
 	return info
 }
 

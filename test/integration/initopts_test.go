@@ -19,7 +19,7 @@ func TestInitHelpAndOptions(t *testing.T) {
 		"--logdir=DIR", "--no-cgroups", "--no-dbus", "--no-inherit-env", "--no-log", "--no-sessions", "--no-startup-event",
 		"--prepend-confdir=DIR", "--restart", "--state-fd=FD", "--session", "--startup-event=NAME", "--user",
 		"--write-state-file", "--log-events", "--chromeos", "--import-default-deny", "--strip-init-env",
-		"--tmpfiles-state", "--default-oom-score=N", "-q, --quiet", "-v, --verbose", "--help", "--version"} {
+		"--default-oom-score=N", "-q, --quiet", "-v, --verbose", "--help", "--version"} {
 		if !strings.Contains(string(out), "  "+opt+" ") && !strings.Contains(string(out), "  "+opt+"\n") {
 			t.Errorf("init --help lacks %s:\n%s", opt, out)
 		}
