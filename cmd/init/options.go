@@ -32,6 +32,10 @@ type options struct {
 	importDeny, stripInitKeys bool
 	defaultOOM                *int
 
+	// cgroupName: the cgroup tree's name chosen by the image before a
+	// re-exec (cgroups.go).
+	cgroupName string
+
 	// unimplemented are the Upstart options given that we do not
 	// implement; they are logged once at startup.
 	unimplemented []string
@@ -40,7 +44,7 @@ type options struct {
 // initOption is one option of the table that drives parsing and --help.
 type initOption struct {
 	short byte
-	long  string
+	long  string // with its "--"
 	arg   string // the argument's name; "" for a flag
 	help  string // "" hides it from --help
 	set   func(o *options, val string) error
@@ -49,12 +53,12 @@ type initOption struct {
 // initOptions lists Upstart 1.13's options in its order, then ours, then
 // the ones libnih gives every program (as `init --help` prints them).
 var initOptions = []initOption{
-	{0, "append-confdir", "DIR", "specify additional directory to load configuration files from",
+	{0, "--append-confdir", "DIR", "specify additional directory to load configuration files from",
 		func(o *options, v string) error { o.appendDirs = append(o.appendDirs, v); return nil }},
-	{0, "chroot-sessions", "", "enable chroot sessions (not implemented: ignored)", unimplemented("--chroot-sessions")},
-	{0, "confdir", "DIR", "specify alternative directory to load configuration files from",
+	{0, "--chroot-sessions", "", "enable chroot sessions (not implemented: ignored)", unimplemented("--chroot-sessions")},
+	{0, "--confdir", "DIR", "specify alternative directory to load configuration files from",
 		func(o *options, v string) error { o.confdirs = append(o.confdirs, v); return nil }},
-	{0, "default-console", "VALUE", "default value for console stanza", func(o *options, v string) error {
+	{0, "--default-console", "VALUE", "default value for console stanza", func(o *options, v string) error {
 		c, ok := map[string]conf.Console{"none": conf.ConsoleNone, "output": conf.ConsoleOutput,
 			"owner": conf.ConsoleOwner, "log": conf.ConsoleLog}[v]
 		if !ok {
@@ -63,18 +67,18 @@ var initOptions = []initOption{
 		o.defaultConsole = c
 		return nil
 	}},
-	{0, "logdir", "DIR", "specify alternative directory to store job output logs in",
+	{0, "--logdir", "DIR", "specify alternative directory to store job output logs in",
 		func(o *options, v string) error { o.logdir = v; return nil }},
-	{0, "no-cgroups", "", "do not support cgroups", flag(func(o *options) { o.noCgroups = true })},
-	{0, "no-dbus", "", "do not connect to a D-Bus bus", flag(func(o *options) { o.noDBus = true })},
-	{0, "no-inherit-env", "", "jobs will not inherit environment of init", flag(func(o *options) { o.noInheritEnv = true })},
-	{0, "no-log", "", "disable job logging", flag(func(o *options) { o.noLog = true })},
-	{0, "no-sessions", "", "disable user and chroot sessions (not implemented: ignored)", unimplemented("--no-sessions")},
-	{0, "no-startup-event", "", "do not emit any startup event (for testing)", flag(func(o *options) { o.noStartupEvent = true })},
-	{0, "prepend-confdir", "DIR", "specify additional initial directory to load configuration files from",
+	{0, "--no-cgroups", "", "do not support cgroups", flag(func(o *options) { o.noCgroups = true })},
+	{0, "--no-dbus", "", "do not connect to a D-Bus bus", flag(func(o *options) { o.noDBus = true })},
+	{0, "--no-inherit-env", "", "jobs will not inherit environment of init", flag(func(o *options) { o.noInheritEnv = true })},
+	{0, "--no-log", "", "disable job logging", flag(func(o *options) { o.noLog = true })},
+	{0, "--no-sessions", "", "disable user and chroot sessions (not implemented: ignored)", unimplemented("--no-sessions")},
+	{0, "--no-startup-event", "", "do not emit any startup event (for testing)", flag(func(o *options) { o.noStartupEvent = true })},
+	{0, "--prepend-confdir", "DIR", "specify additional initial directory to load configuration files from",
 		func(o *options, v string) error { o.prependDirs = append(o.prependDirs, v); return nil }},
-	{0, "restart", "", "flag a re-exec has occurred", flag(func(o *options) { o.restart = true })},
-	{0, "state-fd", "FD", "specify file descriptor to read serialisation data from", func(o *options, v string) error {
+	{0, "--restart", "", "flag a re-exec has occurred", flag(func(o *options) { o.restart = true })},
+	{0, "--state-fd", "FD", "specify file descriptor to read serialisation data from", func(o *options, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("illegal argument: %s", v)
@@ -82,20 +86,22 @@ var initOptions = []initOption{
 		o.stateFD = n
 		return nil
 	}},
-	{0, "session", "", "use D-Bus session bus rather than system bus (for testing)", flag(func(o *options) { o.session = true })},
-	{0, "startup-event", "NAME", "specify an alternative initial event (for testing)",
+	{0, "--session", "", "use D-Bus session bus rather than system bus (for testing)", flag(func(o *options) { o.session = true })},
+	{0, "--startup-event", "NAME", "specify an alternative initial event (for testing)",
 		func(o *options, v string) error { o.startupEvent = v; return nil }},
-	{0, "user", "", "start in user mode (as used for user sessions)", flag(func(o *options) { o.user = true })},
-	{0, "write-state-file", "", "attempt to write state file on every re-exec", flag(func(o *options) { o.writeStateFile = true })},
+	{0, "--user", "", "start in user mode (as used for user sessions)", flag(func(o *options) { o.user = true })},
+	{0, "--write-state-file", "", "attempt to write state file on every re-exec", flag(func(o *options) { o.writeStateFile = true })},
 	// Ours.
-	{0, "log-events", "", "log every event to LOGDIR/events.log", flag(func(o *options) { o.logEvents = true })},
-	{0, "chromeos", "", "the Chromium OS fork's rules: --import-default-deny and --strip-init-env",
+	{0, "--cgroup-name", "NAME", "name of PID 1's cgroup tree (passed on by a re-exec)",
+		func(o *options, v string) error { o.cgroupName = v; return nil }},
+	{0, "--log-events", "", "log every event to LOGDIR/events.log", flag(func(o *options) { o.logEvents = true })},
+	{0, "--chromeos", "", "the Chromium OS fork's rules: --import-default-deny and --strip-init-env",
 		flag(func(o *options) { o.importDeny, o.stripInitKeys = true, true })},
-	{0, "import-default-deny", "", "a job takes from the event or request that starts or stops it only the variables its import stanzas name",
+	{0, "--import-default-deny", "", "a job takes from the event or request that starts or stops it only the variables its import stanzas name",
 		flag(func(o *options) { o.importDeny = true })},
-	{0, "strip-init-env", "", "drop JOB, INSTANCE, RESULT, PROCESS, EXIT_STATUS, EXIT_SIGNAL and UPSTART_* from emitted events' environment",
+	{0, "--strip-init-env", "", "drop JOB, INSTANCE, RESULT, PROCESS, EXIT_STATUS, EXIT_SIGNAL and UPSTART_* from emitted events' environment",
 		flag(func(o *options) { o.stripInitKeys = true })},
-	{0, "default-oom-score", "N", "OOM score adjustment (-1000..1000) of jobs without an oom score stanza", func(o *options, v string) error {
+	{0, "--default-oom-score", "N", "OOM score adjustment (-1000..1000) of jobs without an oom score stanza", func(o *options, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < -1000 || n > 1000 {
 			return fmt.Errorf("illegal argument: %s", v)
@@ -104,11 +110,11 @@ var initOptions = []initOption{
 		return nil
 	}},
 	// libnih's.
-	{'q', "quiet", "", "reduce output to errors only", flag(func(o *options) { o.priority = "error" })},
-	{'v', "verbose", "", "increase output to include informational messages", flag(func(o *options) { o.priority = "info" })},
-	{0, "debug", "", "", flag(func(o *options) { o.priority = "debug" })},
-	{0, "help", "", "display this help and exit", flag(func(o *options) { o.help = true })},
-	{0, "version", "", "output version information and exit", flag(func(o *options) { o.version = true })},
+	{'q', "--quiet", "", "reduce output to errors only", flag(func(o *options) { o.priority = "error" })},
+	{'v', "--verbose", "", "increase output to include informational messages", flag(func(o *options) { o.priority = "info" })},
+	{0, "--debug", "", "", flag(func(o *options) { o.priority = "debug" })},
+	{0, "--help", "", "display this help and exit", flag(func(o *options) { o.help = true })},
+	{0, "--version", "", "output version information and exit", flag(func(o *options) { o.version = true })},
 }
 
 func flag(f func(o *options)) func(*options, string) error {
@@ -148,7 +154,7 @@ func parseOptions(args []string) (*options, error) {
 		switch {
 		case strings.HasPrefix(a, "--"):
 			var name string
-			name, val, hasVal = strings.Cut(a[2:], "=")
+			name, val, hasVal = strings.Cut(a, "=")
 			if opt := findOption(name, 0); opt != nil {
 				opts = append(opts, opt)
 			}
@@ -196,7 +202,7 @@ func printUsage() {
 		} else {
 			line += "    "
 		}
-		line += "--" + o.long
+		line += o.long
 		if o.arg != "" {
 			line += "=" + o.arg
 		}

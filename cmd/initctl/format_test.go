@@ -76,6 +76,10 @@ Other commands:
   action                      Run a custom action of a running job.
   monitor                     Print each event as it is emitted, until
                                 interrupted.
+  why                         Explain why a job is or is not running.
+  boot-chart                  Write an SVG timeline of the jobs since the daemon
+                                started.
+  blame                       List jobs by the time they took to start.
   help                        display list of commands
 
 For more information on a command, try ` + "`initctl COMMAND --help'" + `.

@@ -133,6 +133,12 @@ func init() {
 		{"monitor", "", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor, "",
 			"Prints the name and environment of every event the init daemon emits.",
 			map[byte]string{'s': "separator between the fields of an event (default a space)"}},
+		{"why", "JOB [KEY=VALUE]...", "Explain why a job is or is not running.", "", cmdWhy, "",
+			"Shows the job's start on (stop on, when it runs) condition with what made each operand true, the events it holds, and what it waits for.", nil},
+		{"boot-chart", "", "Write an SVG timeline of the jobs since the daemon started.", "", cmdBootChart, "",
+			"Writes the chart to standard output.", nil},
+		{"blame", "", "List jobs by the time they took to start.", "", cmdBlame, "",
+			"Lists the job instances started since the daemon started, the slowest first.", nil},
 		// libnih adds this one to every command table.
 		{"help", "", "display list of commands", "", nil, "", "", nil},
 	}

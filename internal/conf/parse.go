@@ -16,10 +16,12 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"time"
 
 	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/environ"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,6 +50,9 @@ func ParseOverride(base *Job, path string, data []byte) (*Job, error) {
 	j := base.Clone()
 	if err := parseInto(j, path, data); err != nil {
 		return nil, err
+	}
+	if base.StartOn != nil && j.StartOn == nil {
+		j.ManualBy = path
 	}
 	return j, nil
 }
@@ -101,8 +106,8 @@ func init() {
 		"chdir":       oneArg(func(j *Job, v string) { j.Chdir = v }),
 		"setuid":      oneArg(func(j *Job, v string) { j.Setuid = v }),
 		"setgid":      oneArg(func(j *Job, v string) { j.Setgid = v }),
-		"env":         oneArg(func(j *Job, v string) { j.Env = append(j.Env, v) }),
-		"export":      listArgs(func(j *Job, v []string) { j.Export = append(j.Export, v...) }),
+		"env":         capped(func(j *Job) int { return len(j.Env) }, oneArg(func(j *Job, v string) { j.Env = append(j.Env, v) })),
+		"export":      capped(func(j *Job) int { return len(j.Export) }, listArgs(func(j *Job, v []string) { j.Export = append(j.Export, v...) })),
 		"emits":       listArgs(func(j *Job, v []string) { j.Emits = append(j.Emits, v...) }),
 		// import KEY… (Chromium OS): see stanzaImport.
 		"import":   stanzaImport,
@@ -145,6 +150,21 @@ func oneArg(set func(*Job, string)) func(*parser, int) error {
 		}
 		set(p.job, t.text)
 		return p.skipComment()
+	}
+}
+
+// capped refuses a stanza once the list count returns holds
+// environ.MaxEntries entries (a job's environment is bounded like an
+// event's).
+func capped(count func(*Job) int, parse func(*parser, int) error) func(*parser, int) error {
+	return func(p *parser, line int) error {
+		if err := parse(p, line); err != nil {
+			return err
+		}
+		if count(p.job) > environ.MaxEntries {
+			return p.errAt(line, fmt.Sprintf("Too many entries (at most %d)", environ.MaxEntries))
+		}
+		return nil
 	}
 }
 
@@ -795,4 +815,15 @@ func cloneNode(n *cond.Node) *cond.Node {
 		c.Args = append([]string(nil), n.Args...)
 	}
 	return &c
+}
+
+// StanzaKeywords returns the first word of every stanza the parser
+// accepts, sorted (the documentation tests check each is in init(5)).
+func StanzaKeywords() []string {
+	kw := make([]string, 0, len(stanzas))
+	for k := range stanzas {
+		kw = append(kw, k)
+	}
+	sort.Strings(kw)
+	return kw
 }

@@ -49,12 +49,12 @@ func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
 		return refusedObject{h.c.uid}, true
 	}
 	// Every path "exists" for godbus: the answer for a path, interface or
-	// method we do not have is decided in busMethod.DecodeArguments, so
+	// method we do not have is decided in busCall.DecodeArguments, so
 	// that the bus and private connections give the same errors.
 	return busTarget{c: h.c, path: p}, true
 }
 
-// busTarget and busMethod carry a call on a bus connection to dispatch,
+// busTarget and busCall carry a call on a bus connection to dispatch,
 // which decides it as pconn.dispatch does on a private connection.
 type busTarget struct {
 	c     *client
@@ -68,15 +68,15 @@ func (t busTarget) LookupInterface(name string) (dbus.Interface, bool) {
 }
 
 func (t busTarget) LookupMethod(name string) (dbus.Method, bool) {
-	return busMethod{t, name}, true
+	return busCall{t, name}, true
 }
 
-type busMethod struct {
+type busCall struct {
 	t      busTarget
 	member string
 }
 
-func (m busMethod) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
+func (m busCall) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
 	sig := ""
 	if len(body) > 0 {
 		sig = dbus.SignatureOf(body...).String()
@@ -102,7 +102,7 @@ func (m busMethod) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Mes
 	return []any{cl}, nil
 }
 
-func (m busMethod) Call(args ...any) ([]any, error) {
+func (m busCall) Call(args ...any) ([]any, error) {
 	cl := args[0].(*call)
 	out, err := invoke(cl.meth, cl)
 	if err != nil {
@@ -111,10 +111,10 @@ func (m busMethod) Call(args ...any) ([]any, error) {
 	return out, nil
 }
 
-func (m busMethod) NumArguments() int     { return 1 }
-func (m busMethod) NumReturns() int       { return 0 }
-func (m busMethod) ArgumentValue(int) any { return nil }
-func (m busMethod) ReturnValue(int) any   { return nil }
+func (m busCall) NumArguments() int     { return 1 }
+func (m busCall) NumReturns() int       { return 0 }
+func (m busCall) ArgumentValue(int) any { return nil }
+func (m busCall) ReturnValue(int) any   { return nil }
 
 // dispatch finds the object at path and its method iface.member for a
 // call whose arguments have the signature sig, or the error Upstart's
@@ -213,12 +213,12 @@ func buildSpecTables() {
 	specsByKind = [...][]*ifaceSpec{
 		kindNode:     common,
 		kindJobs:     common,
-		kindManager:  with(managerSpec, propertiesSpec),
+		kindManager:  with(managerSpec, propertiesSpec, diagSpec),
 		kindJob:      with(jobSpec, propertiesSpec),
 		kindInstance: with(instanceSpec, propertiesSpec, extInstanceSpec),
 		kindBusShim:  with(busShimSpec),
 	}
-	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
+	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec, diagSpec} {
 		for i := range s.methods {
 			m := &s.methods[i]
 			var b strings.Builder
@@ -249,9 +249,14 @@ func checkArgs(m *methodSpec, got string, body []any) error {
 	want := m.sig
 	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
 		closeFDs(body)
-		return dbusErr(api.ErrInvalidArgs, "Invalid arguments to "+m.name+" method")
+		return badSignature(m)
 	}
 	return nil
+}
+
+// badSignature is libnih's answer to arguments of the wrong types.
+func badSignature(m *methodSpec) error {
+	return dbusErr(api.ErrInvalidArgs, "Invalid arguments to "+m.name+" method")
 }
 
 func fdsResolved(body []any) bool {
@@ -303,7 +308,15 @@ func invoke(meth *methodSpec, cl *call) (out []any, err error) {
 			out, err = nil, dbusErr(ErrFailed, fmt.Sprintf("internal error in %s", meth.name))
 		}
 	}()
-	return meth.fn(cl)
+	out, err = meth.fn(cl)
+	if err != nil {
+		if e, ok := toDBusError(err).(*dbus.Error); ok {
+			e.Body = cleanValues(e.Body)
+			return nil, e
+		}
+		return nil, err
+	}
+	return cleanValues(out), nil
 }
 
 func toDBusError(err error) error {

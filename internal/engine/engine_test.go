@@ -10,6 +10,8 @@ import (
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/supervise"
 )
 
 func TestStartStopService(t *testing.T) {
@@ -425,4 +427,126 @@ func TestImport(t *testing.T) {
 	if lookup(env, "UPSTART_EVENTS") != "go" {
 		t.Fatalf("UPSTART_EVENTS %q", lookup(env, "UPSTART_EVENTS"))
 	}
+}
+
+// reloadAll gives every job a new definition, as a reload that re-reads
+// every job file does (new objects, the same text).
+func (h *harness) reloadAll() {
+	for n, d := range h.jobs {
+		c := *d
+		h.jobs[n] = &c
+	}
+	h.e.SetJobs(h.jobs)
+}
+
+// Issue 12 item 3: a reload keeps the kept knowledge of conditions whose
+// text is unchanged, and of the operands a changed condition still has.
+func TestReloadKeepsKnowledge(t *testing.T) {
+	for _, tc := range []struct {
+		name, after string // x's start on after the reload ("" = unchanged)
+		restarts    bool
+	}{
+		{"unchanged", "", true},
+		{"operand kept", "( started a or started c ) and started b", true},
+		{"operand gone", "started c and started b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.job("a", "", "", "main")
+			h.job("b", "", "", "main")
+			h.job("c", "", "", "main")
+			h.job("x", "started a and started b", "stopping b", "main")
+			h.e.StartJob("a", nil, nil)
+			h.e.StartJob("b", nil, nil)
+			h.wantStatus("x", "", "start/running")
+			h.reloadAll()
+			if tc.after != "" {
+				h.job("x", tc.after, "stopping b", "main")
+			}
+			h.e.StopJob("b", nil, nil)
+			h.kill(h.pid("b", "", conf.Main), syscall.SIGTERM)
+			h.kill(h.pid("x", "", conf.Main), syscall.SIGTERM)
+			h.wantStatus("x", "", "stop/waiting")
+			h.reloadAll() // x has no instance now: the new definition is installed
+			h.e.StartJob("b", nil, nil)
+			want := "stop/waiting"
+			if tc.restarts {
+				want = "start/running"
+			}
+			h.wantStatus("x", "", want)
+		})
+	}
+}
+
+// Environments from outside are bounded, and a start that merges the
+// largest allowed event environment into the largest allowed job
+// environment is linear (issue 15 item 9: 60 000 entries blocked the loop
+// for 34 s).
+func TestEnvEntriesCapped(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("j", "big", "", "main")
+	var evEnv []string
+	for i := 0; i < environ.MaxEntries; i++ {
+		d.Env = append(d.Env, "J"+itoa(i)+"=job")
+		evEnv = append(evEnv, "E"+itoa(i)+"=event")
+	}
+	tooMany := append(evEnv, "ONE=more")
+	if err := h.e.Emit("big", tooMany, nil, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("emit of %d entries: %v", len(tooMany), err)
+	}
+	if err := h.e.StartJob("j", tooMany, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("start with %d entries: %v", len(tooMany), err)
+	}
+	h.emit("big", evEnv...)
+	h.wantStatus("j", "", "start/running")
+	env := h.sp.procs[h.pid("j", "", conf.Main)].Env
+	if lookup(env, "J4095") != "job" || lookup(env, "E4095") != "event" {
+		t.Fatalf("environment of %d entries lacks the last job or event entry", len(env))
+	}
+}
+
+// A spawn that fails for want of fds is tried again with a back-off, not
+// abandoned (issue 15 item 2): a respawning job comes back once fds are
+// free again; a stop meanwhile ends it as usual.
+func TestSpawnRetriedOnEMFILE(t *testing.T) {
+	h := newHarness(t)
+	h.job("spin", "", "", "main respawn")
+	h.e.StartJob("spin", nil, func(string, error) {})
+	h.wantStatus("spin", "", "start/running")
+	h.sp.fail["spin/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.EMFILE}
+	h.exit(h.pid("spin", "", conf.Main), 1) // respawns: the spawn fails
+	h.wantStatus("spin", "", "start/spawning")
+	for _, d := range []time.Duration{100, 200, 400} {
+		h.clock.Advance(d * time.Millisecond)
+		h.wantStatus("spin", "", "start/spawning")
+	}
+	delete(h.sp.fail, "spin/main")
+	h.clock.Advance(800 * time.Millisecond)
+	h.wantStatus("spin", "", "start/running")
+	if h.pid("spin", "", conf.Main) == 0 {
+		t.Fatal("no main process after the retry")
+	}
+	// Other failures still fail at once.
+	h.job("gone", "", "", "main")
+	h.sp.fail["gone/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.ENOENT}
+	h.e.StartJob("gone", nil, func(string, error) {})
+	h.wantStatus("gone", "", "stop/waiting")
+	// The back-off is bounded.
+	if d := spawnRetryDelay(50); d != 5*time.Second {
+		t.Errorf("back-off %v", d)
+	}
+}
+
+// A spawn waiting for its retry is tried again by the next image after a
+// re-exec.
+func TestSpawnRetryAcrossReexec(t *testing.T) {
+	h := newHarness(t)
+	h.job("spin", "", "", "main")
+	h.sp.fail["spin/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.ENFILE}
+	h.e.StartJob("spin", nil, func(string, error) {})
+	h.wantStatus("spin", "", "start/spawning")
+	h2 := reexec(t, h)
+	delete(h2.sp.fail, "spin/main")
+	h2.clock.Advance(0)
+	h2.wantStatus("spin", "", "start/running")
 }

@@ -110,6 +110,9 @@ type instance struct {
 
 	respawnCount int
 	respawnTime  time.Time
+	// A spawn waiting to be tried again (see spawnStep).
+	spawnRetries int
+	retryTimer   Timer
 	killTimer    Timer
 	// killDeadline and expectDeadline are when the timers fire (saved
 	// across a re-exec; meaningful only while the timer is set).
@@ -124,6 +127,13 @@ type instance struct {
 	// for `expect` readiness.
 	expectExits int
 	expectTimer Timer
+
+	// The log of a respawning main process is rate-limited (respawnQuiet):
+	// the window's start, the exits logged in it, and those not logged.
+	logWindow     time.Time
+	logged        int
+	logSuppressed int
+	quiet         bool // this end of main and the respawn after it are not logged
 }
 
 func (i *instance) label() string {
@@ -180,8 +190,14 @@ func (e *Engine) enter(i *instance, s job.State) {
 	for {
 		old := i.state
 		i.state = s
-		e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
+		if !i.quiet {
+			e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
+		}
+		if s == job.Running || s == job.Waiting {
+			i.quiet = false // the unlogged respawn is over
+		}
 		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
+		e.record(i)
 		if !e.entryAction(i, old) {
 			return
 		}
@@ -227,17 +243,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 	case job.SecuritySpawning, job.Security:
 		return true
 	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
-		t := spawnType[i.state]
-		if d.Process[t] != nil {
-			pid, err := e.spawn(i, t, nil)
-			if err != nil {
-				e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, err)
-				e.processFailed(i, t, exitInfo{typ: t, name: t.String(), spawnErr: true, set: true})
-			} else {
-				i.pids[t] = pid
-			}
-		}
-		return true
+		return e.spawnStep(i)
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
 		return i.pids[waitType[i.state]] == 0
 	case job.Spawned:
@@ -377,6 +383,66 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 	return pid, nil
 }
 
+// spawnStep spawns the process of a spawning state (if the job has one).
+// A spawn that failed for want of file descriptors or processes
+// (supervise.Transient) is tried again after a back-off, the instance
+// staying in its state meanwhile (false); any other failure fails the
+// process as Upstart does.
+func (e *Engine) spawnStep(i *instance) bool {
+	t := spawnType[i.state]
+	if i.def.Process[t] == nil {
+		i.spawnRetries = 0
+		return true
+	}
+	pid, err := e.spawn(i, t, nil)
+	switch {
+	case err != nil && supervise.Transient(err):
+		d := spawnRetryDelay(i.spawnRetries)
+		i.spawnRetries++
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v (trying again in %v)", i.label(), t, err, d)
+		e.armSpawnRetry(i, d)
+		return false
+	case err != nil:
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, err)
+		e.processFailed(i, t, exitInfo{typ: t, name: t.String(), spawnErr: true, set: true})
+	default:
+		i.pids[t] = pid
+	}
+	i.spawnRetries = 0
+	return true
+}
+
+// spawnRetryDelay is the back-off before the n+1th retry of a spawn:
+// 100 ms, doubling, at most 5 s.
+func spawnRetryDelay(n int) time.Duration {
+	return min(100*time.Millisecond<<min(n, 6), 5*time.Second)
+}
+
+// armSpawnRetry tries the spawn of i's state again after d, and moves on
+// as entering the state would have.
+func (e *Engine) armSpawnRetry(i *instance, d time.Duration) {
+	state := i.state
+	var tm Timer
+	tm = e.opt.Clock.AfterFunc(d, func() {
+		if i.retryTimer != tm || i.state != state {
+			return
+		}
+		i.retryTimer = nil
+		if !e.spawnStep(i) {
+			return
+		}
+		next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+		if ok {
+			if goal != i.goal {
+				e.setGoal(i, goal)
+			}
+			e.enter(i, next)
+		}
+		e.Poll()
+	})
+	i.retryTimer = tm
+}
+
 // failed records the first failure of an instance since it last started,
 // fails everything waiting on it, and tells clients.
 func (e *Engine) failed(i *instance, x exitInfo) {
@@ -444,6 +510,10 @@ func (e *Engine) removeInstance(i *instance) {
 		return
 	}
 	c.removeInstance(i)
+	e.flushSuppressed(i)
+	if e.opt.Placer != nil {
+		e.opt.Placer.InstanceGone(c.name, i.name)
+	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
 	if len(c.instances) == 0 {
 		e.classIdle(c)
@@ -498,7 +568,10 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 		return
 	}
 	info := exitInfo{typ: t, name: t.String(), status: x.Status, spawnErr: x.SpawnErr != nil, set: true}
-	e.logExit(i, t, x)
+	i.quiet = t == conf.Main && i.def.Respawn && i.goal == job.GoalStart && x.SpawnErr == nil && e.respawnQuiet(i)
+	if !i.quiet {
+		e.logExit(i, t, x)
+	}
 	i.pids[t] = 0
 	if t == conf.Main {
 		e.mainExited(i, info)
@@ -578,12 +651,15 @@ func (e *Engine) mainEnded(i *instance, x exitInfo) {
 	if i.goal == job.GoalStart && abnormal {
 		if d.Respawn && !x.spawnErr {
 			if e.respawnTooFast(i) {
+				e.flushSuppressed(i)
 				e.logf(slog.LevelWarn, "%s respawning too fast, stopped", i.label())
 				// PROCESS=respawn, with the status of the last end.
 				e.failed(i, exitInfo{typ: conf.Main, name: "respawn", status: status, set: true})
 				e.setGoal(i, job.GoalStop)
 			} else {
-				e.logf(slog.LevelWarn, "%s main process ended, respawning", i.label())
+				if !i.quiet {
+					e.logf(slog.LevelWarn, "%s main process ended, respawning", i.label())
+				}
 				if i.state == job.PostStart || i.state == job.PreStop {
 					// Ended while post-start or pre-stop ran: respawn
 					// once that is over.
@@ -614,6 +690,42 @@ func normalExit(d *conf.Job, ws syscall.WaitStatus) bool {
 		}
 	}
 	return false
+}
+
+// Bounds of the log of a respawning main process: at most
+// respawnLogBurst of its ends (each an exit line and a "respawning" line)
+// are logged per respawnLogWindow; the others are counted, and the count
+// is logged when the next window opens, or when the respawning stops.
+// Respawning itself is not slowed (as in Upstart): `respawn limit` stops
+// it, `respawn limit unlimited` never does.
+const (
+	respawnLogBurst  = 10
+	respawnLogWindow = 10 * time.Second
+)
+
+// respawnQuiet says whether this end of a respawning main process goes
+// unlogged.
+func (e *Engine) respawnQuiet(i *instance) bool {
+	now := e.opt.Clock.Now()
+	if i.logWindow.IsZero() || now.Sub(i.logWindow) >= respawnLogWindow || now.Before(i.logWindow) {
+		e.flushSuppressed(i)
+		i.logWindow, i.logged = now, 0
+	}
+	if i.logged >= respawnLogBurst {
+		i.logSuppressed++
+		return true
+	}
+	i.logged++
+	return false
+}
+
+// flushSuppressed logs how many ends of the main process went unlogged.
+func (e *Engine) flushSuppressed(i *instance) {
+	if i.logSuppressed > 0 {
+		e.logf(slog.LevelWarn, "%s main process ended and respawned %d more times (not logged: more than %d in %v)",
+			i.label(), i.logSuppressed, respawnLogBurst, respawnLogWindow)
+		i.logSuppressed = 0
+	}
 }
 
 func (e *Engine) respawnTooFast(i *instance) bool {
@@ -743,19 +855,19 @@ func expandInstance(d *conf.Job, env []string) (string, error) {
 
 // classEnv is the global environment plus the class's env stanzas.
 func (e *Engine) classEnv(d *conf.Job) []string {
-	env := append([]string(nil), e.env...)
+	b := environ.NewBuilder(e.env)
 	for _, kv := range d.Env {
 		if strings.IndexByte(kv, '=') >= 0 {
-			env = environ.Set(env, kv)
+			b.Set(kv)
 			continue
 		}
 		if v, ok := environ.Lookup(e.opt.InitEnv, kv); ok {
-			env = environ.Set(env, kv+"="+v)
+			b.Set(kv + "=" + v)
 		} else {
-			env = environ.Unset(env, kv)
+			b.Unset(kv)
 		}
 	}
-	return env
+	return b.List()
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
