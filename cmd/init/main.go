@@ -59,7 +59,7 @@ func main() {
 	}
 	applyBusEnv(o)
 	if o.help {
-		fmt.Print(usage)
+		printUsage()
 		return
 	}
 	if o.version {
@@ -117,6 +117,9 @@ func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
 	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	for _, u := range o.unimplemented {
+		d.log.Warn(fmt.Sprintf("Option %s is not implemented by this init daemon; ignored", u))
+	}
 	user := o.user || o.session
 	if !user {
 		if os.Geteuid() != 0 {
@@ -154,6 +157,15 @@ func (d *daemon) run() error {
 		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	}
 	configureSupervisor(&sopts, d)
+	if o.defaultOOM != nil {
+		// As the Chromium OS fork: the daemon takes the default score
+		// itself and every process inherits it; a job's own `oom
+		// score` stanza is applied over it.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*o.defaultOOM)+"\n"), 0); err != nil {
+			d.log.Warn(fmt.Sprintf("Unable to set default oom score: %v", err))
+		}
+		sopts.OOMScoreInherited = true
+	}
 	defer d.setupLogging(&sopts)() // logging.go
 	d.restoreLogger(doc)
 	d.sup, err = supervise.New(exits, sopts)
@@ -163,6 +175,7 @@ func (d *daemon) run() error {
 	eopts := engine.Options{
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
+		ImportDefaultDeny: o.importDeny, StripInitKeys: o.stripInitKeys,
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone
