@@ -116,6 +116,10 @@ func (d *daemon) run() error {
 			return fmt.Errorf("Need to be root")
 		}
 		if !d.pid1 {
+			// `init 2` from a shell works like `telinit 2`, as in Upstart.
+			if tel := telinitPath(); tel != "" {
+				syscall.Exec(tel, append([]string{"telinit"}, os.Args[1:]...), os.Environ())
+			}
 			return fmt.Errorf("Not being executed as init")
 		}
 		if !o.restart {
@@ -274,6 +278,24 @@ func executable() string {
 		return p
 	}
 	return "/proc/self/exe"
+}
+
+// telinitPath finds telinit: beside this binary, else in /sbin, else on
+// PATH ("" if nowhere).
+func telinitPath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "telinit")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/sbin/telinit"); err == nil {
+		return "/sbin/telinit"
+	}
+	if p, err := exec.LookPath("telinit"); err == nil {
+		return p
+	}
+	return ""
 }
 
 // call runs f on the loop and waits for it.
