@@ -38,7 +38,8 @@ func init() {
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGPWR, syscall.SIGWINCH, syscall.SIGQUIT, syscall.SIGPIPE,
 		syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGVTALRM,
-		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO)
+		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO,
+		sigHalt, sigPowerOff, sigReboot)
 }
 
 func main() {
@@ -91,6 +92,7 @@ type daemon struct {
 	pid1    bool
 	level   slog.LevelVar
 	log     *slog.Logger
+	logh    *lineHandler
 	e       *engine.Engine
 	sup     *supervise.Supervisor
 	dirs    []string
@@ -109,7 +111,8 @@ type daemon struct {
 func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
-	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	d.logh = newLineHandler(os.Stderr, &d.level)
+	d.log = slog.New(d.logh)
 	user := o.user || o.session
 	if !user {
 		if os.Geteuid() != 0 {
@@ -126,6 +129,7 @@ func (d *daemon) run() error {
 			d.bootSetup()
 		}
 	}
+	d.setDaemonLog()        // boot.go
 	var doc *state.Document // the previous image's, after a re-exec
 	if o.stateFD >= 0 {
 		doc = d.readState(o.stateFD)
@@ -317,6 +321,9 @@ func (d *daemon) reload() {
 
 func (d *daemon) globalEnv() []string {
 	if d.o.user && !d.o.noInheritEnv {
+		if d.o.jobPath != "" {
+			return environ.Set(os.Environ(), "PATH="+d.o.jobPath)
+		}
 		return os.Environ()
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"
@@ -324,6 +331,9 @@ func (d *daemon) globalEnv() []string {
 		if p := os.Getenv("PATH"); p != "" {
 			path = p
 		}
+	}
+	if d.o.jobPath != "" {
+		path = d.o.jobPath
 	}
 	env := []string{"PATH=" + path}
 	if t := os.Getenv("TERM"); t != "" {
