@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,4 +169,42 @@ exec </dev/null`, map[string]string{"svc": stopMarker}, "--no-log")
 	if data, _ := os.ReadFile(filepath.Join(s.out, "svc")); string(data) != "stopped\n" {
 		t.Errorf("svc was not stopped: %q\ninit said:\n%s", data, s.stderr.String())
 	}
+}
+
+// TestChromeOSShutdownJobs: the example graph's runlevel 0 path, as
+// Chromium OS's shutdown takes it: halt starts, pre-shutdown runs first
+// and the ui stops before it; halt disables respawning.
+func TestChromeOSShutdownJobs(t *testing.T) {
+	// The jobs call initctl by name.
+	t.Setenv("PATH", binDir+":"+os.Getenv("PATH"))
+	s := &session{t: t, confdir: "../../examples/chromeos-boot", rt: t.TempDir(), stderr: newSyncBuffer()}
+	s.startWith([]string{"--user", "--confdir", s.confdir})
+	waitFor(t, "system-services", func() bool {
+		out, _, _ := s.ctl("status", "system-services")
+		return out == "system-services start/running\n"
+	})
+	if _, errs, code := s.ctl("initctl", "emit", "runlevel", "RUNLEVEL=0", "PREVLEVEL=2"); code != 0 {
+		t.Fatalf("emit: %s", errs)
+	}
+	if out, _, _ := s.ctl("status", "ui"); out != "ui stop/waiting\n" {
+		t.Errorf("ui: %q", out)
+	}
+	waitFor(t, "halt to run", func() bool { return strings.Contains(s.stderr.String(), "halt: respawn disabled, powering off") })
+	log, err := os.ReadFile(filepath.Join(s.rt, "cache", "upstart", "pre-shutdown.log"))
+	if err != nil || !strings.Contains(string(log), "pre-shutdown: state saved") {
+		t.Errorf("pre-shutdown.log: %q %v", log, err)
+	}
+	// Respawning is off: a service that dies stays down.
+	out, _, _ := s.ctl("status", "cron")
+	i := strings.LastIndex(out, "process ")
+	if i < 0 {
+		t.Fatalf("cron: %q", out)
+	}
+	var pid int
+	fmt.Sscan(out[i+8:], &pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "cron to stop", func() bool {
+		out, _, _ := s.ctl("status", "cron")
+		return out == "cron stop/waiting\n"
+	})
 }

@@ -148,3 +148,61 @@ func sendMonitor(path, command string) error {
 	time.Sleep(200 * time.Millisecond)
 	return nil
 }
+
+// TestBootChromeOSGraph boots the example Chromium OS graph
+// (examples/chromeos-boot) as a Chromium OS-like system would run init:
+// cgroups left to the system, /usr/local last in jobs' PATH. When
+// system-services has started, the guest shuts down as Chromium OS does
+// (initctl emit runlevel RUNLEVEL=0): the halt job disables respawning
+// and runs halt --force --poweroff.
+func TestBootChromeOSGraph(t *testing.T) {
+	for _, bin := range []string{"qemu-system-x86_64", "busybox", "cpio"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			skipOrFail(t, "%s is not installed", bin)
+		}
+	}
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/init", "../../cmd/initctl", "../../cmd/shutdown")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	console := filepath.Join(dir, "console.log")
+	args := []string{
+		"--init-path", "/sbin/init", "--init", filepath.Join(dir, "init"),
+		"--init-args", "--no-cgroup-mount --job-path=/usr/bin:/usr/sbin:/sbin:/bin:/usr/local/sbin:/usr/local/bin",
+		"--add", "../../examples/chromeos-boot:/etc/init",
+		"--add", "testdata/chromeos:/etc/init",
+		"--add", filepath.Join(dir, "initctl") + ":/sbin/initctl",
+		"--append", "PATH=/sbin:/bin:/usr/sbin:/usr/bin no_timer_check",
+		"--timeout", "240", "--console-log", console, "-q"}
+	for _, n := range []string{"shutdown", "reboot", "halt", "poweroff", "telinit", "runlevel"} {
+		args = append(args, "--add", filepath.Join(dir, "shutdown")+":/sbin/"+n)
+	}
+	out, err := exec.Command("./qemu-boot", args...).CombinedOutput()
+	log, _ := os.ReadFile(console)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("qemu-boot: %v", err)
+	}
+	if code == 3 {
+		skipOrFail(t, "qemu-boot cannot run here: %s", out)
+	}
+	t.Logf("qemu-boot: %s", strings.TrimSpace(string(out)))
+	if code != 0 {
+		t.Fatalf("the guest did not power off cleanly (qemu-boot exit %d)\nconsole:\n%s", code, log)
+	}
+	for _, want := range []string{"CHECK system-services started", "CHECK daemon log in the kernel log",
+		"CHECK cgroup directory left alone", "CHECK job PATH with /usr/local last",
+		"halt: respawn disabled, powering off", "reboot: Power down"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("console:\n%s", log)
+	}
+}
