@@ -92,6 +92,11 @@ kill timeout 1
 exec sh -c 'trap "" TERM; echo $$ > $OUT/stubborn.pid; while :; do sleep 0.1; done'
 `,
 		"svc": stopMarker,
+		// Started by svc's stop, during the end: stopped in turn.
+		"follower": `start on stopped svc
+exec sleep 3600
+post-stop exec sh -c 'echo stopped >> $OUT/follower'
+`,
 	}, "--no-log", "--verbose")
 	waitFor(t, "stubborn to run", func() bool {
 		_, err := os.Stat(filepath.Join(s.out, "stubborn.pid"))
@@ -113,6 +118,14 @@ exec sh -c 'trap "" TERM; echo $$ > $OUT/stubborn.pid; while :; do sleep 0.1; do
 	}
 	if data, _ := os.ReadFile(filepath.Join(s.out, "svc")); string(data) != "stopped\n" {
 		t.Errorf("svc was not stopped: %q", data)
+	}
+	// Each stopped by its own stop sequence (stubborn by its kill
+	// timeout), none killed for being late.
+	if strings.Contains(log, "did not stop in time") {
+		t.Errorf("a job had to be killed at the end:\n%s", log)
+	}
+	if data, _ := os.ReadFile(filepath.Join(s.out, "follower")); string(data) != "stopped\n" {
+		t.Errorf("follower, started during the end, was not stopped: %q\n%s", data, log)
 	}
 }
 
