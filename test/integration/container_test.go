@@ -221,3 +221,22 @@ func TestChromeOSShutdownJobs(t *testing.T) {
 		return out == "cron stop/waiting\n"
 	})
 }
+
+// TestPID1SignalEvents: the signals the kernel (or powstatd) sends PID 1
+// become upstart-events(7)'s events.
+func TestPID1SignalEvents(t *testing.T) {
+	jobs := map[string]string{}
+	for _, ev := range []string{"control-alt-delete", "keyboard-request", "power-status-changed"} {
+		jobs["on-"+ev] = "start on " + ev + "\ntask\nexec sh -c 'echo " + ev + " >> $OUT/events'\n"
+	}
+	s := startSandbox(t, jobs, "--no-log", "--no-cgroups")
+	want := ""
+	for sig, ev := range map[syscall.Signal]string{syscall.SIGINT: "control-alt-delete", syscall.SIGWINCH: "keyboard-request", syscall.SIGPWR: "power-status-changed"} {
+		syscall.Kill(s.pid, sig)
+		want += ev + "\n"
+		waitFor(t, ev, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.out, "events"))
+			return string(data) == want
+		})
+	}
+}
