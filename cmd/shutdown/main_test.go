@@ -92,6 +92,15 @@ func TestOptions(t *testing.T) {
 	if code := runReboot(e, []string{"-f"}); code != 1 || errb.String() != "poweroff: Need to be root\n" {
 		t.Errorf("non-root poweroff -f: %d %q", code, errb.String())
 	}
+	// Debian's halt and reboot init scripts' options parse (then the
+	// caller, not root, is refused).
+	for prog, args := range map[string][]string{"halt": {"-d", "-f", "-i", "-p", "-h"}, "reboot": {"-d", "-f", "-i"}} {
+		e, _, errb := newTest(prog)
+		e.geteuid = func() int { return 1000 }
+		if code := runReboot(e, args); code != 1 || errb.String() != prog+": Need to be root\n" {
+			t.Errorf("%s %v: %d %q", prog, args, code, errb.String())
+		}
+	}
 	// --version and --help answer and exit 0.
 	e, out, _ := newTest("runlevel")
 	if code := runRunlevel(e, []string{"--version"}); code != 0 || out.String() != "runlevel (upstart 1.13.2)\n" {
