@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startBridge runs a bridge against the session until the test ends.
@@ -192,6 +194,61 @@ func TestDBusBridge(t *testing.T) {
 		}
 		return strings.HasPrefix(read(), "test /org/goupstart/test world 5 none true\n")
 	})
+	if t.Failed() {
+		t.Logf("bridge said:\n%s", out.String())
+	}
+}
+
+// The socket bridge starts a job on the first connection and hands it the
+// listening socket, as UPSTART_FDS and as systemd's LISTEN_FDS (issue 11
+// item 3): the job answers the connection that started it.
+func TestSocketBridge(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	server := `import os, socket
+fds = os.environ["UPSTART_FDS"]
+ok = os.environ.get("LISTEN_FDS") == "1" and os.environ.get("LISTEN_PID") == str(os.getpid())
+s = socket.socket(fileno=3)
+while True:
+    c, _ = s.accept()
+    c.sendall(("hello UPSTART_FDS=%s systemd=%s\n" % (fds, ok)).encode())
+    c.close()
+`
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "server.py"), []byte(server), 0o644)
+	s := startSession(t, map[string]string{
+		"web":  "start on socket PROTO=inet PORT=" + port + " ADDR=127.0.0.1\nexec /usr/bin/python3 " + dir + "/server.py\n",
+		"unix": "start on socket PROTO=unix SOCKET_PATH=@goupstart-sock-" + port + "\nexec /usr/bin/python3 " + dir + "/server.py\n",
+	})
+	out := startBridge(t, s, "upstart-socket-bridge")
+	ask := func(network, addr string) string {
+		var got string
+		waitFor(t, "an answer on "+addr, func() bool {
+			c, err := net.Dial(network, addr)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, _ := io.ReadAll(c)
+			got = string(b)
+			return got != ""
+		})
+		return got
+	}
+	if got := ask("tcp4", "127.0.0.1:"+port); got != "hello UPSTART_FDS=3 systemd=True\n" {
+		t.Errorf("tcp answer %q", got)
+	}
+	if got := ask("unix", "@goupstart-sock-"+port); got != "hello UPSTART_FDS=3 systemd=True\n" {
+		t.Errorf("unix answer %q", got)
+	}
+	if st := s.mustCtl("status", "web"); !strings.HasPrefix(st, "web start/running") {
+		t.Errorf("status %q", st)
+	}
 	if t.Failed() {
 		t.Logf("bridge said:\n%s", out.String())
 	}
