@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -125,6 +126,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Out:          stdout,
 		Logf:         logf,
 	}
+	if f, ok := stdout.(*os.File); ok {
+		r.Direct = f
+	}
 	switch o.cgroup {
 	case "none", "":
 	case "auto":
@@ -157,10 +161,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	t0 := time.Now()
-	results := r.Run(ctx, phases)
+	var mu sync.Mutex
 	failed := 0
-	for _, res := range results {
+	r.Done = func(res sysv.Result) {
+		mu.Lock()
+		defer mu.Unlock()
 		s := res.Step
 		switch {
 		case res.Skipped != "":
@@ -176,6 +181,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			}
 		}
 	}
+	t0 := time.Now()
+	results := r.Run(ctx, phases)
 	if !o.quiet {
 		logf("runlevel %s (from %s): %d scripts in %.2fs, %d failed", level, prev, len(results), time.Since(t0).Seconds(), failed)
 	}

@@ -54,6 +54,13 @@ type Runner struct {
 	// Before is called before a step runs (the command writes sendsigs'
 	// omit list there).
 	Before func(*Step)
+	// Done, when set, is called as each step ends (from the step's own
+	// goroutine), so that progress shows while later scripts still run.
+	Done func(Result)
+	// Direct, when set, is where a script that runs alone (nothing else
+	// runs or is ready until it ends) writes, unbuffered, so that its
+	// lines show as they come — the last words of halt among them.
+	Direct *os.File
 	// Console is used by interactive scripts as stdin, stdout and stderr
 	// (nil: the runner's own).
 	Console *os.File
@@ -102,7 +109,7 @@ func (r *Runner) runPhase(ctx context.Context, ph *Phase) []Result {
 	slots := make(chan struct{}, par)
 	var excl sync.RWMutex // interactive scripts run alone
 	done := make(chan int)
-	start := func(i int) {
+	start := func(i int, alone bool) {
 		go func() {
 			s := ph.Steps[i]
 			slots <- struct{}{}
@@ -114,7 +121,10 @@ func (r *Runner) runPhase(ctx context.Context, ph *Phase) []Result {
 			if ctx.Err() != nil {
 				results[i] = Result{Step: s, Skipped: "interrupted"}
 			} else {
-				results[i] = r.runStep(ctx, s)
+				results[i] = r.runStep(ctx, s, alone)
+			}
+			if r.Done != nil {
+				r.Done(results[i])
 			}
 			if s.Interactive {
 				excl.Unlock()
@@ -126,19 +136,26 @@ func (r *Runner) runPhase(ctx context.Context, ph *Phase) []Result {
 		}()
 	}
 	running := 0
+	var ready []int
 	for i := range waits {
 		if waits[i] == 0 {
-			start(i)
-			running++
+			ready = append(ready, i)
 		}
 	}
-	for running > 0 {
+	for {
+		for _, k := range ready {
+			start(k, running == 0 && len(ready) == 1)
+		}
+		running += len(ready)
+		if running == 0 {
+			break
+		}
 		i := <-done
 		running--
+		ready = ready[:0]
 		for _, k := range next[i] {
 			if waits[k]--; waits[k] == 0 {
-				start(k)
-				running++
+				ready = append(ready, k)
 			}
 		}
 	}
@@ -146,7 +163,7 @@ func (r *Runner) runPhase(ctx context.Context, ph *Phase) []Result {
 }
 
 // runStep runs one script with its events around it.
-func (r *Runner) runStep(ctx context.Context, s *Step) Result {
+func (r *Runner) runStep(ctx context.Context, s *Step, alone bool) Result {
 	res := Result{Step: s}
 	if r.Before != nil {
 		r.Before(s)
@@ -167,7 +184,7 @@ func (r *Runner) runStep(ctx context.Context, s *Step) Result {
 	r.emit(before, base, true, s)
 
 	t0 := time.Now()
-	status, timedOut, err := r.exec(ctx, s)
+	status, timedOut, err := r.exec(ctx, s, alone)
 	res.Took, res.TimedOut = time.Since(t0), timedOut
 
 	env := base
@@ -220,7 +237,7 @@ func (r *Runner) timeout(s *Step) time.Duration {
 // script starts inherits it and would hold a pipe open forever; the
 // output is copied out in one piece when the script ends, so parallel
 // scripts' lines do not interleave.
-func (r *Runner) exec(ctx context.Context, s *Step) (syscall.WaitStatus, bool, error) {
+func (r *Runner) exec(ctx context.Context, s *Step, alone bool) (syscall.WaitStatus, bool, error) {
 	var ws syscall.WaitStatus
 	var stdio [3]*os.File
 	if s.Interactive {
@@ -229,6 +246,8 @@ func (r *Runner) exec(ctx context.Context, s *Step) (syscall.WaitStatus, bool, e
 			con = os.Stdout
 		}
 		stdio = [3]*os.File{con, con, con}
+	} else if alone && r.Direct != nil {
+		stdio[1], stdio[2] = r.Direct, r.Direct
 	} else {
 		fd, err := unix.MemfdCreate("sysv-"+s.Name, unix.MFD_CLOEXEC)
 		if err != nil {

@@ -454,3 +454,32 @@ func TestRunInterrupted(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// A script that runs alone writes straight to Direct; scripts that run
+// side by side are buffered and written to Out whole.
+func TestRunDirectWhenAlone(t *testing.T) {
+	tr := newTree(t)
+	tr.script("first", []string{}, `echo first-out`)
+	tr.script("p1", []string{"Required-Start: first"}, `echo p1-out`)
+	tr.script("p2", []string{"Required-Start: first"}, `echo p2-out`)
+	tr.script("last", []string{"Required-Start: p1 p2"}, `echo last-out`)
+	for _, l := range []string{"S01first", "S02p1", "S02p2", "S03last"} {
+		tr.link("2", l)
+	}
+	direct, err := os.Create(filepath.Join(t.TempDir(), "direct"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	var out strings.Builder
+	r := runner(&events{}, &out)
+	r.Direct = direct
+	r.Run(context.Background(), tr.plan("2", "N", "lsb"))
+	d, _ := os.ReadFile(direct.Name())
+	if string(d) != "first-out\nlast-out\n" {
+		t.Errorf("direct: %q", d)
+	}
+	if o := out.String(); !strings.Contains(o, "p1-out\n") || !strings.Contains(o, "p2-out\n") || strings.Contains(o, "first-out") {
+		t.Errorf("buffered: %q", o)
+	}
+}
