@@ -38,7 +38,8 @@ func init() {
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGPWR, syscall.SIGWINCH, syscall.SIGQUIT, syscall.SIGPIPE,
 		syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGVTALRM,
-		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO)
+		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO,
+		sigHalt, sigPowerOff, sigReboot)
 }
 
 func main() {
@@ -91,6 +92,7 @@ type daemon struct {
 	pid1    bool
 	level   slog.LevelVar
 	log     *slog.Logger
+	logh    *lineHandler
 	e       *engine.Engine
 	sup     *supervise.Supervisor
 	dirs    []string
@@ -109,19 +111,25 @@ type daemon struct {
 func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
-	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	d.logh = newLineHandler(os.Stderr, &d.level)
+	d.log = slog.New(d.logh)
 	user := o.user || o.session
 	if !user {
 		if os.Geteuid() != 0 {
 			return fmt.Errorf("Need to be root")
 		}
 		if !d.pid1 {
+			// `init 2` from a shell works like `telinit 2`, as in Upstart.
+			if tel := telinitPath(); tel != "" {
+				syscall.Exec(tel, append([]string{"telinit"}, os.Args[1:]...), os.Environ())
+			}
 			return fmt.Errorf("Not being executed as init")
 		}
 		if !o.restart {
 			d.bootSetup()
 		}
 	}
+	d.setDaemonLog()        // boot.go
 	var doc *state.Document // the previous image's, after a re-exec
 	if o.stateFD >= 0 {
 		doc = d.readState(o.stateFD)
@@ -276,6 +284,24 @@ func executable() string {
 	return "/proc/self/exe"
 }
 
+// telinitPath finds telinit: beside this binary, else in /sbin, else on
+// PATH ("" if nowhere).
+func telinitPath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "telinit")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/sbin/telinit"); err == nil {
+		return "/sbin/telinit"
+	}
+	if p, err := exec.LookPath("telinit"); err == nil {
+		return p
+	}
+	return ""
+}
+
 // call runs f on the loop and waits for it.
 func (d *daemon) call(f func()) {
 	done := make(chan struct{})
@@ -295,6 +321,9 @@ func (d *daemon) reload() {
 
 func (d *daemon) globalEnv() []string {
 	if d.o.user && !d.o.noInheritEnv {
+		if d.o.jobPath != "" {
+			return environ.Set(os.Environ(), "PATH="+d.o.jobPath)
+		}
 		return os.Environ()
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"
@@ -302,6 +331,9 @@ func (d *daemon) globalEnv() []string {
 		if p := os.Getenv("PATH"); p != "" {
 			path = p
 		}
+	}
+	if d.o.jobPath != "" {
+		path = d.o.jobPath
 	}
 	env := []string{"PATH=" + path}
 	if t := os.Getenv("TERM"); t != "" {

@@ -25,11 +25,16 @@ type options struct {
 	stateFD                           int
 	logEvents                         bool
 	writeStateFile                    bool
+	// PID-1 duties (boot.go, halt.go).
+	mountTmp, noCgroupMount bool
+	jobPath                 string // PATH of jobs ("": the default)
+	daemonLog               string // kmsg, stderr or a file ("": by mode)
 }
 
 var valueOpts = map[string]bool{
 	"--confdir": true, "--prepend-confdir": true, "--append-confdir": true,
 	"--startup-event": true, "--logdir": true, "--default-console": true, "--state-fd": true,
+	"--job-path": true, "--daemon-log": true,
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -94,6 +99,14 @@ func parseOptions(args []string) (*options, error) {
 			fmt.Sscan(val, &o.stateFD)
 		case "--write-state-file":
 			o.writeStateFile = true
+		case "--mount-tmp":
+			o.mountTmp = true
+		case "--no-cgroup-mount":
+			o.noCgroupMount = true
+		case "--job-path":
+			o.jobPath = val
+		case "--daemon-log":
+			o.daemonLog = val
 		}
 	}
 	return o, nil
@@ -117,6 +130,12 @@ Options:
       --no-inherit-env        jobs do not inherit init's environment
       --log-events            log every event to LOGDIR/events.log
       --write-state-file      write LOGDIR/upstart.state at every re-exec
+      --mount-tmp             PID 1: mount a tmpfs on /tmp if nothing is there
+      --no-cgroup-mount       PID 1: leave /sys/fs/cgroup alone (the system
+                              builds its own hierarchy there)
+      --job-path=PATH         PATH in jobs' environment
+      --daemon-log=TARGET     where the daemon logs: kmsg, stderr or a file
+                              (default: kmsg as PID 1 of a machine, else stderr)
   -q, --quiet                 reduce output to errors only
   -v, --verbose               increase output to include informational messages
       --debug                 enable debugging output

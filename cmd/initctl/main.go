@@ -89,6 +89,7 @@ func init() {
 		{"notify-cgroup-manager-address", "ADDRESS", "Inform Upstart of the cgroup manager address.", "", cmdNotifyCGroupManagerAddress},
 		{"notify-dbus-address", "ADDRESS", "Inform Upstart of the D-Bus address of the session bus.", "", cmdNotifyDBusAddress},
 		{"monitor", "[-s SEPARATOR]", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor},
+		{"disable-respawn", "", "Stop every job from respawning (Chromium OS, for the shutdown).", "", cmdDisableRespawn},
 	}
 }
 
@@ -817,6 +818,18 @@ func cmdNotifyDiskWriteable(e *env, args []string) error {
 		return err
 	}
 	_, err = c.call(control.ManagerPath, control.ManagerIface, "NotifyDiskWriteable")
+	return err
+}
+
+// cmdDisableRespawn: no job respawns from now on (Chromium OS's
+// chromeos_shutdown uses it so that nothing comes back while the system
+// goes down).
+func cmdDisableRespawn(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ExtManagerIface, "DisableRespawn")
 	return err
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"sort"
 	"syscall"
 	"time"
@@ -464,6 +465,19 @@ func (e *Engine) Running() []string {
 	}
 	return out
 }
+
+// DisableRespawn stops every job from respawning from now on: a main
+// process that ends is handled as in a job without `respawn` (Chromium
+// OS's initctl disable-respawn, used as the shutdown begins). Loop only.
+func (e *Engine) DisableRespawn() {
+	if !e.respawnDisabled {
+		e.logf(slog.LevelInfo, "Respawning disabled")
+	}
+	e.respawnDisabled = true
+}
+
+// RespawnDisabled tells whether DisableRespawn was called.
+func (e *Engine) RespawnDisabled() bool { return e.respawnDisabled }
 
 // Restarted tells subscribers that the daemon re-executed itself (the
 // D-Bus Restarted signal). Loop only.

@@ -86,6 +86,9 @@ type Engine struct {
 	subs    map[int]func(api.Signal)
 	nextSub int
 	polling bool
+	// respawnDisabled: no job respawns any more (initctl
+	// disable-respawn, a shutdown).
+	respawnDisabled bool
 
 	msgs chan func()
 	// Stats for benchmarks and tests.

@@ -60,6 +60,8 @@ type Engine struct {
 	// conditions still know of (Queued false).
 	Events  []Event `json:"events"`
 	Classes []Class `json:"classes"`
+	// RespawnDisabled: initctl disable-respawn was used.
+	RespawnDisabled bool `json:"respawn_disabled,omitempty"`
 }
 
 // Event is one event.
