@@ -95,7 +95,10 @@ exec %s/sysv-rc --root %s --stop-timeout 1s $RUNLEVEL $PREVLEVEL >> %s/rc.log 2>
 		daemon, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	// the rc task has ended; the daemon a started lives on
-	waitFor(t, "rc stopped", func() bool { o, _, _ := s.ctl("initctl", "status", "rc"); return strings.HasPrefix(o, "rc stop/waiting") })
+	waitFor(t, "rc stopped", func() bool {
+		o, _, _ := s.ctl("initctl", "status", "rc")
+		return strings.HasPrefix(o, "rc stop/waiting")
+	})
 	time.Sleep(300 * time.Millisecond)
 	if daemon <= 0 || syscall.Kill(daemon, 0) != nil {
 		t.Fatalf("the daemon started by a (pid %d) died with the rc task", daemon)
