@@ -2,6 +2,7 @@ package system
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,13 +16,16 @@ import (
 // TestBootDebian boots a Debian 12 root filesystem (debian-rootfs: built
 // once with mmdebstrap and cached) with our init, tools and the job set
 // of conf/debian, installed by scripts/install.sh, as PID 1 of a real
-// kernel. The guest's check-debian job checks from inside that runlevel 2
-// is reached (`runlevel` prints "N 2"), sshd listens on port 22, rsyslogd
-// and cron run and a getty runs on ttyS0, and sysv-events shows the init
-// scripts' events reaching jobs; then `shutdown -h now`. The console must
-// show every stop script of runlevel 0 ending well in dependency order,
-// sendsigs finding nothing that needed SIGKILL, and the kernel's power
-// down. It logs the boot and shutdown times it measured.
+// kernel, twice. Each time the guest's check-debian job checks from
+// inside that runlevel 2 is reached (`runlevel` prints "N 2"), sshd
+// listens on port 22, rsyslogd and cron run and a getty runs on ttyS0,
+// and sysv-events shows the init scripts' events reaching jobs. The first
+// boot then runs `shutdown -h now`: every stop script of runlevel 0 must
+// end well in dependency order, sendsigs find nothing that needed
+// SIGKILL, the halt script run last and the kernel power down; it logs
+// the boot and shutdown times. The second gets Ctrl-Alt-Del from QEMU's
+// monitor: the control-alt-delete event, the shipped job's `shutdown -r
+// now`, the runlevel 6 scripts and the kernel's restart.
 func TestBootDebian(t *testing.T) {
 	if os.Getuid() != 0 {
 		skipOrFail(t, "building the Debian tree needs root")
@@ -54,16 +58,38 @@ func TestBootDebian(t *testing.T) {
 		}
 	}
 	accel := qemuAccel(t, dir)
+	t.Run("shutdown", func(t *testing.T) { debianShutdown(t, rootfs, dest, accel) })
+	t.Run("ctrl-alt-delete", func(t *testing.T) { debianCtrlAltDel(t, rootfs, dest, accel) })
+}
+
+// bootDebian boots the tree and returns qemu-boot's exit code and the
+// console. during, if set, runs while the guest runs (with the console
+// file's path and QEMU's monitor socket).
+func bootDebian(t *testing.T, rootfs, dest, accel, appendArgs string, during func(console, monitor string)) (int, string) {
+	dir := t.TempDir()
 	console := filepath.Join(dir, "console.log")
-	cmd := exec.Command("./qemu-boot", "--no-busybox",
+	monitor := filepath.Join(dir, "monitor")
+	args := []string{"--no-busybox",
 		"--init-path", "/sbin/init", "--init", filepath.Join(dest, "sbin/init"),
-		"--add", rootfs+":/", "--add", dest+":/", "--add", "testdata/debian:/etc/init",
-		"--mem", "1G", "--accel", accel, "--timeout", "400", "--console-log", console, "-q")
+		"--add", rootfs + ":/", "--add", dest + ":/", "--add", "testdata/debian:/etc/init",
+		"--mem", "1G", "--accel", accel, "--timeout", "400", "--console-log", console, "-q"}
+	if appendArgs != "" {
+		args = append(args, "--append", appendArgs)
+	}
+	args = append(args, "--", "-monitor", "unix:"+monitor+",server=on,wait=off")
+	cmd := exec.Command("./qemu-boot", args...)
+	var qout strings.Builder
+	cmd.Stdout, cmd.Stderr = &qout, &qout
 	t0 := time.Now()
-	qout, err := cmd.CombinedOutput()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("qemu-boot: %v", err)
+	}
+	if during != nil {
+		during(console, monitor)
+	}
+	err := cmd.Wait()
 	wall := time.Since(t0)
 	logb, _ := os.ReadFile(console)
-	log := string(logb)
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -72,37 +98,40 @@ func TestBootDebian(t *testing.T) {
 		t.Fatalf("qemu-boot: %v", err)
 	}
 	if code == 3 {
-		skipOrFail(t, "qemu-boot cannot run here: %s", qout)
+		skipOrFail(t, "qemu-boot cannot run here: %s", qout.String())
 	}
-	t.Logf("qemu-boot (%s, %.0fs): %s", accel, wall.Seconds(), strings.TrimSpace(string(qout)))
-	defer func() {
+	t.Logf("qemu-boot (%s, %.0fs): %s", accel, wall.Seconds(), strings.TrimSpace(qout.String()))
+	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("console:\n%s", log)
+			t.Logf("console:\n%s", logb)
 		}
-	}()
-	if code != 0 {
-		t.Fatalf("the guest did not power off (qemu-boot exit %d)", code)
-	}
+	})
+	return code, string(logb)
+}
+
+// checkBoot checks what every boot must show by runlevel 2.
+func checkBoot(t *testing.T, log string) {
+	t.Helper()
 	for _, want := range []string{
 		"CHECK runlevel N 2", "CHECK sshd-listening", "CHECK rsyslogd running", "CHECK cron running", "CHECK getty on ttyS0",
 		"CHECK event started JOB=ssh SYSV_ACTION=start RUNLEVEL=2",
-		"CHECK event stopping JOB=rsyslog SYSV_ACTION=stop RUNLEVEL=0",
 		"sysv-rc: runlevel S (from N): 16 scripts", "sysv-rc: runlevel 2 (from N): 6 scripts",
 		"sysv-rc: start ssh: ok", "sysv-rc: start rsyslog: ok", "sysv-rc: start cron: ok",
-		"reboot: Power down",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("console lacks %q", want)
 		}
 	}
-	if !regexp.MustCompile(`CHECK event [a-z ]*stopped JOB=rsyslog SYSV_ACTION=stop RUNLEVEL=0 RESULT=ok`).MatchString(log) {
-		t.Errorf("no stopped JOB=rsyslog RESULT=ok event reached a job")
-	}
 	if strings.Contains(log, "CHECK FAILED") || strings.Contains(log, ": FAILED,") {
 		t.Errorf("a check or a script failed")
 	}
-	// The shutdown: every stop script ended well, in dependency order; the
-	// daemons were gone before sendsigs, which needed no SIGKILL.
+}
+
+// checkStops checks that the stop scripts of a shutdown or reboot ended
+// well and in dependency order, and that sendsigs needed no SIGKILL; it
+// returns where umountroot's line is.
+func checkStops(t *testing.T, log string) int {
+	t.Helper()
 	stops := []string{"ssh", "cron", "sendsigs", "rsyslog", "umountnfs.sh", "umountfs", "umountroot"}
 	at := map[string]int{}
 	for _, s := range stops {
@@ -120,13 +149,82 @@ func TestBootDebian(t *testing.T) {
 	if !strings.Contains(log, "All processes ended within") || strings.Contains(log, "Killing all remaining processes") {
 		t.Errorf("sendsigs did not find every process gone after SIGTERM")
 	}
-	if !strings.Contains(log, "Will now halt") || strings.Index(log, "Will now halt") < at["umountroot"] {
+	return at["umountroot"]
+}
+
+// debianShutdown: the guest checks itself and runs shutdown -h now.
+func debianShutdown(t *testing.T, rootfs, dest, accel string) {
+	code, log := bootDebian(t, rootfs, dest, accel, "", nil)
+	if code != 0 {
+		t.Fatalf("the guest did not power off (qemu-boot exit %d)", code)
+	}
+	checkBoot(t, log)
+	for _, want := range []string{"CHECK event stopping JOB=rsyslog SYSV_ACTION=stop RUNLEVEL=0", "reboot: Power down"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`CHECK event [a-z ]*stopped JOB=rsyslog SYSV_ACTION=stop RUNLEVEL=0 RESULT=ok`).MatchString(log) {
+		t.Errorf("no stopped JOB=rsyslog RESULT=ok event reached a job")
+	}
+	umountroot := checkStops(t, log)
+	if !strings.Contains(log, "Will now halt") || strings.Index(log, "Will now halt") < umountroot {
 		t.Errorf("the halt script did not run last")
 	}
-	// Figures.
 	pid1, ssh, down, shut := checkValue(log, "pid1-start"), checkValue(log, "sshd-listening"), kernelTime(log, "reboot: Power down"), checkValue(log, "shutdown")
 	if pid1 >= 0 && ssh >= 0 && down >= 0 && shut >= 0 {
 		t.Logf("FIGURE accel=%s boot (PID 1 start to sshd listening) %.2fs; shutdown (shutdown -h now to power down) %.2fs", accel, ssh-pid1, down-shut)
+	}
+}
+
+// debianCtrlAltDel: once the guest is up, Ctrl-Alt-Del through QEMU's
+// monitor; the control-alt-delete job runs shutdown -r now, the
+// runlevel 6 scripts run and the kernel restarts.
+func debianCtrlAltDel(t *testing.T, rootfs, dest, accel string) {
+	var sent float64 = -1
+	code, log := bootDebian(t, rootfs, dest, accel, "goupstart.test=cad", func(console, monitor string) {
+		deadline := time.Now().Add(400 * time.Second)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(console)
+			if strings.Contains(string(b), "CHECK ready-for-cad") {
+				break
+			}
+			if strings.Contains(string(b), "reboot: ") || strings.Contains(string(b), "Kernel panic") {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		c, err := net.Dial("unix", monitor)
+		if err != nil {
+			t.Errorf("QEMU monitor: %v", err)
+			return
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("sendkey ctrl-alt-delete\n")); err != nil {
+			t.Errorf("QEMU monitor: %v", err)
+		}
+		sent = 0
+		time.Sleep(time.Second) // let QEMU read it before the connection closes
+	})
+	if sent < 0 {
+		t.Fatalf("the guest never got ready for Ctrl-Alt-Del (qemu-boot exit %d)", code)
+	}
+	if code != 11 {
+		t.Fatalf("the guest did not reboot (qemu-boot exit %d)", code)
+	}
+	checkBoot(t, log)
+	for _, want := range []string{"CHECK control-alt-delete event", "Will now restart", "reboot: Restarting system"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	umountroot := checkStops(t, log)
+	if i := strings.Index(log, "Will now restart"); i >= 0 && i < umountroot {
+		t.Errorf("the reboot script did not run last")
+	}
+	ready, restart := checkValue(log, "ready-for-cad"), kernelTime(log, "reboot: Restarting system")
+	if ready >= 0 && restart >= 0 {
+		t.Logf("FIGURE accel=%s ready-for-cad to restart (incl. the monitor's polling, up to 0.5 s) %.2fs", accel, restart-ready)
 	}
 }
 
