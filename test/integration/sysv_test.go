@@ -44,18 +44,21 @@ esac`)
 	for _, l := range []string{"S01a", "S02b", "S01svc", "S01hang"} {
 		link("2", l)
 	}
-	for _, l := range []string{"K01hang", "K01b", "K02a", "K01svc"} {
+	// sendsigs (Debian's killall5 script) reads the omit list sysv-rc writes.
+	script("sendsigs", "", `[ "$1" = stop ] && cat `+root+`/omit.d/goupstart > $OUT/omit; exit 0`)
+	for _, l := range []string{"K01hang", "K01b", "K02a", "K01svc", "K03sendsigs"} {
 		link("0", l)
 	}
 	rc := fmt.Sprintf(`start on runlevel [0123456]
 task
-exec %s/sysv-rc --root %s --stop-timeout 1s $RUNLEVEL $PREVLEVEL >> %s/rc.log 2>&1
-`, binDir, root, out)
+exec %s/sysv-rc --root %s --stop-timeout 1s --sendsigs-omit %s/omit.d $RUNLEVEL $PREVLEVEL >> %s/rc.log 2>&1
+`, binDir, root, root, out)
 	s := startSession(t, map[string]string{
 		"rc":      rc,
 		"after-a": "start on started a\ntask\nexec touch " + out + "/after-a-$RUNLEVEL-$SYSV_ACTION\n",
 		"b-gone":  "start on stopped b RESULT=ok\ntask\nexec touch " + out + "/b-gone-$RUNLEVEL\n",
 		"svc":     "task\nexec true\n",
+		"keeper":  "exec sleep 1000\n",
 	})
 	exists := func(n string) bool { _, err := os.Stat(filepath.Join(out, n)); return err == nil }
 	rcLog := func() string { b, _ := os.ReadFile(filepath.Join(out, "rc.log")); return string(b) }
@@ -107,6 +110,9 @@ exec %s/sysv-rc --root %s --stop-timeout 1s $RUNLEVEL $PREVLEVEL >> %s/rc.log 2>
 		t.Logf("a ran in cgroup %q (no cgroup of its own here)", strings.TrimSpace(string(b)))
 	}
 
+	o, _, _ := s.ctl("initctl", "start", "keeper")
+	keeper := strings.TrimSpace(o[strings.LastIndex(o, " ")+1:])
+
 	t0 = time.Now()
 	if o, e, code := s.ctl("initctl", "emit", "-n", "runlevel", "RUNLEVEL=0", "PREVLEVEL=2"); code != 0 {
 		t.Fatalf("emit runlevel 0: %s %s", o, e)
@@ -132,5 +138,14 @@ exec %s/sysv-rc --root %s --stop-timeout 1s $RUNLEVEL $PREVLEVEL >> %s/rc.log 2>
 	}
 	if exists("svc-ran") {
 		t.Errorf("the replaced script ran on stop")
+	}
+	// The omit list spares the runner (and the rc job's process above it)
+	// and every process of every job, here keeper's.
+	omit, _ := os.ReadFile(filepath.Join(out, "omit"))
+	if !strings.Contains("\n"+string(omit), "\n"+keeper+"\n") {
+		t.Errorf("keeper (pid %s) not in the sendsigs omit list %q", keeper, omit)
+	}
+	if len(lines(string(omit))) < 2 {
+		t.Errorf("omit list %q", omit)
 	}
 }
