@@ -82,7 +82,14 @@ func (d *daemon) endSystem(how string) {
 	deadline := time.Now().Add(wait + stopSlack)
 	for {
 		var n int
-		d.call(func() { n = d.e.InstanceCount() })
+		d.call(func() {
+			n = d.e.InstanceCount()
+			if n > 0 {
+				// Jobs that the stopping ones started (start on
+				// stopped …) are stopped as well.
+				d.e.StopAll()
+			}
+		})
 		if n == 0 || time.Now().After(deadline) {
 			break
 		}

@@ -25,6 +25,9 @@ type options struct {
 	stateFD                           int
 	logEvents                         bool
 	writeStateFile                    bool
+	// cgroupName: the cgroup tree's name chosen by the image before a
+	// re-exec (cgroups.go).
+	cgroupName string
 	// PID-1 duties (boot.go, halt.go).
 	mountTmp, noCgroupMount bool
 	jobPath                 string // PATH of jobs ("": the default)
@@ -33,7 +36,7 @@ type options struct {
 
 var valueOpts = map[string]bool{
 	"--confdir": true, "--prepend-confdir": true, "--append-confdir": true,
-	"--startup-event": true, "--logdir": true, "--default-console": true, "--state-fd": true,
+	"--startup-event": true, "--logdir": true, "--default-console": true, "--state-fd": true, "--cgroup-name": true,
 	"--job-path": true, "--daemon-log": true,
 }
 
@@ -99,6 +102,8 @@ func parseOptions(args []string) (*options, error) {
 			fmt.Sscan(val, &o.stateFD)
 		case "--write-state-file":
 			o.writeStateFile = true
+		case "--cgroup-name":
+			o.cgroupName = val
 		case "--mount-tmp":
 			o.mountTmp = true
 		case "--no-cgroup-mount":
@@ -130,6 +135,7 @@ Options:
       --no-inherit-env        jobs do not inherit init's environment
       --log-events            log every event to LOGDIR/events.log
       --write-state-file      write LOGDIR/upstart.state at every re-exec
+      --cgroup-name=NAME      name of PID 1's cgroup tree (passed on by a re-exec)
       --mount-tmp             PID 1: mount a tmpfs on /tmp if nothing is there
       --no-cgroup-mount       PID 1: leave /sys/fs/cgroup alone (the system
                               builds its own hierarchy there)

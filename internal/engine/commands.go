@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"sort"
 	"syscall"
@@ -30,6 +31,9 @@ func (e *Engine) class(name string) (*class, error) {
 }
 
 func checkEnv(env []string) error {
+	if len(env) > environ.MaxEntries {
+		return api.Errorf(api.ErrInvalidArgs, fmt.Sprintf("Env may hold at most %d entries", environ.MaxEntries))
+	}
 	for _, kv := range env {
 		if !environ.Valid(kv) {
 			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
@@ -331,56 +335,92 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d := defs[n]
-		c, ok := e.classes[n]
-		if !ok {
-			c = &class{name: n, instances: map[string]*instance{}}
-			e.classes[n] = c
-			e.stale = true
-			e.install(c, d)
-			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
-			continue
-		}
-		wasDeleted := c.deleted
-		c.deleted = false
-		if c.def == d {
-			continue
-		}
-		if len(c.instances) == 0 {
-			e.install(c, d)
-		} else {
-			c.next = d
-		}
-		if wasDeleted {
-			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
-		}
+		e.setJob(n, defs[n])
 	}
 	for _, c := range e.sortedClasses() {
 		if _, ok := defs[c.name]; ok {
 			continue
 		}
-		c.deleted = true
-		c.next = nil
-		if len(c.instances) == 0 {
-			e.classIdle(c)
-		}
+		e.dropJob(c)
 	}
 	e.Poll()
 }
 
+// UpdateJobs applies the definitions of some jobs only (the files that
+// changed): a nil definition removes the job, the jobs not named keep
+// theirs. The rules are SetJobs's; the cost is that of the jobs named, not
+// of all (the class index is updated for them only).
+func (e *Engine) UpdateJobs(changed map[string]*conf.Job) {
+	names := make([]string, 0, len(changed))
+	for n := range changed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	e.incremental = true
+	for _, n := range names {
+		if d := changed[n]; d != nil {
+			e.setJob(n, d)
+		} else if c := e.classes[n]; c != nil {
+			e.dropJob(c)
+		}
+	}
+	e.incremental = false
+	e.Poll()
+}
+
+// setJob gives job n the definition d (SetJobs, UpdateJobs).
+func (e *Engine) setJob(n string, d *conf.Job) {
+	c, ok := e.classes[n]
+	if !ok {
+		c = &class{name: n, instances: map[string]*instance{}}
+		e.classes[n] = c
+		e.indexAdd(c)
+		e.install(c, d)
+		e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+		return
+	}
+	wasDeleted := c.deleted
+	c.deleted = false
+	if c.def == d {
+		return
+	}
+	if len(c.instances) == 0 {
+		e.install(c, d)
+	} else {
+		c.next = d
+	}
+	if wasDeleted {
+		e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+	}
+}
+
+// dropJob removes a job whose file went: at once without instances, else
+// when the last one ends.
+func (e *Engine) dropJob(c *class) {
+	c.deleted = true
+	c.next = nil
+	if len(c.instances) == 0 {
+		e.classIdle(c)
+	}
+}
+
 // install makes d the class's definition, carrying over the events its old
-// start condition had latched (a reload mid-boot must not lose them).
+// start condition had latched (a reload mid-boot must not lose them) and
+// its kept knowledge, operand by operand (cond.Condition.Inherit).
 func (e *Engine) install(c *class, d *conf.Job) {
 	var held []*cond.Event
-	if c.start != nil {
-		held = c.start.Held()
+	old := c.start
+	if old != nil {
+		held = old.Held()
 		defer e.release(held)
 	}
+	oldDef := c.def
 	c.def = d
 	c.start = nil
-	e.stale = true
+	e.indexChange(c, oldDef)
 	if d.StartOn != nil {
 		c.start = cond.New(d.StartOn)
+		c.start.Inherit(old)
 		for _, ev := range held {
 			r := c.start.Handle(ev, nil)
 			evOf(ev).blockers += r.Held
@@ -397,7 +437,7 @@ func (e *Engine) classIdle(c *class) {
 			e.release(c.start.Reset())
 		}
 		delete(e.classes, c.name)
-		e.stale = true
+		e.indexRemove(c)
 		e.notify(api.Signal{Kind: api.JobRemoved, Job: c.name})
 		return
 	}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,11 @@ kill timeout 1
 exec sh -c 'trap "" TERM; echo $$ > $OUT/stubborn.pid; while :; do sleep 0.1; done'
 `,
 		"svc": stopMarker,
+		// Started by svc's stop, during the end: stopped in turn.
+		"follower": `start on stopped svc
+exec sleep 3600
+post-stop exec sh -c 'echo stopped >> $OUT/follower'
+`,
 	}, "--no-log", "--verbose")
 	waitFor(t, "stubborn to run", func() bool {
 		_, err := os.Stat(filepath.Join(s.out, "stubborn.pid"))
@@ -112,6 +118,14 @@ exec sh -c 'trap "" TERM; echo $$ > $OUT/stubborn.pid; while :; do sleep 0.1; do
 	}
 	if data, _ := os.ReadFile(filepath.Join(s.out, "svc")); string(data) != "stopped\n" {
 		t.Errorf("svc was not stopped: %q", data)
+	}
+	// Each stopped by its own stop sequence (stubborn by its kill
+	// timeout), none killed for being late.
+	if strings.Contains(log, "did not stop in time") {
+		t.Errorf("a job had to be killed at the end:\n%s", log)
+	}
+	if data, _ := os.ReadFile(filepath.Join(s.out, "follower")); string(data) != "stopped\n" {
+		t.Errorf("follower, started during the end, was not stopped: %q\n%s", data, log)
 	}
 }
 
@@ -167,5 +181,62 @@ exec </dev/null`, map[string]string{"svc": stopMarker}, "--no-log")
 	}
 	if data, _ := os.ReadFile(filepath.Join(s.out, "svc")); string(data) != "stopped\n" {
 		t.Errorf("svc was not stopped: %q\ninit said:\n%s", data, s.stderr.String())
+	}
+}
+
+// TestChromeOSShutdownJobs: the example graph's runlevel 0 path, as
+// Chromium OS's shutdown takes it: halt starts, pre-shutdown runs first
+// and the ui stops before it; halt disables respawning.
+func TestChromeOSShutdownJobs(t *testing.T) {
+	// The jobs call initctl by name.
+	t.Setenv("PATH", binDir+":"+os.Getenv("PATH"))
+	s := &session{t: t, confdir: "../../examples/chromeos-boot", rt: t.TempDir(), stderr: newSyncBuffer()}
+	s.startWith([]string{"--user", "--confdir", s.confdir})
+	waitFor(t, "system-services", func() bool {
+		out, _, _ := s.ctl("status", "system-services")
+		return out == "system-services start/running\n"
+	})
+	if _, errs, code := s.ctl("initctl", "emit", "runlevel", "RUNLEVEL=0", "PREVLEVEL=2"); code != 0 {
+		t.Fatalf("emit: %s", errs)
+	}
+	if out, _, _ := s.ctl("status", "ui"); out != "ui stop/waiting\n" {
+		t.Errorf("ui: %q", out)
+	}
+	waitFor(t, "halt to run", func() bool { return strings.Contains(s.stderr.String(), "halt: respawn disabled, powering off") })
+	log, err := os.ReadFile(filepath.Join(s.rt, "cache", "upstart", "pre-shutdown.log"))
+	if err != nil || !strings.Contains(string(log), "pre-shutdown: state saved") {
+		t.Errorf("pre-shutdown.log: %q %v", log, err)
+	}
+	// Respawning is off: a service that dies stays down.
+	out, _, _ := s.ctl("status", "cron")
+	i := strings.LastIndex(out, "process ")
+	if i < 0 {
+		t.Fatalf("cron: %q", out)
+	}
+	var pid int
+	fmt.Sscan(out[i+8:], &pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "cron to stop", func() bool {
+		out, _, _ := s.ctl("status", "cron")
+		return out == "cron stop/waiting\n"
+	})
+}
+
+// TestPID1SignalEvents: the signals the kernel (or powstatd) sends PID 1
+// become upstart-events(7)'s events.
+func TestPID1SignalEvents(t *testing.T) {
+	jobs := map[string]string{}
+	for _, ev := range []string{"control-alt-delete", "keyboard-request", "power-status-changed"} {
+		jobs["on-"+ev] = "start on " + ev + "\ntask\nexec sh -c 'echo " + ev + " >> $OUT/events'\n"
+	}
+	s := startSandbox(t, jobs, "--no-log", "--no-cgroups")
+	want := ""
+	for sig, ev := range map[syscall.Signal]string{syscall.SIGINT: "control-alt-delete", syscall.SIGWINCH: "keyboard-request", syscall.SIGPWR: "power-status-changed"} {
+		syscall.Kill(s.pid, sig)
+		want += ev + "\n"
+		waitFor(t, ev, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.out, "events"))
+			return string(data) == want
+		})
 	}
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/goupstart/upstart/internal/utmp"
 )
 
 // sandbox is init as PID 1 of new PID, mount and network namespaces,
@@ -196,6 +201,16 @@ func TestToolsRunlevels(t *testing.T) {
 	// telinit q reloads the configuration, telinit u re-executes init.
 	out, errs, code = s.run(nil, "telinit", "q")
 	expect(out, errs, code, "", "", 0)
+	out, errs, code = s.run(nil, "telinit", "u")
+	expect(out, errs, code, "", "", 0)
+	waitFor(t, "init to re-execute", func() bool {
+		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.pid))
+		if !bytes.Contains(cl, []byte("--restart")) {
+			return false
+		}
+		out, _, _ := s.run(nil, "initctl", "status", "rl")
+		return out == "rl stop/waiting\n"
+	})
 
 	// The records, as the system's own tools read them.
 	if _, err := exec.LookPath("who"); err == nil {
@@ -314,4 +329,55 @@ func TestToolsShutdownPending(t *testing.T) {
 	// Now in runlevel 6: shutdown -P now powers off.
 	s.run(nil, "shutdown", "-h", "-P", "now")
 	s.waitEvents("2 N none\n6 2 none\n0 6 POWEROFF\n")
+}
+
+// TestToolsWall: shutdown warns the users utmp lists on their terminals,
+// and -k only warns.
+func TestToolsWall(t *testing.T) {
+	s := startSandbox(t, map[string]string{"rl": recordRunlevels}, "--no-log", "--no-cgroups")
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer tty.Close()
+	// A user logged in on that terminal, in the sandbox's utmp (its /run
+	// seen through /proc/PID/root).
+	rec := utmp.Record{Type: utmp.UserProcess, Pid: int32(os.Getpid()), Line: strings.TrimPrefix(tty.Name(), "/dev/"),
+		ID: "tw", User: "alice", Time: time.Now()}
+	if err := utmp.Put(fmt.Sprintf("/proc/%d/root/run/utmp", s.pid), rec); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := s.run(nil, "shutdown", "-k", "-r", "+15", "back", "soon")
+	if out != "" || errs != "" || code != 0 {
+		t.Fatalf("shutdown -k: %q %q %d", out, errs, code)
+	}
+	got := make(chan string, 1)
+	go func() {
+		var b []byte
+		buf := make([]byte, 1024)
+		for !bytes.Contains(b, []byte("back soon")) {
+			master.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := master.Read(buf)
+			if err != nil {
+				break
+			}
+			b = append(b, buf[:n]...)
+		}
+		got <- string(b)
+	}()
+	text := <-got
+	for _, want := range []string{"Broadcast message from root@", "The system is going down for reboot in 15 minutes!", "back soon"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the terminal got %q, lacks %q", text, want)
+		}
+	}
+	// Only warned: no runlevel change, nothing pending.
+	time.Sleep(200 * time.Millisecond)
+	if s.events() != "" {
+		t.Errorf("shutdown -k changed the runlevel: %q", s.events())
+	}
+	if _, _, code := s.run(nil, "/bin/cat", "/var/run/shutdown.pid"); code == 0 {
+		t.Error("shutdown -k left a pid file")
+	}
 }
