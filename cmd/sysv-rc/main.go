@@ -64,7 +64,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.DurationVar(&o.startTimeout, "start-timeout", 0, "a start script still running after this is killed (0: never)")
 	fs.IntVar(&o.parallel, "parallel", sysv.DefaultParallel, "scripts run at once at most")
 	fs.BoolVar(&o.noEvents, "no-events", false, "do not talk to init (no events; no script is treated as replaced)")
-	fs.BoolVar(&o.stopStarted, "stop-started", true, "going to 0 or 6, also stop what the previous runlevel started that has no K link")
+	fs.BoolVar(&o.stopStarted, "stop-started", false, "going to 0 or 6, also stop what the previous runlevel started that has no K link (Debian leaves those to sendsigs)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan (phases, steps, what each waits for) and run nothing")
 	fs.BoolVar(&o.quiet, "quiet", false, "report failures only, not every script")
 	fs.StringVar(&o.cgroup, "cgroup", "auto", "cgroup v2 directory for the scripts' own groups: auto (next to init's tree), none, or a path")
