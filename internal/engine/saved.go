@@ -323,6 +323,10 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 		}
 		e.armExpectTimer(i, max(si.ExpectDeadline.Sub(now), 0), t)
 	}
+	if _, spawning := spawnType[i.state]; spawning {
+		// Only a spawn waiting for a retry rests in a spawning state.
+		e.armSpawnRetry(i, 0)
+	}
 	c.addInstance(i)
 	return nil
 }
