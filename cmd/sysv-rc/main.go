@@ -220,7 +220,7 @@ func scriptEnv(env []string, level, prev string) []string {
 // debianRC hands the runlevel to Debian's own /etc/init.d/rc.
 func debianRC(o options, level, prev string, getenv func(string) string, stdout, stderr io.Writer, logf func(string, ...any)) int {
 	rc := filepath.Join(o.root, "etc", "init.d", "rc")
-	st, err := os.Stat(rc)
+	st, err := os.Stat(sysv.InRoot(o.root, rc))
 	if err != nil || st.Mode()&0o111 == 0 {
 		if err == nil {
 			err = errors.New("not executable")

@@ -152,17 +152,17 @@ func Plan(cfg Config) ([]Phase, []string, error) {
 	var warns []string
 	mk := func(l link, action string) *Step {
 		p := filepath.Join(initd, l.name)
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(InRoot(root, p)); err != nil {
 			p = l.path // a link whose script is elsewhere
 		}
-		st, err := os.Stat(p)
+		st, err := os.Stat(InRoot(root, p))
 		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 			// Debian's rc skips what it cannot execute (a removed package's
 			// dangling link, a disabled script).
 			return nil
 		}
 		s := &Step{Name: l.name, Path: p, Action: action, Seq: l.seq}
-		if f, err := os.Open(p); err == nil {
+		if f, err := os.Open(InRoot(root, p)); err == nil {
 			s.Header, err = ParseHeader(f, p)
 			f.Close()
 			if err != nil {
@@ -250,6 +250,27 @@ func Plan(cfg Config) ([]Phase, []string, error) {
 		phases = append(phases, ph)
 	}
 	return phases, warns, nil
+}
+
+// InRoot follows a path's symbolic links inside root: an absolute target
+// (Debian's /etc/init.d/rc -> /lib/init/rc) means root's /lib, not the
+// caller's, when root is not "/". At most 8 links are followed.
+func InRoot(root, p string) string {
+	if root == "" || root == "/" {
+		return p
+	}
+	for i := 0; i < 8; i++ {
+		t, err := os.Readlink(p)
+		if err != nil {
+			return p
+		}
+		if filepath.IsAbs(t) {
+			p = filepath.Join(root, t)
+		} else {
+			p = filepath.Join(filepath.Dir(p), t)
+		}
+	}
+	return p
 }
 
 func globSorted(pattern string) []string {

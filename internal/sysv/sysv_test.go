@@ -483,3 +483,22 @@ func TestRunDirectWhenAlone(t *testing.T) {
 		t.Errorf("buffered: %q", o)
 	}
 }
+
+// Debian's rc scripts are absolute links (/etc/init.d/rc -> /lib/init/rc):
+// under another root they resolve inside it.
+func TestInRoot(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "lib/init"), 0o755)
+	os.MkdirAll(filepath.Join(root, "etc/init.d"), 0o755)
+	os.WriteFile(filepath.Join(root, "lib/init/rc"), []byte("#!/bin/sh\n"), 0o755)
+	os.Symlink("/lib/init/rc", filepath.Join(root, "etc/init.d/rc"))
+	os.Symlink("rc", filepath.Join(root, "etc/init.d/rc2"))
+	for _, p := range []string{"etc/init.d/rc", "etc/init.d/rc2"} {
+		if got := InRoot(root, filepath.Join(root, p)); got != filepath.Join(root, "lib/init/rc") {
+			t.Errorf("%s: %s", p, got)
+		}
+	}
+	if got := InRoot("/", "/etc/init.d/rc"); got != "/etc/init.d/rc" {
+		t.Errorf("root /: %s", got)
+	}
+}
