@@ -240,3 +240,25 @@ func TestPID1SignalEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonLogFile: --daemon-log=FILE sends the daemon's own messages to
+// the file instead of stderr.
+func TestDaemonLogFile(t *testing.T) {
+	s := startSandbox(t, map[string]string{"svc": stopMarker}, "--no-log", "--no-cgroups", "--daemon-log=/run/init.log", "--verbose")
+	file := fmt.Sprintf("/proc/%d/root/run/init.log", s.pid)
+	want := "init: svc state changed from post-start to running\n"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		if strings.Contains(string(data), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log file lacks %q:\n%s\nstderr:\n%s", want, data, s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(s.stderr.String(), "svc state changed") {
+		t.Errorf("the daemon still logs to stderr:\n%s", s.stderr.String())
+	}
+}
