@@ -160,6 +160,7 @@ func init() {
 		},
 		props: []propSpec{
 			{"tracking", "s", "read"},
+			{"members", "a(si)", "read"},
 		},
 	}
 
