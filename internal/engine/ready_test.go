@@ -288,3 +288,54 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
+
+// Across a re-exec an instance waiting for readiness waits on, with the
+// same deadline, the same watch id and its STATUS; a running watchdog
+// keeps its deadline.
+func TestReadyAcrossReexec(t *testing.T) {
+	h, fr, _, _ := newReadyHarness(t)
+	readyJob(h, "r", "expect notify\nwatchdog 4", 10*time.Second)
+	readyJob(h, "ev", "expect event (a and b)", 10*time.Second)
+	h.e.StartJob("r", nil, nil)
+	h.e.StartJob("ev", nil, nil)
+	h.emit("a")
+	h.e.Poll()
+	main := h.pid("r", "", conf.Main)
+	var id uint64
+	for k, w := range fr.watches {
+		if w.Job == "r" {
+			id = k
+		}
+	}
+	st := "warming"
+	h.e.HandleNotice(Notice{ID: id, Pid: main, Status: &st})
+	h.clock.Advance(6 * time.Second)
+
+	h2 := reexec(t, h)
+	h2.e.opt.Readiness = fr
+	h2.e.opt.Tracker = h.e.opt.Tracker
+	h2.wantStatus("r", "", "start/spawned")
+	if a, s, _ := h2.e.ReadyInfo("r", ""); a == "" || s != "warming" {
+		t.Fatalf("after re-exec: awaiting %q status %q", a, s)
+	}
+	// The a of (a and b) is remembered.
+	h2.emit("b")
+	h2.e.Poll()
+	h2.wantStatus("ev", "", "start/running")
+	// The same deadline: 4 s left.
+	h2.clock.Advance(3 * time.Second)
+	h2.wantStatus("r", "", "start/spawned")
+	h2.e.HandleNotice(Notice{ID: id, Pid: main, Ready: true})
+	h2.wantStatus("r", "", "start/running")
+	h2.clock.Advance(3 * time.Second)
+	h3 := reexec(t, h2)
+	h3.e.opt.Readiness = fr
+	h3.clock.Advance(999 * time.Millisecond)
+	if len(h3.sp.signals) != 0 {
+		t.Fatalf("watchdog fired early: %v", h3.sp.signals)
+	}
+	h3.clock.Advance(2 * time.Millisecond)
+	if strings.Join(h3.sp.signals, ",") != itoa(main)+":ABRT" {
+		t.Fatalf("watchdog after re-exec: %v", h3.sp.signals)
+	}
+}

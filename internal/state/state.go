@@ -37,6 +37,9 @@ type Document struct {
 	// Logger is the logger's handover (logger.Handover), kept opaque here
 	// so that this package does not depend on the logger's internals.
 	Logger json.RawMessage `json:"logger,omitempty"`
+	// Ready is the readiness watchers' handover (ready.Handover): the
+	// notify sockets kept open across the exec. Optional.
+	Ready json.RawMessage `json:"ready,omitempty"`
 }
 
 // Daemon is the daemon's own state.
@@ -60,6 +63,8 @@ type Engine struct {
 	// conditions still know of (Queued false).
 	Events  []Event `json:"events"`
 	Classes []Class `json:"classes"`
+	// ReadyNextID is the last readiness watch id given out (optional).
+	ReadyNextID uint64 `json:"ready_next_id,omitempty"`
 }
 
 // Event is one event.
@@ -122,6 +127,27 @@ type Instance struct {
 	Members    []Member       `json:"members,omitempty"`
 	Sessions   map[int]string `json:"sessions,omitempty"`
 	ActionPids map[string]int `json:"action_pids,omitempty"`
+
+	// Ready is the readiness state of `expect event` and its sugar
+	// (optional: absent for jobs that use none of it).
+	Ready *Ready `json:"ready,omitempty"`
+}
+
+// Ready is an instance's readiness state. The wait's deadline is
+// ExpectDeadline.
+type Ready struct {
+	ID      uint64  `json:"id,omitempty"` // the watch id (0: none)
+	Waiting bool    `json:"waiting,omitempty"`
+	Latches []Latch `json:"latches,omitempty"` // of the expect event condition
+	Status  string  `json:"status,omitempty"`
+	Errno   int     `json:"errno,omitempty"`
+
+	Reloading bool `json:"reloading,omitempty"`
+	Stopping  bool `json:"stopping,omitempty"`
+	// Watchdog is the interval in force (ns); WatchdogDeadline is zero
+	// when no deadline runs.
+	Watchdog         time.Duration `json:"watchdog,omitempty"`
+	WatchdogDeadline time.Time     `json:"watchdog_deadline,omitzero"`
 }
 
 // Exit is how a process ended.
