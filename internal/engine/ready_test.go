@@ -288,7 +288,6 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
-
 // Across a re-exec an instance waiting for readiness waits on, with the
 // same deadline, the same watch id and its STATUS; a running watchdog
 // keeps its deadline.
