@@ -46,6 +46,7 @@ type preSpec struct {
 	cred        *creds
 	path        string   // program to execute, as seen after chroot/chdir
 	argv        []string // its argv
+	pidEnv      string   // a variable set to the process's pid before the exec
 }
 
 type rlimit struct {
@@ -89,6 +90,9 @@ func (s *preSpec) args() []string {
 		}
 		a = append(a, "-g", strconv.FormatUint(uint64(c.gid), 10))
 		a = append(a, "-u", strconv.FormatUint(uint64(c.uid), 10))
+	}
+	if s.pidEnv != "" {
+		a = append(a, "-P", s.pidEnv)
 	}
 	a = append(a, "--", s.path)
 	return append(a, s.argv...)
@@ -144,6 +148,8 @@ func parsePreSpec(args []string) (*preSpec, error) {
 			} else {
 				s.oom = &x
 			}
+		case "-P":
+			s.pidEnv = v
 		case "-r":
 			s.chroot = v
 		case "-d":
@@ -203,6 +209,9 @@ func RunPreExec(args []string) {
 	}
 	if op, err := spec.apply(); err != nil {
 		preExecFail(op, err)
+	}
+	if spec.pidEnv != "" {
+		os.Setenv(spec.pidEnv, strconv.Itoa(os.Getpid()))
 	}
 	err = unix.Exec(spec.path, spec.argv, os.Environ())
 	preExecFail(opExec, err)

@@ -331,6 +331,9 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 	if len(r.CgroupProcs) > 0 {
 		spec.cgroupProcs, needPre = r.CgroupProcs, true
 	}
+	if r.PidEnv != "" {
+		spec.pidEnv, needPre = r.PidEnv, true
+	}
 	pl.dir = dir
 	if pl.chroot != "" {
 		if err := checkDir(pl.chroot); err != nil {
@@ -489,6 +492,21 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		}
 		files[ScriptFd] = scriptR.Fd()
 	}
+	for _, cf := range r.Files {
+		if cf.Num < 3 || (cf.Num == preExecStatusFd && pl.pre != nil) || (cf.Num == ScriptFd && pl.script != nil) {
+			if statusR != nil {
+				statusR.Close()
+			}
+			if scriptW != nil {
+				scriptW.Close()
+			}
+			return 0, &SpawnError{Op: opExec, Err: fmt.Errorf("descriptor %d is taken", cf.Num)}
+		}
+		for len(files) <= cf.Num {
+			files = append(files, ^uintptr(0))
+		}
+		files[cf.Num] = cf.File.Fd()
+	}
 	attr.Files = files
 
 	s.forkMu.RLock()
@@ -514,6 +532,7 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	s.forkMu.RUnlock()
 	runtime.KeepAlive(std)
 	runtime.KeepAlive(r.CgroupDir)
+	runtime.KeepAlive(r.Files)
 
 	if err != nil {
 		if statusR != nil {
