@@ -36,6 +36,9 @@ type Readiness interface {
 	Settled(id uint64)
 	// Close releases everything of the watch (the instance is gone).
 	Close(id uint64)
+	// Resume restarts the watchers of an instance restored after a
+	// re-exec (waiting: it still waits for readiness).
+	Resume(w Watch, waiting bool)
 }
 
 // Watch is what a watcher needs to know of an instance.
@@ -122,15 +125,46 @@ func (e *Engine) readyPrepare(i *instance, r *supervise.Request) error {
 	}
 	rd.stopping, rd.reloading = false, false
 	rd.watchdog = i.def.Watchdog
-	w := Watch{ID: rd.id, Job: i.class.name, Instance: i.name, Notify: notifyKind(i.def), Watchdog: i.def.Watchdog}
+	w, err := e.watchOf(i, r.Env)
+	if err != nil {
+		return err
+	}
+	return e.opt.Readiness.Prepare(w, r)
+}
+
+// watchOf describes an instance to its watchers, with the sugar's
+// arguments expanded in env (the main process's environment).
+func (e *Engine) watchOf(i *instance, env []string) (Watch, error) {
+	w := Watch{ID: i.rd.id, Job: i.class.name, Instance: i.name, Notify: notifyKind(i.def), Watchdog: i.def.Watchdog}
 	for _, a := range i.def.ExpectWatch {
-		v, err := environ.Expand(a, r.Env)
+		v, err := environ.Expand(a, env)
 		if err != nil {
-			return fmt.Errorf("expect %s: %w", strings.Join(i.def.ExpectWatch, " "), err)
+			return w, fmt.Errorf("expect %s: %w", strings.Join(i.def.ExpectWatch, " "), err)
 		}
 		w.Kind = append(w.Kind, v)
 	}
-	return e.opt.Readiness.Prepare(w, r)
+	return w, nil
+}
+
+// ResumeReadiness restarts the watchers of every watched instance after a
+// Restore (loop only).
+func (e *Engine) ResumeReadiness() {
+	if e.opt.Readiness == nil {
+		return
+	}
+	for _, c := range e.sortedClasses() {
+		for _, i := range c.sortedInstances() {
+			if i.rd == nil || i.rd.id == 0 {
+				continue
+			}
+			w, err := e.watchOf(i, e.processEnv(i, conf.Main))
+			if err != nil {
+				e.logf(slog.LevelWarn, "%s: %v", i.label(), err)
+				continue
+			}
+			e.opt.Readiness.Resume(w, i.rd.cond != nil)
+		}
+	}
 }
 
 func (e *Engine) readySpawned(i *instance, pid int) {

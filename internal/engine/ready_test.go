@@ -31,6 +31,9 @@ func (f *fakeReadiness) Prepare(w Watch, r *supervise.Request) error {
 func (f *fakeReadiness) Spawned(id uint64, pid int) { f.calls = append(f.calls, "spawned") }
 func (f *fakeReadiness) Settled(id uint64)          { f.calls = append(f.calls, "settled") }
 func (f *fakeReadiness) Close(id uint64)            { f.calls = append(f.calls, "close") }
+func (f *fakeReadiness) Resume(w Watch, waiting bool) {
+	f.calls = append(f.calls, "resume "+strings.Join(w.Kind, " ")+" "+map[bool]string{true: "waiting", false: "settled"}[waiting])
+}
 
 func newReadyHarness(t *testing.T) (*harness, *fakeReadiness, *fakeTracker, *bytes.Buffer) {
 	h, tr := newTrackedHarness(t)
@@ -313,6 +316,11 @@ func TestReadyAcrossReexec(t *testing.T) {
 	h2 := reexec(t, h)
 	h2.e.opt.Readiness = fr
 	h2.e.opt.Tracker = h.e.opt.Tracker
+	fr.calls = nil
+	h2.e.ResumeReadiness()
+	if c := strings.Join(fr.calls, ","); c != "resume notify waiting" {
+		t.Errorf("resume calls %q", c)
+	}
 	h2.wantStatus("r", "", "start/spawned")
 	if a, s, _ := h2.e.ReadyInfo("r", ""); a == "" || s != "warming" {
 		t.Fatalf("after re-exec: awaiting %q status %q", a, s)
