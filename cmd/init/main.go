@@ -22,6 +22,7 @@ import (
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
 	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/ready"
 	"github.com/goupstart/upstart/internal/state"
 	"github.com/goupstart/upstart/internal/supervise"
 )
@@ -104,6 +105,7 @@ type daemon struct {
 	done     chan struct{}
 	bus      *busLink        // bus.go
 	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
+	ready    *ready.Manager  // ready.go
 }
 
 func (d *daemon) run() error {
@@ -164,7 +166,9 @@ func (d *daemon) run() error {
 	tracking := d.setupTracking(&eopts) // cgroups.go
 	d.log.Log(context.Background(), priorities["message"], "Process tracking: "+tracking)
 	d.setupEventLog(&eopts) // logging.go
+	d.setupReadiness(&eopts) // ready.go
 	d.e = engine.New(eopts)
+	d.ready.Deliver = func(n engine.Notice) { d.e.Post(func() { d.e.HandleNotice(n) }) }
 	d.e.SetClock(engine.RealClock{Engine: d.e})
 	backend := &engine.Backend{
 		E:            d.e,
@@ -186,6 +190,7 @@ func (d *daemon) run() error {
 	// The loop must run before anything posts to it.
 	go d.e.Run(exits, d.done)
 	d.restoreEngine(doc)
+	d.restoreReadiness(doc) // ready.go
 	d.call(d.reload)
 	if doc != nil {
 		// Watching a thousand groups again takes about 0.1 s: not before

@@ -152,6 +152,8 @@ func init() {
 		},
 		props: []propSpec{
 			{"tracking", "s", "read"},
+			{"awaiting", "s", "read"},
+			{"status", "s", "read"},
 		},
 	}
 

@@ -760,7 +760,15 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		if r, ok := b.(ActionRunner); ok {
 			t = r.Tracking()
 		}
-		return map[string]any{"tracking": t}, nil
+		props := map[string]any{"tracking": t, "awaiting": "", "status": ""}
+		if r, ok := b.(ReadinessReporter); ok {
+			awaiting, status, err := r.ReadyInfo(o.job, o.instance)
+			if err != nil {
+				return nil, err
+			}
+			props["awaiting"], props["status"] = awaiting, status
+		}
+		return props, nil
 	}
 	return map[string]any{}, nil
 }

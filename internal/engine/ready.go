@@ -455,3 +455,9 @@ func (e *Engine) ReadyInfo(jobName, iname string) (awaiting, status string, err 
 	}
 	return awaiting, i.rd.status, nil
 }
+
+// ReadyInfo serves control.ReadinessReporter.
+func (b *Backend) ReadyInfo(jobName, iname string) (awaiting, status string, err error) {
+	b.call(func() { awaiting, status, err = b.E.ReadyInfo(jobName, iname) })
+	return
+}
