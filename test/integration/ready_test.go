@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -327,4 +328,38 @@ func TestReadyAcrossReexec(t *testing.T) {
 		t.Errorf("socket changed")
 	}
 	s.ctl("stop", "slow")
+}
+
+// expect dbus NAME on a session instance: the job is ready once NAME has
+// an owner on the session's bus (a real dbus-daemon; the name is taken by
+// the test's own connection when the job asks for it).
+func TestExpectDBusName(t *testing.T) {
+	bus := startDBusDaemon(t, "session")
+	dir := t.TempDir()
+	asked := filepath.Join(dir, "asked")
+	s := startSession(t, map[string]string{
+		"named": "expect dbus org.goupstart.ReadyTest\nexpect timeout 20\nexec sh -c 'touch " + asked + "; exec sleep 1016'\n",
+	}, "--verbose")
+	if out, errs, code := s.ctl("initctl", "notify-dbus-address", bus.address); code != 0 {
+		t.Fatalf("notify-dbus-address: %q %q", out, errs)
+	}
+	res := s.startBackground("named")
+	waitFor(t, "the job to ask", func() bool { _, err := os.Stat(asked); return err == nil })
+	time.Sleep(100 * time.Millisecond)
+	s.waitStatus("named", "start/spawned")
+	conn, err := dbus.Connect(bus.address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if r, err := conn.RequestName("org.goupstart.ReadyTest", dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("RequestName: %v %v", r, err)
+	}
+	if r := <-res; !strings.HasPrefix(r, "named start/running") {
+		t.Fatalf("start: %s\n%s", r, s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "is ready (expect dbus org.goupstart.ReadyTest)") {
+		t.Errorf("log:\n%s", s.stderr.String())
+	}
+	s.ctl("stop", "named")
 }
