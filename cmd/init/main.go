@@ -166,7 +166,7 @@ func (d *daemon) run() error {
 	tracking := d.setupTracking(&eopts) // cgroups.go
 	d.log.Log(context.Background(), priorities["message"], "Process tracking: "+tracking)
 	d.setupEventLog(&eopts) // logging.go
-	d.setupReadiness(&eopts) // ready.go
+	d.setupReadiness(&eopts)
 	d.e = engine.New(eopts)
 	d.ready.Deliver = func(n engine.Notice) { d.e.Post(func() { d.e.HandleNotice(n) }) }
 	d.e.SetClock(engine.RealClock{Engine: d.e})
