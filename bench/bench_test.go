@@ -15,6 +15,10 @@ func TestMain(m *testing.M) {
 		writerMain(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == floorArg {
+		floorMain(os.Args[2:])
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -83,6 +87,12 @@ func TestQuickReduced(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "leftover processes at exit: 0") {
 		t.Errorf("leftover processes")
+	}
+	for _, row := range []string{"cold-start/N=10 system=floor", "stop-all/N=10 system=floor", "respawn/N=10 system=floor",
+		"logging-throughput system=floor", "logging-throughput/console-log-pipe system=floor"} {
+		if !strings.Contains(out.String(), "BENCH scenario="+row+" unit=") || strings.Contains(out.String(), "BENCH scenario="+row+" unit=ms status=") {
+			t.Errorf("no figure for %s", row)
+		}
 	}
 	if left := findOurs("", []string{benchPrefix, writerTag}); len(left) > 0 {
 		t.Errorf("processes left: %v", left)

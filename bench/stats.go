@@ -18,6 +18,7 @@ type scenario struct {
 	unit        string
 	lowerBetter bool
 	goal        float64 // wanted ratio ours/best peer (0: no goal)
+	floorGoal   float64 // wanted ratio ours/floor (0: no goal)
 	oursOnly    bool
 	note        string
 }
@@ -129,6 +130,9 @@ func mdEscape(s string) string {
 	return s
 }
 
+// floorSys is the name of the reference rows' system.
+const floorSys = "floor"
+
 // ratio is median(ours)/median(peer), NaN when either is missing.
 func (r *results) ratio(key, peer string) float64 {
 	o, p := r.values[key]["ours"], r.values[key][peer]
@@ -179,8 +183,8 @@ func (r *results) markdown(w io.Writer, systems, peers []string) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", sc.key, sc.unit, better, strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| scenario | %s | best peer | goal (ours/best) | met |\n", strings.Join(prefixAll("ours/", peers), " | "))
-	fmt.Fprintf(w, "|---|%s---|---|---|\n", strings.Repeat("---|", len(peers)))
+	fmt.Fprintf(w, "| scenario | %s | best peer | goal (ours/best) | ours/floor | goal (ours/floor) | met |\n", strings.Join(prefixAll("ours/", peers), " | "))
+	fmt.Fprintf(w, "|---|%s---|---|---|---|---|\n", strings.Repeat("---|", len(peers)))
 	for _, sc := range r.scenarios {
 		if sc.oursOnly {
 			continue
@@ -189,25 +193,48 @@ func (r *results) markdown(w io.Writer, systems, peers []string) {
 		for i, p := range peers {
 			cells[i] = fmtNum(r.ratio(sc.key, p))
 		}
-		goal, met, bestName := "—", "—", "—"
+		bestName := "—"
+		var checks []goalCheck
 		if b, ok := r.best(sc.key, peers); ok {
 			bestName = b
-			if sc.goal > 0 {
-				rb := r.ratio(sc.key, b)
-				if sc.lowerBetter {
-					goal = "≤ " + fmtNum(sc.goal)
-					if !math.IsNaN(rb) {
-						met = yesNo(rb <= sc.goal)
-					}
-				} else {
-					goal = "≥ " + fmtNum(sc.goal)
-					if !math.IsNaN(rb) {
-						met = yesNo(rb >= sc.goal)
-					}
-				}
+			checks = append(checks, goalCheck{sc.goal, r.ratio(sc.key, b)})
+		} else {
+			checks = append(checks, goalCheck{sc.goal, math.NaN()})
+		}
+		rf := r.ratio(sc.key, floorSys)
+		checks = append(checks, goalCheck{sc.floorGoal, rf})
+		met := "—"
+		for _, c := range checks {
+			if c.goal == 0 {
+				continue
+			}
+			if math.IsNaN(c.ratio) {
+				met = "—"
+				break
+			}
+			ok := c.ratio <= c.goal
+			if !sc.lowerBetter {
+				ok = c.ratio >= c.goal
+			}
+			if met == "—" || met == "yes" {
+				met = yesNo(ok)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", sc.key, strings.Join(cells, " | "), bestName, goal, met)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", sc.key, strings.Join(cells, " | "), bestName,
+			goalText(sc.goal, sc.lowerBetter), fmtNum(rf), goalText(sc.floorGoal, sc.lowerBetter), met)
+	}
+}
+
+type goalCheck struct{ goal, ratio float64 }
+
+func goalText(goal float64, lowerBetter bool) string {
+	switch {
+	case goal == 0:
+		return "—"
+	case lowerBetter:
+		return "≤ " + fmtNum(goal)
+	default:
+		return "≥ " + fmtNum(goal)
 	}
 }
 
@@ -253,7 +280,7 @@ func (r *results) machine(w io.Writer, systems, peers []string) {
 		if sc.oursOnly {
 			continue
 		}
-		for _, p := range peers {
+		for _, p := range append(peers, floorSys) {
 			if x := r.ratio(sc.key, p); !math.IsNaN(x) {
 				fmt.Fprintf(w, "RATIO scenario=%s ours/%s=%g\n", sc.key, p, round4(x))
 			}

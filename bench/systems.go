@@ -269,6 +269,13 @@ func (runit) start(dir string, svcs []service, logging bool) (*instance, error) 
 			}
 		}
 	}
+	// runsvdir does not start a service directory whose mtime is the
+	// current second until the next one (it cannot tell whether it is
+	// complete); a system's service directories are not created the moment
+	// it boots, so date them 10 s back, as they would be.
+	if err := backdate(sv, 10*time.Second); err != nil {
+		return nil, err
+	}
 	// SIGHUP: runsvdir sends TERM to every runsv (which stops its service) and exits.
 	in, err := launch("runit", dir, []string{"runsvdir", sv}, baseEnv(), syscall.SIGHUP)
 	if in != nil {
@@ -323,6 +330,17 @@ func (upstart) check() error {
 	return errors.New("not packaged: Debian 12 has no upstart package")
 }
 func (upstart) start(string, []service, bool) (*instance, error) { return nil, upstart{}.check() }
+
+// backdate sets the mtime of dir and of everything below it to d ago.
+func backdate(dir string, d time.Duration) error {
+	t := time.Now().Add(-d)
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(p, t, t)
+	})
+}
 
 func needBins(names ...string) error {
 	var missing []string

@@ -1,6 +1,10 @@
 package cond
 
-import "github.com/goupstart/upstart/internal/environ"
+import (
+	"slices"
+
+	"github.com/goupstart/upstart/internal/environ"
+)
 
 // A Condition is the run-time state of one condition tree: which operands
 // are true, and which events it holds (an event held by a condition cannot
@@ -260,4 +264,37 @@ func (c *Condition) Held() []*Event {
 		}
 	}
 	return out
+}
+
+// Inherit copies the kept knowledge of old (operands made true by job-state
+// events the condition no longer holds) into c, a fresh condition from New
+// for a reloaded job. An operand of c inherits from the operand of old
+// with the same event name and arguments; when several operands are
+// written alike, the k-th of c inherits from the k-th of old. Operands of
+// old that c no longer has are forgotten, and so is everything of an
+// operand that c adds. Held events are not copied: the owner hands those
+// to Handle again, so that they stay held exactly once.
+func (c *Condition) Inherit(old *Condition) {
+	if old == nil || c.root == nil {
+		return
+	}
+	used := make([]bool, len(old.ops))
+	for _, op := range c.ops {
+		for k, o := range old.ops {
+			if used[k] || !sameOperand(op.node, o.node) {
+				continue
+			}
+			used[k] = true
+			for _, l := range o.latches {
+				if !l.held && l.key.ok {
+					op.latches = append(op.latches, l)
+				}
+			}
+			break
+		}
+	}
+}
+
+func sameOperand(a, b *Node) bool {
+	return a.Name == b.Name && slices.Equal(a.Args, b.Args)
 }

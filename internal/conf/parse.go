@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/environ"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,8 +102,8 @@ func init() {
 		"chdir":       oneArg(func(j *Job, v string) { j.Chdir = v }),
 		"setuid":      oneArg(func(j *Job, v string) { j.Setuid = v }),
 		"setgid":      oneArg(func(j *Job, v string) { j.Setgid = v }),
-		"env":         oneArg(func(j *Job, v string) { j.Env = append(j.Env, v) }),
-		"export":      listArgs(func(j *Job, v []string) { j.Export = append(j.Export, v...) }),
+		"env":         capped(func(j *Job) int { return len(j.Env) }, oneArg(func(j *Job, v string) { j.Env = append(j.Env, v) })),
+		"export":      capped(func(j *Job) int { return len(j.Export) }, listArgs(func(j *Job, v []string) { j.Export = append(j.Export, v...) })),
 		"emits":       listArgs(func(j *Job, v []string) { j.Emits = append(j.Emits, v...) }),
 		// import KEY… (Chromium OS): see stanzaImport.
 		"import":   stanzaImport,
@@ -146,6 +147,21 @@ func oneArg(set func(*Job, string)) func(*parser, int) error {
 		}
 		set(p.job, t.text)
 		return p.skipComment()
+	}
+}
+
+// capped refuses a stanza once the list count returns holds
+// environ.MaxEntries entries (a job's environment is bounded like an
+// event's).
+func capped(count func(*Job) int, parse func(*parser, int) error) func(*parser, int) error {
+	return func(p *parser, line int) error {
+		if err := parse(p, line); err != nil {
+			return err
+		}
+		if count(p.job) > environ.MaxEntries {
+			return p.errAt(line, fmt.Sprintf("Too many entries (at most %d)", environ.MaxEntries))
+		}
+		return nil
 	}
 }
 

@@ -1,12 +1,15 @@
 package conf
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goupstart/upstart/internal/environ"
 )
 
 func parse(t *testing.T, src string) *Job {
@@ -444,5 +447,25 @@ func TestCloneIndependent(t *testing.T) {
 	}
 	if len(base.Env[:cap(base.Env)]) > 1 && base.Env[:2][1] == "C=3" {
 		t.Errorf("clone append wrote into base")
+	}
+}
+
+// A job's own environment is bounded like an event's (issue 15 item 9).
+func TestEnvEntriesCapped(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < environ.MaxEntries; i++ {
+		fmt.Fprintf(&b, "env K%d=v\n", i)
+	}
+	if j := parse(t, b.String()+"export A B\n"); len(j.Env) != environ.MaxEntries {
+		t.Fatalf("%d env entries", len(j.Env))
+	}
+	_, err := Parse("test", "/etc/init/test.conf", []byte(b.String()+"env ONE=more\n"))
+	want := fmt.Sprintf("/etc/init/test.conf:%d: Too many entries (at most %d)", environ.MaxEntries+1, environ.MaxEntries)
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %s", err, want)
+	}
+	exp := "export" + strings.Repeat(" X", environ.MaxEntries+1) + "\n"
+	if _, err := Parse("test", "/etc/init/test.conf", []byte("env A=1\n"+exp)); err == nil || !strings.HasPrefix(err.Error(), "/etc/init/test.conf:2: Too many entries") {
+		t.Fatalf("export: %v", err)
 	}
 }

@@ -245,23 +245,27 @@ func (b *Backend) changeEnv(jobDetails []string, change func(t *[]string)) (err 
 
 func (b *Backend) SetEnv(jobDetails []string, vars []string, replace bool) error {
 	return b.changeEnv(jobDetails, func(t *[]string) {
+		b := environ.NewBuilder(*t)
 		for _, v := range vars {
 			if !environ.Valid(v) {
 				v += "="
 			}
-			if _, exists := environ.Lookup(*t, environ.Key(v)); exists && !replace {
+			if _, exists := b.Lookup(environ.Key(v)); exists && !replace {
 				continue
 			}
-			*t = environ.Set(*t, v)
+			b.Set(v)
 		}
+		*t = b.List()
 	})
 }
 
 func (b *Backend) UnsetEnv(jobDetails []string, names []string) error {
 	return b.changeEnv(jobDetails, func(t *[]string) {
+		b := environ.NewBuilder(*t)
 		for _, n := range names {
-			*t = environ.Unset(*t, n)
+			b.Unset(n)
 		}
+		*t = b.List()
 	})
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 	"syscall"
 	"time"
@@ -29,6 +30,9 @@ func (e *Engine) class(name string) (*class, error) {
 }
 
 func checkEnv(env []string) error {
+	if len(env) > environ.MaxEntries {
+		return api.Errorf(api.ErrInvalidArgs, fmt.Sprintf("Env may hold at most %d entries", environ.MaxEntries))
+	}
 	for _, kv := range env {
 		if !environ.Valid(kv) {
 			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
@@ -368,11 +372,13 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 }
 
 // install makes d the class's definition, carrying over the events its old
-// start condition had latched (a reload mid-boot must not lose them).
+// start condition had latched (a reload mid-boot must not lose them) and
+// its kept knowledge, operand by operand (cond.Condition.Inherit).
 func (e *Engine) install(c *class, d *conf.Job) {
 	var held []*cond.Event
-	if c.start != nil {
-		held = c.start.Held()
+	old := c.start
+	if old != nil {
+		held = old.Held()
 		defer e.release(held)
 	}
 	c.def = d
@@ -380,6 +386,7 @@ func (e *Engine) install(c *class, d *conf.Job) {
 	e.stale = true
 	if d.StartOn != nil {
 		c.start = cond.New(d.StartOn)
+		c.start.Inherit(old)
 		for _, ev := range held {
 			r := c.start.Handle(ev, nil)
 			evOf(ev).blockers += r.Held

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
 )
 
 func TestStartStopService(t *testing.T) {
@@ -424,5 +425,81 @@ func TestImport(t *testing.T) {
 	}
 	if lookup(env, "UPSTART_EVENTS") != "go" {
 		t.Fatalf("UPSTART_EVENTS %q", lookup(env, "UPSTART_EVENTS"))
+	}
+}
+
+// reloadAll gives every job a new definition, as a reload that re-reads
+// every job file does (new objects, the same text).
+func (h *harness) reloadAll() {
+	for n, d := range h.jobs {
+		c := *d
+		h.jobs[n] = &c
+	}
+	h.e.SetJobs(h.jobs)
+}
+
+// Issue 12 item 3: a reload keeps the kept knowledge of conditions whose
+// text is unchanged, and of the operands a changed condition still has.
+func TestReloadKeepsKnowledge(t *testing.T) {
+	for _, tc := range []struct {
+		name, after string // x's start on after the reload ("" = unchanged)
+		restarts    bool
+	}{
+		{"unchanged", "", true},
+		{"operand kept", "( started a or started c ) and started b", true},
+		{"operand gone", "started c and started b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.job("a", "", "", "main")
+			h.job("b", "", "", "main")
+			h.job("c", "", "", "main")
+			h.job("x", "started a and started b", "stopping b", "main")
+			h.e.StartJob("a", nil, nil)
+			h.e.StartJob("b", nil, nil)
+			h.wantStatus("x", "", "start/running")
+			h.reloadAll()
+			if tc.after != "" {
+				h.job("x", tc.after, "stopping b", "main")
+			}
+			h.e.StopJob("b", nil, nil)
+			h.kill(h.pid("b", "", conf.Main), syscall.SIGTERM)
+			h.kill(h.pid("x", "", conf.Main), syscall.SIGTERM)
+			h.wantStatus("x", "", "stop/waiting")
+			h.reloadAll() // x has no instance now: the new definition is installed
+			h.e.StartJob("b", nil, nil)
+			want := "stop/waiting"
+			if tc.restarts {
+				want = "start/running"
+			}
+			h.wantStatus("x", "", want)
+		})
+	}
+}
+
+// Environments from outside are bounded, and a start that merges the
+// largest allowed event environment into the largest allowed job
+// environment is linear (issue 15 item 9: 60 000 entries blocked the loop
+// for 34 s).
+func TestEnvEntriesCapped(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("j", "big", "", "main")
+	var evEnv []string
+	for i := 0; i < environ.MaxEntries; i++ {
+		d.Env = append(d.Env, "J"+itoa(i)+"=job")
+		evEnv = append(evEnv, "E"+itoa(i)+"=event")
+	}
+	tooMany := append(evEnv, "ONE=more")
+	if err := h.e.Emit("big", tooMany, nil, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("emit of %d entries: %v", len(tooMany), err)
+	}
+	if err := h.e.StartJob("j", tooMany, nil); err == nil || err.(*api.Error).Name != api.ErrInvalidArgs {
+		t.Fatalf("start with %d entries: %v", len(tooMany), err)
+	}
+	h.emit("big", evEnv...)
+	h.wantStatus("j", "", "start/running")
+	env := h.sp.procs[h.pid("j", "", conf.Main)].Env
+	if lookup(env, "J4095") != "job" || lookup(env, "E4095") != "event" {
+		t.Fatalf("environment of %d entries lacks the last job or event entry", len(env))
 	}
 }

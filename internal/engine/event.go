@@ -62,12 +62,7 @@ func checkEmit(name string, env []string) error {
 	if name == "" {
 		return api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
 	}
-	for _, kv := range env {
-		if !environ.Valid(kv) {
-			return api.Errorf(api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
-		}
-	}
-	return nil
+	return checkEnv(env)
 }
 
 func evOf(c *cond.Event) *event { return c.Ref.(*event) }

@@ -742,19 +742,19 @@ func expandInstance(d *conf.Job, env []string) (string, error) {
 
 // classEnv is the global environment plus the class's env stanzas.
 func (e *Engine) classEnv(d *conf.Job) []string {
-	env := append([]string(nil), e.env...)
+	b := environ.NewBuilder(e.env)
 	for _, kv := range d.Env {
 		if strings.IndexByte(kv, '=') >= 0 {
-			env = environ.Set(env, kv)
+			b.Set(kv)
 			continue
 		}
 		if v, ok := environ.Lookup(e.opt.InitEnv, kv); ok {
-			env = environ.Set(env, kv+"="+v)
+			b.Set(kv + "=" + v)
 		} else {
-			env = environ.Unset(env, kv)
+			b.Unset(kv)
 		}
 	}
-	return env
+	return b.List()
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {

@@ -8,6 +8,12 @@ import (
 	"strings"
 )
 
+// MaxEntries bounds every environment list that comes from outside: an
+// event's, a start/stop/restart request's, and a job's own `env` and
+// `export` stanzas. Merging is linear, so the bound is about memory, and
+// it is far above what any real job or event uses.
+const MaxEntries = 4096
+
 // Key returns the KEY of a KEY=VALUE entry (the whole entry if it has no '=').
 func Key(entry string) string {
 	if i := strings.IndexByte(entry, '='); i >= 0 {
@@ -46,12 +52,79 @@ func Set(env []string, entry string) []string {
 	return append(env, entry)
 }
 
-// Merge sets every entry of add into env, in order.
+// Merge sets every entry of add into env, in order. It takes time linear
+// in len(env)+len(add) (an event or a job may bring thousands of entries).
 func Merge(env []string, add ...string) []string {
-	for _, e := range add {
-		env = Set(env, e)
+	if len(add) <= 4 {
+		for _, e := range add {
+			env = Set(env, e)
+		}
+		return env
 	}
-	return env
+	b := NewBuilder(env)
+	for _, e := range add {
+		b.Set(e)
+	}
+	return b.List()
+}
+
+// A Builder applies many changes to an environment list in time linear in
+// their number, keeping the order of first appearance as Set does.
+type Builder struct {
+	env  []string       // "" marks an unset entry
+	pos  map[string]int // key → index in env
+	gone int
+}
+
+// NewBuilder starts from a copy of env.
+func NewBuilder(env []string) *Builder {
+	b := &Builder{env: make([]string, 0, len(env)+8), pos: make(map[string]int, len(env)+8)}
+	for _, e := range env {
+		b.Set(e)
+	}
+	return b
+}
+
+// Set adds or replaces entry (KEY=VALUE).
+func (b *Builder) Set(entry string) {
+	k := Key(entry)
+	if i, ok := b.pos[k]; ok {
+		b.env[i] = entry
+		return
+	}
+	b.pos[k] = len(b.env)
+	b.env = append(b.env, entry)
+}
+
+// Lookup returns the value of key.
+func (b *Builder) Lookup(key string) (string, bool) {
+	if i, ok := b.pos[key]; ok {
+		return b.env[i][len(key)+1:], true
+	}
+	return "", false
+}
+
+// Unset removes key.
+func (b *Builder) Unset(key string) {
+	if i, ok := b.pos[key]; ok {
+		b.env[i] = ""
+		delete(b.pos, key)
+		b.gone++
+	}
+}
+
+// List returns the environment.
+func (b *Builder) List() []string {
+	if b.gone == 0 {
+		return b.env
+	}
+	out := make([]string, 0, len(b.env)-b.gone)
+	for _, e := range b.env {
+		if e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Unset removes key from env. Unlike Upstart's environ_remove, only the
@@ -83,18 +156,65 @@ type UnknownParameterError struct{ Name string }
 
 func (e *UnknownParameterError) Error() string { return "Unknown parameter: " + e.Name }
 
+// MaxNesting bounds how deeply ${...} may nest in one string (a deeper one
+// is ErrTooDeep): expansion recurses once per level.
+const MaxNesting = 64
+
+// ErrTooDeep is returned for ${...} nested deeper than MaxNesting.
+var ErrTooDeep = errors.New("Expansion nested too deeply")
+
 // Expand expands $NAME, ${NAME}, ${NAME:-word}, ${NAME-word}, ${NAME:+word}
 // and ${NAME+word} in s with the values of env. Words may themselves contain
 // references. "${}" is a literal "$"; a "$" not followed by a name or "{" is
-// kept as it is.
+// kept as it is. The braces of s are matched once, so the time is linear in
+// len(s) times the cost of a lookup, however deeply words nest.
 func Expand(s string, env []string) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
 	}
+	x := expander{s: s, env: env, match: matchBraces(s)}
 	var b strings.Builder
-	for i := 0; i < len(s); {
+	if err := x.expand(&b, 0, len(s), 0); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// matchBraces returns, for every '{' of s, the index of the '}' that
+// closes it (-1 when none does).
+func matchBraces(s string) []int {
+	var match []int
+	var open []int
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			if match == nil {
+				match = make([]int, len(s))
+			}
+			match[i] = -1
+			open = append(open, i)
+		case '}':
+			if n := len(open); n > 0 {
+				match[open[n-1]] = i
+				open = open[:n-1]
+			}
+		}
+	}
+	return match
+}
+
+type expander struct {
+	s     string
+	env   []string
+	match []int
+}
+
+// expand writes the expansion of s[lo:hi] to b.
+func (x *expander) expand(b *strings.Builder, lo, hi, depth int) error {
+	s := x.s
+	for i := lo; i < hi; {
 		c := s[i]
-		if c != '$' || i+1 >= len(s) {
+		if c != '$' || i+1 >= hi {
 			b.WriteByte(c)
 			i++
 			continue
@@ -102,25 +222,23 @@ func Expand(s string, env []string) (string, error) {
 		n := s[i+1]
 		switch {
 		case n == '{':
-			end, err := matchBrace(s, i+1)
-			if err != nil {
-				return "", err
+			end := x.match[i+1]
+			if end < 0 || end >= hi {
+				return ErrMismatchedBraces
 			}
-			v, err := expandBraced(s[i+2:end], env)
-			if err != nil {
-				return "", err
+			if err := x.braced(b, i+2, end, depth+1); err != nil {
+				return err
 			}
-			b.WriteString(v)
 			i = end + 1
 		case isNameStart(n):
 			j := i + 1
-			for j < len(s) && isNameChar(s[j]) {
+			for j < hi && isNameChar(s[j]) {
 				j++
 			}
 			name := s[i+1 : j]
-			v, ok := Lookup(env, name)
+			v, ok := Lookup(x.env, name)
 			if !ok {
-				return "", &UnknownParameterError{name}
+				return &UnknownParameterError{name}
 			}
 			b.WriteString(v)
 			i = j
@@ -129,67 +247,51 @@ func Expand(s string, env []string) (string, error) {
 			i++
 		}
 	}
-	return b.String(), nil
+	return nil
 }
 
-// matchBrace returns the index of the '}' closing the '{' at open.
-func matchBrace(s string, open int) (int, error) {
-	depth := 0
-	for j := open; j < len(s); j++ {
-		switch s[j] {
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return j, nil
-			}
-		}
+// braced writes the expansion of the inside of ${...}, s[lo:hi].
+func (x *expander) braced(b *strings.Builder, lo, hi, depth int) error {
+	if depth > MaxNesting {
+		return ErrTooDeep
 	}
-	return 0, ErrMismatchedBraces
-}
-
-func expandBraced(inner string, env []string) (string, error) {
-	if inner == "" {
-		return "$", nil
+	s := x.s
+	if lo == hi {
+		b.WriteByte('$')
+		return nil
 	}
-	j := 0
-	for j < len(inner) && isNameChar(inner[j]) {
+	j := lo
+	for j < hi && isNameChar(s[j]) {
 		j++
 	}
-	name := inner[:j]
+	name := s[lo:j]
 	if name == "" || !isNameStart(name[0]) {
-		return "", ErrExpectedOperator
+		return ErrExpectedOperator
 	}
-	rest := inner[j:]
-	val, ok := Lookup(env, name)
-	if rest == "" {
+	val, ok := Lookup(x.env, name)
+	if j == hi {
 		if !ok {
-			return "", &UnknownParameterError{name}
+			return &UnknownParameterError{name}
 		}
-		return val, nil
+		b.WriteString(val)
+		return nil
 	}
-	var op string
-	switch {
-	case strings.HasPrefix(rest, ":-"), strings.HasPrefix(rest, ":+"):
-		op, rest = rest[:2], rest[2:]
-	case rest[0] == '-' || rest[0] == '+':
-		op, rest = rest[:1], rest[1:]
-	default:
-		return "", ErrExpectedOperator
+	colon := s[j] == ':'
+	if colon {
+		j++
 	}
-	set := ok
-	if op[0] == ':' {
-		set = ok && val != ""
+	if j == hi || (s[j] != '-' && s[j] != '+') {
+		return ErrExpectedOperator
 	}
-	useWord := (op[len(op)-1] == '-') != set // "-": word when unset; "+": word when set
-	if !useWord {
-		if op[len(op)-1] == '+' {
-			return "", nil
+	plus := s[j] == '+'
+	set := ok && (!colon || val != "")
+	if useWord := plus == set; !useWord { // "-": word when unset; "+": word when set
+		if !plus {
+			b.WriteString(val)
 		}
-		return val, nil
+		return nil
 	}
-	return Expand(rest, env)
+	return x.expand(b, j+1, hi, depth)
 }
 
 func isNameStart(c byte) bool {

@@ -1,0 +1,189 @@
+package main
+
+// The floor: the least a supervisor can do on this machine, as reference
+// rows (issue 14). A Go process started from the bench binary itself
+// fork/execs every service, reaps, restarts a service the moment it exits
+// and, on SIGTERM, sends TERM to every service and exits once all are
+// reaped. It keeps nothing but a pid → service map. Its loggers are the
+// physical limits: a bare read loop on a pipe grown to 1 MiB (faster than
+// `cat > file`, whose 64 KiB pipe and 128 KiB reads ours outruns) and on a
+// pty master (default line discipline, as ours has), each into a file.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+const floorArg = "__floor"
+
+type floor struct{}
+
+func (floor) name() string { return "floor" }
+func (floor) check() error { return nil }
+
+type floorService struct {
+	Argv   []string
+	Logged bool
+	Pipe   bool
+	Log    string
+	path   string // Argv[0] looked up in PATH
+}
+
+// copyOut writes what r gives to f until r ends (a bare read loop).
+func copyOut(f, r *os.File, size int) {
+	buf := make([]byte, size)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			f.Write(buf[:n])
+		}
+		if err != nil {
+			r.Close()
+			return
+		}
+	}
+}
+
+func (floor) start(dir string, svcs []service, logging bool) (*instance, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logs := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return nil, err
+	}
+	var fs []floorService
+	for _, s := range svcs {
+		fs = append(fs, floorService{Argv: s.argv, Logged: s.logged, Pipe: s.pipe, Log: filepath.Join(logs, s.name+".log")})
+	}
+	b, err := json.Marshal(fs)
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "floor.json")
+	if err := os.WriteFile(conf, b, 0o644); err != nil {
+		return nil, err
+	}
+	in, err := launch("floor", dir, []string{self, floorArg, conf}, baseEnv(), syscall.SIGTERM)
+	if in != nil {
+		in.logDir = logs
+	}
+	return in, err
+}
+
+// floorMain is the floor supervisor's process.
+func floorMain(args []string) {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: bench __floor CONFIG")
+		os.Exit(2)
+	}
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var svcs []floorService
+	if err := json.Unmarshal(b, &svcs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for k := range svcs {
+		if svcs[k].path, err = exec.LookPath(svcs[k].Argv[0]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pids := map[int]int{} // pid → index in svcs
+	spawn := func(k int) {
+		s := svcs[k]
+		stdio := []*os.File{devnull, devnull, devnull}
+		attr := &syscall.SysProcAttr{}
+		var closeAfter []*os.File
+		if s.Logged {
+			f, err := os.OpenFile(s.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			if s.Pipe {
+				r, w, err := os.Pipe()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				// The most a reader can get from a pipe: 1 MiB in the
+				// pipe (as ours grows it to), 1 MiB reads.
+				unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+				go copyOut(f, r, 1<<20)
+				stdio[1], stdio[2] = w, w
+				closeAfter = append(closeAfter, w)
+			} else {
+				master, tty, err := pty.Open()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				go copyOut(f, master, 64<<10)
+				stdio[0], stdio[1], stdio[2] = tty, tty, tty
+				attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+				closeAfter = append(closeAfter, tty)
+			}
+		}
+		p, err := os.StartProcess(s.path, s.Argv, &os.ProcAttr{Files: stdio, Sys: attr})
+		for _, f := range closeAfter {
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return
+		}
+		pids[p.Pid] = k
+		p.Release()
+	}
+	for k := range svcs {
+		spawn(k)
+	}
+	stopping := false
+	for sig := range sigs {
+		if sig == syscall.SIGTERM && !stopping {
+			stopping = true
+			for pid := range pids {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+			k, ok := pids[pid]
+			if !ok {
+				continue // a cat
+			}
+			delete(pids, pid)
+			if !stopping {
+				spawn(k)
+			}
+		}
+		if stopping && len(pids) == 0 {
+			os.Exit(0)
+		}
+	}
+}
