@@ -273,7 +273,9 @@ func (e *Engine) HandleNotice(n Notice) {
 	if n.Status != nil {
 		rd.status = *n.Status
 	}
-	if n.HasErrno {
+	if n.HasErrno && n.Errno != rd.errno {
+		// Logged when it changes: a process repeating it cannot flood
+		// the log.
 		rd.errno = n.Errno
 		e.logf(slog.LevelWarn, "%s reports error %d (%s)", i.label(), n.Errno, syscall.Errno(n.Errno).Error())
 	}
@@ -447,11 +449,14 @@ func (e *Engine) ReadyInfo(jobName, iname string) (awaiting, status string, err 
 	if i.rd == nil {
 		return "", "", nil
 	}
-	if i.rd.cond != nil && i.state == job.Spawned {
+	switch {
+	case i.rd.cond != nil && i.state == job.Spawned:
 		awaiting = readyName(i.def)
 		if len(i.def.ExpectWatch) > 0 {
 			awaiting += " (" + i.def.ExpectOn.String() + ")"
 		}
+	case i.rd.reloading:
+		awaiting = "READY=1 (reloading)"
 	}
 	return awaiting, i.rd.status, nil
 }

@@ -283,6 +283,18 @@ func TestWatchdog(t *testing.T) {
 	main2 := h.pid("w", "", conf.Main)
 	h.e.HandleNotice(Notice{ID: id, Pid: main2, Ready: true})
 	h.wantStatus("w", "", "start/running")
+	h.e.HandleNotice(Notice{ID: id, Pid: main2, Reloading: true, Errno: 5, HasErrno: true})
+	h.e.HandleNotice(Notice{ID: id, Pid: main2, Errno: 5, HasErrno: true})
+	if a, _, _ := h.e.ReadyInfo("w", ""); a != "READY=1 (reloading)" {
+		t.Errorf("reloading: awaiting %q", a)
+	}
+	if n := strings.Count(log.String(), "reports error 5"); n != 1 {
+		t.Errorf("ERRNO logged %d times", n)
+	}
+	h.e.HandleNotice(Notice{ID: id, Pid: main2, Ready: true})
+	if a, _, _ := h.e.ReadyInfo("w", ""); a != "" || !strings.Contains(log.String(), "w main process finished reloading") {
+		t.Errorf("after reload: awaiting %q", a)
+	}
 	h.e.HandleNotice(Notice{ID: id, Pid: main2, Stopping: true})
 	h.exit(main2, 0)
 	h.wantStatus("w", "", "stop/waiting")
