@@ -68,16 +68,36 @@ func Dial(o Options) (*Conn, error) {
 		return nil, fmt.Errorf("unable to connect to Upstart: %w", err)
 	}
 	c.conn.Signal(c.sigs)
-	if c.dest != "" {
-		for _, m := range []string{"JobAdded", "JobRemoved"} {
-			if err := c.conn.AddMatchSignal(dbus.WithMatchInterface(control.ManagerIface), dbus.WithMatchMember(m)); err != nil {
-				c.conn.Close()
-				return nil, err
-			}
-		}
+	if err := c.Subscribe("JobAdded", "JobRemoved"); err != nil {
+		c.conn.Close()
+		return nil, err
 	}
 	return c, nil
 }
+
+// Subscribe asks for init's manager signals of these names. On a private
+// connection init sends every signal anyway; on a bus they come only to
+// those who ask.
+func (c *Conn) Subscribe(members ...string) error {
+	if c.dest == "" {
+		return nil
+	}
+	for _, m := range members {
+		if err := c.conn.AddMatchSignal(dbus.WithMatchInterface(control.ManagerIface), dbus.WithMatchMember(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Signals delivers the signals the connection receives; it is closed
+// when the connection ends. Run reads it itself: use it only on a
+// connection that is not given to Run.
+func (c *Conn) Signals() <-chan *dbus.Signal { return c.sigs }
+
+// OnBus reports whether the connection goes through a bus (rather than to
+// init's private socket, which a re-exec of init closes).
+func (c *Conn) OnBus() bool { return c.dest != "" }
 
 // Close ends the connection.
 func (c *Conn) Close() { c.conn.Close() }
