@@ -241,8 +241,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		// fork, daemon and `expect exit N` (no ptrace: exits are counted
 		// as the reaper sees them).
 		if i.pids[conf.Main] != 0 && d.Expect == conf.ExpectEvent {
-			e.startReadyWait(i)
-			return false
+			return e.startReadyWait(i)
 		}
 		if i.pids[conf.Main] == 0 || (d.Expect != conf.ExpectStop && !i.expectCounting()) {
 			return true

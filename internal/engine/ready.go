@@ -175,14 +175,72 @@ func (e *Engine) readySpawned(i *instance, pid int) {
 
 // startReadyWait makes a spawned instance wait for its readiness
 // condition. It is armed in the same step as the spawn, so every event
-// handled after the spawn counts.
-func (e *Engine) startReadyWait(i *instance) {
+// handled after the spawn counts. It reports whether the condition is
+// true already (job states it knows of): then the instance is ready.
+func (e *Engine) startReadyWait(i *instance) (ready bool) {
 	if i.rd == nil {
 		i.rd = &readiness{}
 	}
 	i.rd.cond = cond.New(i.def.ExpectOn)
+	if e.seedJobStates(i) && i.rd.cond.True() {
+		i.rd.cond = nil
+		e.logf(slog.LevelInfo, "%s main process (%d) is ready (expect %s)", i.label(), i.pids[conf.Main], expectName(i.def))
+		return true
+	}
 	e.ready.waiting = append(e.ready.waiting, i)
 	e.startExpect(i)
+	return false
+}
+
+// seedJobStates gives a new readiness condition what a condition that
+// had been there all along would know of job states (architecture
+// decision 4): `expect event started db` is true at once while db runs.
+// Only job-state operands are fed, with the events that are still true
+// for each instance that exists now.
+func (e *Engine) seedJobStates(i *instance) (seeded bool) {
+	wanted := map[string]bool{}
+	for _, n := range cond.EventNames(i.def.ExpectOn) {
+		switch n {
+		case "starting", "started", "stopping":
+			wanted[n] = true
+		}
+	}
+	if len(wanted) == 0 {
+		return false
+	}
+	expand := e.processEnv(i, conf.Main)
+	for _, c := range e.sortedClasses() {
+		for _, o := range c.sortedInstances() {
+			if o == i {
+				continue
+			}
+			for _, name := range trueJobEvents(o.state) {
+				if wanted[name] {
+					// A finished event of our own, so that a snapshot
+					// can name what the latch holds.
+					ev := &event{Event: cond.Event{Name: name, Env: o.jobEnv(name == "stopping")}, progress: finished}
+					ev.Ref = ev
+					i.rd.cond.Handle(&ev.Event, expand)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// trueJobEvents lists the job-state events still true of an instance in
+// state s: starting until stopped, started until stopping, stopping
+// until started.
+func trueJobEvents(s job.State) []string {
+	switch s {
+	case job.Waiting:
+		return nil
+	case job.Running:
+		return []string{"starting", "started"}
+	case job.Stopping, job.Killed, job.PostStopping, job.PostStop:
+		return []string{"starting", "stopping"}
+	}
+	return []string{"starting"}
 }
 
 // endReadyWait forgets the wait of an instance that left spawned.

@@ -358,3 +358,30 @@ func TestReadyAcrossReexec(t *testing.T) {
 		t.Fatalf("watchdog after re-exec: %v", h3.sp.signals)
 	}
 }
+
+// expect event on a job state knows the states of jobs that already run.
+func TestExpectEventKnowsJobStates(t *testing.T) {
+	h, _, _, _ := newReadyHarness(t)
+	h.job("db", "", "", "main")
+	readyJob(h, "app", "expect event started db", 10*time.Second)
+	h.e.StartJob("db", nil, nil)
+	h.e.Poll()
+	h.wantStatus("db", "", "start/running")
+	h.e.StartJob("app", nil, nil)
+	h.wantStatus("app", "", "start/running")
+
+	readyJob(h, "app2", "expect event started db and go", 10*time.Second)
+	h.e.StartJob("app2", nil, nil)
+	h.wantStatus("app2", "", "start/spawned")
+	// What the seeded condition knows passes a re-exec.
+	h = reexec(t, h)
+	h.emit("go")
+	h.e.Poll()
+	h.wantStatus("app2", "", "start/running")
+
+	readyJob(h, "app3", "expect event stopping db", 10*time.Second)
+	h.e.StartJob("app3", nil, nil)
+	h.wantStatus("app3", "", "start/spawned")
+	h.e.StopJob("db", nil, nil)
+	h.wantStatus("app3", "", "start/running")
+}
