@@ -42,10 +42,32 @@ func TestChildFilesAndPidEnv(t *testing.T) {
 			t.Errorf("direct: fd 5 got %q, want pid %d", out, pid)
 		}
 	}
-	// A taken descriptor is an error and nothing runs.
-	_, w, _ := os.Pipe()
+	// Descriptor 3 with the pre-exec step (whose status pipe is 3 by
+	// default): the job gets it, and a failure is still reported.
+	r, w, _ := os.Pipe()
+	pid, err := h.spawn(Request{Job: forcePre(execJob(`/bin/sh -c 'echo three >&3'`)), Files: []ChildFile{{Num: 3, File: w}}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	r.Close()
+	if x := h.wait(pid); string(out) != "three\n" || x.SpawnErr != nil {
+		t.Errorf("fd 3 with pre-exec: %q %+v", out, x)
+	}
+	_, w, _ = os.Pipe()
 	defer w.Close()
-	if _, err := h.spawn(Request{Job: forcePre(execJob("/bin/true")), Files: []ChildFile{{Num: 3, File: w}}}); err == nil || !strings.Contains(err.Error(), "descriptor 3 is taken") {
-		t.Errorf("fd 3 with pre-exec: %v", err)
+	bad := forcePre(execJob("/bin/true"))
+	bad.Chdir = "/nonexistent-dir-of-a-test"
+	pid, err = h.spawn(Request{Job: bad, Files: []ChildFile{{Num: 3, File: w}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := h.wait(pid); x.SpawnErr == nil || !strings.Contains(x.SpawnErr.Error(), "working directory") {
+		t.Errorf("a pre-exec failure with fd 3 taken is not reported: %+v", x)
+	}
+	// Descriptors 0-2 are not the job's to ask for.
+	if _, err := h.spawn(Request{Job: execJob("/bin/true"), Files: []ChildFile{{Num: 1, File: w}}}); err == nil || !strings.Contains(err.Error(), "descriptor 1 is taken") {
+		t.Errorf("fd 1: %v", err)
 	}
 }

@@ -26,8 +26,12 @@ const PreExecArg = "--pre-exec"
 
 // preExecStatusFd is where the pre-exec process finds the close-on-exec
 // status pipe: nothing is written to it when the job's program is executed
-// (EOF), an encoded SpawnError otherwise.
+// (EOF), an encoded SpawnError otherwise. A job that wants descriptor 3
+// itself (`expect fd 3`) gets it, and the pipe is elsewhere (-S N).
 const preExecStatusFd = 3
+
+// statusFd is where this pre-exec process's status pipe is.
+var statusFd = preExecStatusFd
 
 // preSpec is what the pre-exec process applies before executing the job's
 // program, in this order: cgroup v1 hierarchies joined, then (Upstart's
@@ -201,7 +205,13 @@ func RunPreExec(args []string) {
 	// Thread attributes (nice, credentials) are per thread on Linux and
 	// execve keeps those of the calling thread: do everything on one.
 	runtime.LockOSThread()
-	unix.CloseOnExec(preExecStatusFd)
+	if len(args) >= 2 && args[0] == "-S" {
+		if n, err := strconv.Atoi(args[1]); err == nil {
+			statusFd = n
+		}
+		args = args[2:]
+	}
+	unix.CloseOnExec(statusFd)
 
 	spec, err := parsePreSpec(args)
 	if err != nil {
@@ -218,7 +228,7 @@ func RunPreExec(args []string) {
 }
 
 func preExecFail(op string, err error) {
-	unix.Write(preExecStatusFd, encodeChildErr(op, err))
+	unix.Write(statusFd, encodeChildErr(op, err))
 	os.Exit(255)
 }
 

@@ -454,9 +454,8 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	}
 	attr := &syscall.ProcAttr{Env: r.Env, Sys: sys}
 	path, argv := pl.path, pl.argv
-	var statusR *os.File
+	var statusR, statusW *os.File
 	if pl.pre != nil {
-		var statusW *os.File
 		if statusR, statusW, err = os.Pipe(); err != nil {
 			return 0, &SpawnError{Op: opPreExec, Err: err}
 		}
@@ -493,7 +492,7 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		files[ScriptFd] = scriptR.Fd()
 	}
 	for _, cf := range r.Files {
-		if cf.Num < 3 || (cf.Num == preExecStatusFd && pl.pre != nil) || (cf.Num == ScriptFd && pl.script != nil) {
+		if cf.Num < 3 || (cf.Num == ScriptFd && pl.script != nil) {
 			if statusR != nil {
 				statusR.Close()
 			}
@@ -504,6 +503,14 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		}
 		for len(files) <= cf.Num {
 			files = append(files, ^uintptr(0))
+		}
+		if cf.Num == preExecStatusFd && pl.pre != nil {
+			// The job wants the pre-exec step's status descriptor:
+			// the status pipe moves past the others and the step is
+			// told where (-S, before its other arguments).
+			moved := len(files)
+			files = append(files, statusW.Fd())
+			argv = append(append(append([]string(nil), s.opts.PreExec...), "-S", strconv.Itoa(moved)), argv[len(s.opts.PreExec):]...)
 		}
 		files[cf.Num] = cf.File.Fd()
 	}
