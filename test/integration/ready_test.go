@@ -199,6 +199,8 @@ func TestExpectFdS6(t *testing.T) {
 	sock := filepath.Join(dir, "s.sock")
 	s := startSession(t, map[string]string{
 		"s6": fmt.Sprintf("expect fd 5\nexpect timeout 20\nexec sh -c 'exec %s -1 %s cat 1>&5'\n", srv, sock),
+		// Descriptor 3 with a setting that needs the pre-exec step.
+		"s6three": fmt.Sprintf("expect fd 3\nexpect timeout 20\nlimit nofile 1024 1024\nexec sh -c 'exec %s -1 %s cat 1>&3'\n", srv, sock+"3"),
 		// A process that never writes the newline fails after the timeout.
 		"mute": "expect fd 4\nexpect timeout 1\nkill timeout 1\nexec sleep 1011\n",
 	}, "--verbose")
@@ -213,6 +215,14 @@ func TestExpectFdS6(t *testing.T) {
 	c.Close()
 	if !strings.Contains(s.stderr.String(), "is ready (expect fd 5)") {
 		t.Errorf("log:\n%s", s.stderr.String())
+	}
+	if out, errs, code := s.ctl("start", "s6three"); code != 0 {
+		t.Fatalf("start s6three: %q %q\n%s", out, errs, s.stderr.String())
+	}
+	if c, err := net.Dial("unix", sock+"3"); err != nil {
+		t.Errorf("s6three not listening when start returned: %v", err)
+	} else {
+		c.Close()
 	}
 	_, errs, code = s.ctl("start", "mute")
 	if code != 1 || errs != "start: Job failed to start\n" {
