@@ -52,6 +52,8 @@ type watch struct {
 	pipeDone     chan struct{}
 	// A poller (file, socket, dbus) of the current wait.
 	stop chan struct{}
+	// waiting: between Spawned and Settled.
+	waiting bool
 }
 
 func (m *Manager) get(id uint64) *watch {
@@ -121,6 +123,7 @@ func (m *Manager) Spawned(id uint64, pid int) {
 // startWaiting starts what watches for readiness (not the notify socket,
 // which reads all the time).
 func (m *Manager) startWaiting(x *watch) {
+	x.waiting = true
 	w := x.w
 	if len(w.Kind) == 0 {
 		return
@@ -140,6 +143,7 @@ func (m *Manager) startWaiting(x *watch) {
 // Settled stops the watchers that only wait for readiness.
 func (m *Manager) Settled(id uint64) {
 	x := m.get(id)
+	x.waiting = false
 	m.stopPoller(x)
 	m.closePipe(x)
 }
@@ -383,7 +387,9 @@ func (m *Manager) Reattach() {
 		if x.pipeR != nil {
 			x.pipeR.SetReadDeadline(time.Time{})
 		}
-		m.startWaiting(x)
+		if x.waiting {
+			m.startWaiting(x)
+		}
 	}
 }
 

@@ -184,3 +184,49 @@ func TestPollFileAndSocket(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Across a re-exec: Detach stops reading and names the descriptors; a
+// message sent meanwhile waits in the socket; the next image's Adopt reads
+// it from the same socket, and its notification pipe goes on.
+func TestHandover(t *testing.T) {
+	m, _ := newManager(t)
+	r := &supervise.Request{}
+	if err := m.Prepare(engine.Watch{ID: 9, Kind: []string{"notify"}, Notify: true}, r); err != nil {
+		t.Fatal(err)
+	}
+	r2 := &supervise.Request{}
+	if err := m.Prepare(engine.Watch{ID: 10, Kind: []string{"fd", "3"}}, r2); err != nil {
+		t.Fatal(err)
+	}
+	child := r2.Files[0].File
+	cw, _ := os.OpenFile("/proc/self/fd/"+itoa(int(child.Fd())), os.O_WRONLY, 0)
+	defer cw.Close()
+	m.Spawned(9, os.Getpid())
+	m.Spawned(10, os.Getpid())
+	var kept []int
+	raw, err := m.Detach(func(f *os.File) int { kept = append(kept, int(f.Fd())); return int(f.Fd()) })
+	if err != nil || len(kept) != 2 {
+		t.Fatalf("detach: %v, kept %v", err, kept)
+	}
+	sendTo(t, r.Env, []byte("READY=1\nSTATUS=while away"))
+	cw.WriteString("\n")
+
+	m2, ch2 := newManager(t)
+	if err := m2.Adopt(raw); err != nil {
+		t.Fatal(err)
+	}
+	m2.Resume(engine.Watch{ID: 10, Kind: []string{"fd", "3"}}, true)
+	got := map[uint64]engine.Notice{}
+	for len(got) < 2 {
+		n := next(t, ch2)
+		got[n.ID] = n
+	}
+	if n := got[9]; !n.Ready || *n.Status != "while away" || n.Pid != os.Getpid() {
+		t.Errorf("notify after adopt: %+v", n)
+	}
+	if n := got[10]; !n.Ready || n.Env[0] != "FD=3" {
+		t.Errorf("pipe after adopt: %+v", n)
+	}
+	m2.Close(9)
+	m2.Close(10)
+}
