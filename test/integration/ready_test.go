@@ -319,7 +319,10 @@ func TestReadyAcrossReexec(t *testing.T) {
 	s := startSession(t, map[string]string{
 		"slow": "expect notify\nexpect timeout 60\nscript\n  systemd-notify --status=migrating\n" +
 			"  while [ ! -e " + go1 + " ]; do sleep 0.02; done\n  systemd-notify --ready\n  exec sleep 1015\nend script\n",
+		"fwait": "expect file " + filepath.Join(dir, "f") + "\nexpect timeout 60\nexec sleep 1017\n",
 	})
+	s.startBackground("fwait")
+	s.waitStatus("fwait", "start/spawned")
 	s.startBackground("slow")
 	main := mainPid(t, s.waitStatus("slow", "start/spawned"))
 	waitFor(t, "STATUS", func() bool {
@@ -334,6 +337,9 @@ func TestReadyAcrossReexec(t *testing.T) {
 	}
 	os.WriteFile(go1, nil, 0o644)
 	s.waitStatus("slow", "start/running")
+	s.waitStatus("fwait", "start/spawned")
+	os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
+	s.waitStatus("fwait", "start/running")
 	if envOf(main, "NOTIFY_SOCKET") != sock {
 		t.Errorf("socket changed")
 	}
