@@ -90,8 +90,9 @@ type Engine struct {
 	nextSub int
 	polling bool
 
-	msgs  chan func()
-	ready readyTable
+	msgs chan func()
+
+	ready readyTable // readiness waits and watches (ready.go)
 	// Stats for benchmarks and tests.
 	EventsHandled uint64
 }
