@@ -89,7 +89,12 @@ type readiness struct {
 	watchdogPid         int
 	loggedForeign       bool
 	loggedBad           bool
+	// foreign remembers senders found outside the instance (at most
+	// maxForeign), so that a flood from one costs no cgroup read each.
+	foreign map[int]bool
 }
+
+const maxForeign = 64
 
 // readyTable is the engine's index of watched instances.
 type readyTable struct {
@@ -124,6 +129,7 @@ func (e *Engine) readyPrepare(i *instance, r *supervise.Request) error {
 		e.ready.byID[rd.id] = i
 	}
 	rd.stopping, rd.reloading = false, false
+	rd.foreign = nil // pids are reused; a new main process starts afresh
 	rd.watchdog = i.def.Watchdog
 	w, err := e.watchOf(i, r.Env)
 	if err != nil {
@@ -321,7 +327,13 @@ func (e *Engine) HandleNotice(n Notice) {
 		}
 		return
 	}
-	if n.Pid != 0 && !e.ownsPid(i, n.Pid) {
+	if n.Pid != 0 && (rd.foreign[n.Pid] || !e.ownsPid(i, n.Pid)) {
+		if rd.foreign == nil {
+			rd.foreign = map[int]bool{}
+		}
+		if len(rd.foreign) < maxForeign {
+			rd.foreign[n.Pid] = true
+		}
 		if !rd.loggedForeign {
 			rd.loggedForeign = true
 			e.logf(slog.LevelWarn, "%s: notify message from process %d, which is not a process of the instance: ignored (further ones are not logged)", i.label(), n.Pid)
