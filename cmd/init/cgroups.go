@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/goupstart/upstart/internal/cgroup"
 	"github.com/goupstart/upstart/internal/engine"
@@ -17,7 +21,8 @@ import (
 // instance is one cgroup.kill. Without a writable cgroup v2 hierarchy the
 // daemon tracks processes by pid instead (supervise.ChildTracker).
 type cgroupTracking struct {
-	m *cgroup.Manager
+	m      *cgroup.Manager
+	debugf func(format string, args ...any)
 }
 
 // setupTracking chooses the process tracking and fills eopts. It returns
@@ -33,12 +38,15 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 		// Several instances may share one cgroup (sessions of one
 		// user, tests): each gets a tree of its own.
 		opts.Name = fmt.Sprintf("upstart-%d", os.Getpid())
+	} else {
+		opts.Name = d.pid1TreeName()
+		d.cgroupName = opts.Name
 	}
 	m, err := cgroup.New(empties, opts)
 	if err != nil {
 		return fmt.Sprintf("pid tracking (%v)", err)
 	}
-	t := &cgroupTracking{m: m}
+	t := &cgroupTracking{m: m, debugf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }}
 	d.cgroups = m
 	if !d.pid1 {
 		// Trees of sessions that were killed before they could clean up.
@@ -63,6 +71,69 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 	return "cgroups (" + m.Root() + ")"
 }
 
+// The inode numbers of the initial PID and cgroup namespaces (fixed by
+// the kernel: PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO).
+const (
+	initPidNSIno    = 0xEFFFFFFC
+	initCgroupNSIno = 0xEFFFFFFB
+)
+
+// pid1TreeName names PID 1's cgroup tree. PID 1 of the machine, or of a
+// container at the root of a cgroup namespace of its own, is alone there
+// and uses Upstart's "upstart". PID 1 of a PID namespace that shares its
+// cgroup with others (no cgroup namespace, or not at its root: containers
+// started that way, our own parallel tests) gets a name of its own,
+// "upstart-nsINODE-RANDOM" (its PID namespace and 4 random bytes), so that
+// two such daemons never share JOB/INSTANCE/PROCESS groups. After a
+// re-exec the name comes from --cgroup-name; a previous image that passed
+// none used the default.
+func (d *daemon) pid1TreeName() string {
+	if d.o.cgroupName != "" {
+		return d.o.cgroupName
+	}
+	if d.o.restart {
+		return "" // the default, as the previous image had
+	}
+	pidNS, err1 := nsIno("pid")
+	cgNS, err2 := nsIno("cgroup")
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	if pidNS == initPidNSIno {
+		return ""
+	}
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	if cgNS != initCgroupNSIno && cgroupV2Path(string(self)) == "/" {
+		return ""
+	}
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("upstart-ns%d-%s", pidNS, hex.EncodeToString(r[:]))
+}
+
+// nsIno is the inode of one of our namespaces.
+func nsIno(kind string) (uint64, error) {
+	fi, err := os.Stat("/proc/self/ns/" + kind)
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("no inode for /proc/self/ns/%s", kind)
+	}
+	return st.Ino, nil
+}
+
+// cgroupV2Path is the "0::PATH" line of /proc/PID/cgroup, "" if none.
+func cgroupV2Path(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p
+		}
+	}
+	return ""
+}
+
 // Place implements engine.Placer.
 func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int), error) {
 	g, err := t.m.Group(r.Job.Name, r.Instance, process, r.Job.Cgroups)
@@ -76,6 +147,14 @@ func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int),
 // KillInstance implements engine.Placer.
 func (t *cgroupTracking) KillInstance(job, instance string) {
 	t.m.Instance(job, instance).Kill()
+}
+
+// InstanceGone implements engine.Placer: the instance's groups go with it,
+// whether or not their Empty came before the exits were handled.
+func (t *cgroupTracking) InstanceGone(job, instance string) {
+	if err := t.m.ReleaseInstance(job, instance); err != nil {
+		t.debugf("Cgroups of %s (%s) kept: %v", job, instance, err)
+	}
 }
 
 // Members implements engine.Tracker: every process in the instance's

@@ -106,6 +106,9 @@ type daemon struct {
 	bus      *busLink        // bus.go
 	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
 	ready    *ready.Manager  // ready.go
+	// cgroupName is the name of PID 1's cgroup tree when it is not the
+	// default (passed on at a re-exec).
+	cgroupName string
 }
 
 func (d *daemon) run() error {
@@ -234,8 +237,7 @@ func (d *daemon) run() error {
 		defer w.Close()
 		go func() {
 			for range w.C {
-				w.Changed()
-				d.e.Post(d.reload)
+				d.confChanged(w.Changes())
 			}
 		}()
 	}
@@ -296,6 +298,33 @@ func (d *daemon) reload() {
 		d.log.Error(err.Error())
 	}
 	d.e.SetJobs(jobs)
+}
+
+// confChanged applies a batch of changes the configuration watcher saw:
+// the changed job files are re-read here, off the loop, and only their
+// jobs are updated on it. A changed directory, or a watcher that lost
+// track, reloads everything. It returns when the loop has applied them
+// (changes that come meanwhile make the next batch).
+func (d *daemon) confChanged(files, dirs []string, all bool) {
+	var jobs map[string]*conf.Job
+	ok := false
+	if !all {
+		var errs []error
+		jobs, ok, errs = conf.Reread(d.dirs, files, dirs)
+		for _, err := range errs {
+			d.log.Error(err.Error())
+		}
+	}
+	if !ok {
+		d.log.Debug("Configuration changed: reloading every job file")
+		d.call(d.reload)
+		return
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	d.log.Debug(fmt.Sprintf("Configuration changed: re-read %d job(s)", len(jobs)))
+	d.call(func() { d.e.UpdateJobs(jobs) })
 }
 
 func (d *daemon) globalEnv() []string {

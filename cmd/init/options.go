@@ -25,11 +25,14 @@ type options struct {
 	stateFD                           int
 	logEvents                         bool
 	writeStateFile                    bool
+	// cgroupName: the cgroup tree's name chosen by the image before a
+	// re-exec (cgroups.go).
+	cgroupName string
 }
 
 var valueOpts = map[string]bool{
 	"--confdir": true, "--prepend-confdir": true, "--append-confdir": true,
-	"--startup-event": true, "--logdir": true, "--default-console": true, "--state-fd": true,
+	"--startup-event": true, "--logdir": true, "--default-console": true, "--state-fd": true, "--cgroup-name": true,
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -94,6 +97,8 @@ func parseOptions(args []string) (*options, error) {
 			fmt.Sscan(val, &o.stateFD)
 		case "--write-state-file":
 			o.writeStateFile = true
+		case "--cgroup-name":
+			o.cgroupName = val
 		}
 	}
 	return o, nil
@@ -117,6 +122,7 @@ Options:
       --no-inherit-env        jobs do not inherit init's environment
       --log-events            log every event to LOGDIR/events.log
       --write-state-file      write LOGDIR/upstart.state at every re-exec
+      --cgroup-name=NAME      name of PID 1's cgroup tree (passed on by a re-exec)
   -q, --quiet                 reduce output to errors only
   -v, --verbose               increase output to include informational messages
       --debug                 enable debugging output

@@ -167,7 +167,7 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 			return fmt.Errorf("keeping descriptor %d open: %w", f.Fd(), err)
 		}
 	}
-	argv := reexecArgs(os.Args, mfd)
+	argv := reexecArgs(os.Args, mfd, d.cgroupName)
 	d.log.Log(context.Background(), priorities["message"], fmt.Sprintf("Re-executing %s with %d bytes of state (%d classes, %d events), prepared in %v",
 		d.exe, len(b), len(doc.Engine.Classes), len(doc.Engine.Events), time.Since(start).Round(time.Microsecond)))
 	if d.o.writeStateFile {
@@ -178,23 +178,31 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 }
 
 // reexecArgs is argv for the next image: the same options without an old
-// --state-fd or --restart, then --restart --state-fd FD.
-func reexecArgs(args []string, fd int) []string {
+// --state-fd, --cgroup-name or --restart, then --restart --state-fd FD,
+// and --cgroup-name NAME when the daemon's cgroup tree has a name of its
+// own (PID 1 of a namespace sharing its cgroup: the next image must find
+// the same tree). The name travels in argv rather than in the state, so
+// that it holds also when the state cannot be read.
+func reexecArgs(args []string, fd int, cgroupName string) []string {
 	out := []string{args[0]}
 	for k := 1; k < len(args); k++ {
 		a := args[k]
 		switch {
 		case a == "--restart":
 			continue
-		case a == "--state-fd":
+		case a == "--state-fd" || a == "--cgroup-name":
 			k++
 			continue
-		case strings.HasPrefix(a, "--state-fd="):
+		case strings.HasPrefix(a, "--state-fd="), strings.HasPrefix(a, "--cgroup-name="):
 			continue
 		}
 		out = append(out, a)
 	}
-	return append(out, "--restart", "--state-fd", strconv.Itoa(fd))
+	out = append(out, "--restart", "--state-fd", strconv.Itoa(fd))
+	if cgroupName != "" {
+		out = append(out, "--cgroup-name", cgroupName)
+	}
+	return out
 }
 
 // readState reads the document the previous image left at fd. A document

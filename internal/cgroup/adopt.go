@@ -111,6 +111,10 @@ func (m *Manager) adoptLocked(rel string, n GroupName) (bool, error) {
 	}
 	g := &Group{m: m, job: n.Job, instance: n.Instance, process: n.Process, rel: rel,
 		path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}, shortened: n.Shortened}
+	if foreign(g.path) {
+		m.logf("cgroup: adopt: %s holds processes of another PID namespace; left alone", rel)
+		return false, nil
+	}
 	d, err := os.OpenFile(g.path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

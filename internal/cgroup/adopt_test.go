@@ -329,10 +329,18 @@ func TestRemoveStale(t *testing.T) {
 // deadPid returns the pid of a process that has ended and been reaped.
 func deadPid(t *testing.T) string {
 	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return strconv.Itoa(cmd.Process.Pid)
+	// The test binary's supervisor (a subreaper reaping every child) may
+	// reap it before Wait does: wait for it to be gone either way.
+	cmd.Wait()
+	pid := strconv.Itoa(cmd.Process.Pid)
+	waitFor(t, "the process to be reaped", 5*time.Second, func() bool {
+		_, err := os.Stat("/proc/" + pid)
+		return err != nil
+	})
+	return pid
 }
 
 // InstanceProcs lists the processes of an instance's groups by process

@@ -240,8 +240,14 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 	if m.closed {
 		return nil, errors.New("cgroup: manager closed")
 	}
-	if err := mkdirs(m.root, ej, ei); err != nil {
+	// From the tree's root down: any of it may have been removed from
+	// outside (rmdir of an empty group) since we made it.
+	created, err := mkdirs(filepath.Dir(m.root), m.name, ej, ei)
+	if err != nil {
 		return nil, err
+	}
+	if created {
+		delete(m.applied, instRel) // a new INSTANCE has no settings
 	}
 	if fp := pl.fingerprint(); m.applied[instRel] != fp {
 		if err := m.apply(pl, ej, ei); err != nil {
@@ -257,8 +263,15 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
 	}
-	if err := mkdirs(m.root, ej, ei, ep); err != nil {
+	if _, err := mkdirs(m.root, ej, ei, ep); err != nil {
 		return nil, err
+	}
+	if g.dir != nil && !sameDir(g.dir, g.path) {
+		// Removed from outside and made again just now: the old handle
+		// names a directory that is gone (a spawn into it fails).
+		m.logf("cgroup: %s was removed from outside; made again", rel)
+		m.forgetLocked(g)
+		g.wd = -1
 	}
 	var v1 []string
 	for _, c := range pl.v1Controllers() {
@@ -271,6 +284,11 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 	}
 	g.v1 = v1
 	if g.dir == nil {
+		if foreign(g.path) {
+			// Left by someone else (a daemon of another PID namespace
+			// sharing the tree): never spawn into it, never kill it.
+			return nil, fmt.Errorf("cgroup: %s holds processes that are not ours (another PID namespace)", g.path)
+		}
 		d, err := os.OpenFile(g.path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("cgroup: %w", err)
@@ -343,16 +361,28 @@ func (m *Manager) LookupPath(p string) (job, instance, process string, ok bool) 
 	return names[0], names[1], names[2], true
 }
 
-// mkdirs creates base/a, base/a/b, ... as needed.
-func mkdirs(base string, comps ...string) error {
+// mkdirs creates base/a, base/a/b, ... as needed; created says whether
+// it made any.
+func mkdirs(base string, comps ...string) (created bool, err error) {
 	p := base
 	for _, c := range comps {
 		p = filepath.Join(p, c)
-		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("cgroup: cannot create %s: %w", p, unwrap(err))
+		err := os.Mkdir(p, 0o755)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return created, fmt.Errorf("cgroup: cannot create %s: %w", p, unwrap(err))
 		}
+		created = created || err == nil
 	}
-	return nil
+	return created, nil
+}
+
+// sameDir says whether the open directory d is still the one at path.
+func sameDir(d *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(d.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // v1dirs creates upstart/JOB/INSTANCE/PROCESS in the v1 hierarchy of c and

@@ -90,14 +90,36 @@ func (g *Group) V1Procs() []string {
 }
 
 // Pids lists every process in the group and the groups below it. A group
-// that does not exist has none.
+// that does not exist has none. Processes this daemon cannot see (of
+// another PID namespace, which cgroup.procs lists as 0) are left out: they
+// are not ours (see Foreign).
 func (g *Group) Pids() ([]int, error) {
 	var pids []int
-	err := walkProcs(g.path, func(pid int) { pids = append(pids, pid) })
+	err := walkProcs(g.path, func(pid int) {
+		if pid > 0 {
+			pids = append(pids, pid)
+		}
+	})
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
 	return pids, err
+}
+
+// Foreign says whether the group (or a group below it) holds a process
+// this daemon cannot see: one of another PID namespace, so of another
+// daemon sharing the cgroup hierarchy, or put there from outside. Such a
+// group is never killed whole (cgroup.kill, freezing), adopted or reused.
+func (g *Group) Foreign() bool { return foreign(g.path) }
+
+func foreign(dir string) bool {
+	found := false
+	walkProcs(dir, func(pid int) {
+		if pid <= 0 {
+			found = true
+		}
+	})
+	return found
 }
 
 // InstanceProcs returns the processes in an instance's process groups, by
@@ -139,7 +161,8 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 		}
 		unix.Close(f.fd)
 		for _, w := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(w); err == nil {
+			// 0: a process of another PID namespace, not ours.
+			if pid, err := strconv.Atoi(w); err == nil && pid > 0 {
 				out[pid] = f.process
 			}
 		}
@@ -232,11 +255,13 @@ func (m *Manager) checkLocked(g *Group) {
 		return
 	}
 	p, err := populated(g.path)
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		m.logf("cgroup: %s: %v", g.rel, err)
 		return
 	}
-	if !p {
+	// A group removed from outside (or by another daemon sharing the
+	// tree) holds nothing: waiting for it to empty would hang a stop.
+	if err != nil || !p {
 		g.armed = false
 		m.enqueue(Empty{Job: g.job, Instance: g.instance, Process: g.process, Group: g})
 	}
@@ -255,14 +280,24 @@ const killTimeout = 10 * time.Second
 // does not wait for the processes to end (except in the fallback); the
 // Empty of a watched group says when they have.
 func (g *Group) Kill() error {
-	if g.m.feat.Kill && !testNoKillFile {
+	// A group removed meanwhile (from outside, or by another daemon
+	// sharing the tree) gets no inotify event: look at the armed groups
+	// again after the kill, so that its Empty comes.
+	defer g.m.recheck(g.rel)
+	alien := g.Foreign()
+	if alien {
+		// cgroup.kill and freezing would reach processes that are not
+		// ours: kill only those we can see.
+		g.m.logf("cgroup: %s holds processes of another PID namespace: only ours are killed", g.rel)
+	}
+	if g.m.feat.Kill && !testNoKillFile && !alien {
 		err := writeFile(filepath.Join(g.path, "cgroup.kill"), "1")
 		if err != nil && errno(err) != unix.ENOENT && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cgroup: kill %s: %w", g.rel, err)
 		}
 		return nil
 	}
-	freeze := g.m.feat.Freeze
+	freeze := g.m.feat.Freeze && !alien
 	if freeze {
 		if err := writeFile(filepath.Join(g.path, "cgroup.freeze"), "1"); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -369,6 +404,11 @@ func (g *Group) Remove() error {
 	m := g.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cur := m.groups[g.rel]; g.process != "" && cur != nil && cur != g {
+		// A late Empty of a group released with its instance: the
+		// directory now belongs to a new instance of the same name.
+		return nil
+	}
 	var errs []error
 	// Groups of ours at or below g: stop watching, close, forget.
 	for rel, h := range m.groups {
@@ -408,6 +448,80 @@ func (g *Group) Remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReleaseInstance is for an instance that has gone: each of its process
+// groups that is empty is closed, unwatched and deleted, then INSTANCE and
+// JOB when nothing is left in them. It does not depend on the order in
+// which the groups' Empty notifications and the exits of their processes
+// were handled (an Empty the daemon declined because the exit of the
+// group's leader was not handled yet would otherwise leave the group, its
+// descriptor and its watch for good). A group that still holds processes
+// stays, watched: its Empty comes when they are gone, and the daemon then
+// removes it as for any Empty.
+func (m *Manager) ReleaseInstance(job, instance string) error {
+	instRel := Escape(job) + "/" + Escape(instance)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for rel, h := range m.groups {
+		if !strings.HasPrefix(rel, instRel+"/") {
+			continue
+		}
+		if p, err := populated(h.path); err == nil && p {
+			if foreign(h.path) {
+				// Not ours to wait for or kill: forget it, leave
+				// the directory (Group refuses to reuse it).
+				m.forgetLocked(h)
+				errs = append(errs, fmt.Errorf("cgroup: %s holds processes of another PID namespace; left alone", rel))
+				continue
+			}
+			h.armed = true
+			m.checkLocked(h)
+			errs = append(errs, fmt.Errorf("cgroup: %s: processes remain", rel))
+			continue
+		}
+		for d := range h.v1All {
+			rmdirTree(d)
+		}
+		m.forgetLocked(h)
+		if err := rmdirTree(h.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, root := range append([]string{m.root}, m.v1Roots()...) {
+		unix.Rmdir(filepath.Join(root, instRel))
+		unix.Rmdir(filepath.Join(root, Escape(job)))
+	}
+	delete(m.applied, instRel)
+	return errors.Join(errs...)
+}
+
+func (m *Manager) v1Roots() []string {
+	var out []string
+	for _, r := range m.v1root {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Known says how many process groups the Manager holds open (each with a
+// descriptor and an inotify watch).
+func (m *Manager) Known() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.groups)
+}
+
+// recheck looks again at the armed groups at or below rel.
+func (m *Manager) recheck(rel string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r, h := range m.groups {
+		if h.armed && (r == rel || strings.HasPrefix(r, rel+"/")) {
+			m.checkLocked(h)
+		}
+	}
 }
 
 // forgetLocked drops a group from the manager.

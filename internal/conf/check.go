@@ -22,7 +22,7 @@ func JobNameFromFile(path string) string {
 // `shell -n` on each script section. It returns the job (nil if it did not
 // parse) and every problem found, each reported as PATH:LINE: message.
 func CheckFile(path, shell string) (*Job, []error) {
-	data, err := readFile(path)
+	data, err := readFile(path, true)
 	if err != nil {
 		return nil, []error{err}
 	}

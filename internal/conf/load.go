@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -86,21 +89,28 @@ func scan(dir string) (map[string]*found, []error) {
 			}
 			return nil
 		}
-		if d.IsDir() {
-			if path != dir && IgnoredDir(d.Name()) {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil // symlinks and special files are not loaded
-		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
 			return nil
 		}
 		name, ext, ok := SplitName(filepath.ToSlash(rel))
+		if d.IsDir() {
+			if path != dir && IgnoredDir(d.Name()) {
+				return fs.SkipDir
+			}
+			if ok && path != dir {
+				// Walked for the jobs in it, but it defines none.
+				errs = append(errs, &SkipError{Path: path, Kind: "a directory"})
+			}
+			return nil
+		}
 		if !ok {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			// Symlinks and special files are not loaded (as in
+			// Upstart), nor opened: a FIFO would block the reader.
+			errs = append(errs, &SkipError{Path: path, Kind: fileKind(path, d.Type())})
 			return nil
 		}
 		f := out[name]
@@ -121,14 +131,100 @@ func scan(dir string) (map[string]*found, []error) {
 	return out, errs
 }
 
+// SkipError reports an entry with a job file's name that is not a regular
+// file, so not loaded: one line per entry per load.
+type SkipError struct {
+	Path string
+	Kind string // "a FIFO", "a symbolic link loop", ...
+}
+
+func (e *SkipError) Error() string {
+	return e.Path + ": not a regular file (" + e.Kind + "), skipped"
+}
+
+// fileKind names what a non-regular entry is.
+func fileKind(path string, t fs.FileMode) string {
+	switch {
+	case t&fs.ModeSymlink != 0:
+		if _, err := os.Stat(path); errors.Is(err, unix.ELOOP) {
+			return "a symbolic link loop"
+		} else if err != nil {
+			return "a dangling symbolic link"
+		}
+		return "a symbolic link; not supported"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	case t.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
+}
+
+// filesRead counts the job files read (tests count re-reads).
+var filesRead atomic.Int64
+
+// Reread re-reads what changed, for a Watcher's Changes: the job of each
+// changed .conf or .override, by name (LoadJob), as a map from job name to
+// its new definition, nil for a job that has no file any more (or none
+// that loads). Other files are not read. ok is false when a directory
+// changed (created, removed or moved): the caller loads everything
+// (Load), as it does when the watcher lost track.
+func Reread(dirs []string, files, changedDirs []string) (jobs map[string]*Job, ok bool, errs []error) {
+	if len(changedDirs) > 0 {
+		return nil, false, nil
+	}
+	names := map[string]bool{}
+	for _, p := range files {
+		if name, _, ok := NameForPath(dirs, p); ok {
+			names[name] = true
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	jobs = map[string]*Job{}
+	for _, n := range sorted {
+		j, e := LoadJob(dirs, n)
+		errs = append(errs, e...)
+		jobs[n] = j
+	}
+	return jobs, true, errs
+}
+
 // readFile reads at most MaxFileSize+1 bytes, so that Parse reports a
-// too-large file without us reading all of it.
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// too-large file without us reading all of it. It opens nothing that can
+// block (O_NONBLOCK: a FIFO put in place of the file since the directory
+// was read) and reads only regular files; a symbolic link is followed
+// only when follow is set (init-checkconf FILE), never for a file of a
+// configuration directory.
+func readFile(path string, follow bool) ([]byte, error) {
+	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Open(path, flags, 0)
+	if err != nil {
+		if err == unix.ELOOP && !follow {
+			return nil, &SkipError{Path: path, Kind: "a symbolic link; not supported"}
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	filesRead.Add(1)
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	if !fi.Mode().IsRegular() {
+		return nil, &SkipError{Path: path, Kind: fileKind(path, fi.Mode().Type())}
+	}
 	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
@@ -176,19 +272,28 @@ func LoadJob(dirs []string, name string) (*Job, []error) {
 		return nil, nil
 	}
 	scans := make([]map[string]*found, len(dirs))
+	var errs []error
 	for i, d := range dirs {
 		scans[i] = map[string]*found{}
 		f := &found{}
 		base := filepath.Join(d, filepath.FromSlash(name))
-		if regular(base + ConfExt) {
-			f.conf = base + ConfExt
-		}
-		if regular(base + OverrideExt) {
-			f.override = base + OverrideExt
+		for _, ext := range []string{ConfExt, OverrideExt} {
+			fi, err := os.Lstat(base + ext)
+			switch {
+			case err != nil:
+				continue
+			case !fi.Mode().IsRegular():
+				errs = append(errs, &SkipError{Path: base + ext, Kind: fileKind(base+ext, fi.Mode().Type())})
+			case ext == ConfExt:
+				f.conf = base + ext
+			default:
+				f.override = base + ext
+			}
 		}
 		scans[i][name] = f
 	}
-	return loadFromScans(scans, name)
+	j, e := loadFromScans(scans, name)
+	return j, append(errs, e...)
 }
 
 // validName rejects names whose directories Load would not walk into.
@@ -205,11 +310,6 @@ func validName(name string) bool {
 	return true
 }
 
-func regular(path string) bool {
-	fi, err := os.Lstat(path)
-	return err == nil && fi.Mode().IsRegular()
-}
-
 func loadFromScans(scans []map[string]*found, name string) (*Job, []error) {
 	var errs []error
 	for i, s := range scans {
@@ -217,7 +317,7 @@ func loadFromScans(scans []map[string]*found, name string) (*Job, []error) {
 		if f == nil || f.conf == "" {
 			continue
 		}
-		data, err := readFile(f.conf)
+		data, err := readFile(f.conf, false)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -232,7 +332,7 @@ func loadFromScans(scans []map[string]*found, name string) (*Job, []error) {
 			if of == nil || of.override == "" {
 				continue
 			}
-			data, err := readFile(of.override)
+			data, err := readFile(of.override, false)
 			if err != nil {
 				errs = append(errs, err)
 				break

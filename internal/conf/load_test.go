@@ -123,6 +123,7 @@ func TestLoad(t *testing.T) {
 		d1 + "/badover.override:2: Unknown stanza",
 		d1 + "/broken.conf:2: Unknown stanza",
 		d1 + "/shadow.conf:1: Unknown stanza",
+		d1 + "/link.conf: not a regular file (a symbolic link; not supported), skipped",
 	}
 	sort.Strings(wantErrs)
 	if strings.Join(msgs, "\n") != strings.Join(wantErrs, "\n") {
@@ -139,10 +140,14 @@ func TestLoad(t *testing.T) {
 	if j, errs := LoadJob([]string{d1, d2}, "broken"); j != nil || len(errs) != 1 {
 		t.Errorf("LoadJob(broken) = %v, %v", j, errs)
 	}
-	for _, n := range []string{"only", "missing", "link", "../x", ".hidden/h", "old.bak/o"} {
+	for _, n := range []string{"only", "missing", "../x", ".hidden/h", "old.bak/o"} {
 		if j, errs := LoadJob([]string{d1, d2}, n); j != nil || len(errs) != 0 {
 			t.Errorf("LoadJob(%q) = %v, %v", n, j, errs)
 		}
+	}
+	// A symlink is not loaded, and said so (as Load does).
+	if j, errs := LoadJob([]string{d1, d2}, "link"); j != nil || len(errs) != 1 {
+		t.Errorf("LoadJob(link) = %v, %v", j, errs)
 	}
 }
 

@@ -23,9 +23,9 @@ type Watcher struct {
 	fd     int
 	wake   [2]int // pipe to interrupt poll on Close
 	mu     sync.Mutex
-	wds    map[int]string // watch descriptor → directory
-	paths  map[string]bool
-	all    bool // too many changes or an overflow: reload everything
+	wds    map[int]string  // watch descriptor → directory
+	paths  map[string]bool // changed path → it is (or was) a directory
+	all    bool            // too many changes or an overflow: reload everything
 	closed bool
 	done   chan struct{}
 }
@@ -70,7 +70,7 @@ func (w *Watcher) addTree(dir string, top bool) {
 		}
 		if !d.IsDir() {
 			if !top {
-				w.note(path) // files in a directory that just appeared
+				w.note(path, false) // files in a directory that just appeared
 			}
 			return nil
 		}
@@ -87,10 +87,10 @@ func (w *Watcher) addTree(dir string, top bool) {
 	})
 }
 
-func (w *Watcher) note(path string) {
+func (w *Watcher) note(path string, dir bool) {
 	w.mu.Lock()
 	if !w.all {
-		w.paths[path] = true
+		w.paths[path] = w.paths[path] || dir
 		if len(w.paths) > maxPaths {
 			w.all, w.paths = true, map[string]bool{}
 		}
@@ -116,14 +116,26 @@ func (w *Watcher) noteAll() {
 // the watcher lost track (queue overflow, too many changes): reload
 // everything.
 func (w *Watcher) Changed() (paths []string, all bool) {
+	files, dirs, all := w.Changes()
+	return append(files, dirs...), all
+}
+
+// Changes is Changed with the paths of directories (created, removed or
+// moved, below a watched directory or one of them itself) apart from the
+// others.
+func (w *Watcher) Changes() (files, dirs []string, all bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for p := range w.paths {
-		paths = append(paths, p)
+	for p, dir := range w.paths {
+		if dir {
+			dirs = append(dirs, p)
+		} else {
+			files = append(files, p)
+		}
 	}
 	all = w.all
 	w.paths, w.all = map[string]bool{}, false
-	return paths, all
+	return files, dirs, all
 }
 
 func (w *Watcher) loop() {
@@ -190,19 +202,19 @@ func (w *Watcher) handle(b []byte) {
 		if ev.Mask&unix.IN_ISDIR != 0 && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 {
 			if !IgnoredDir(name) {
 				w.addTree(path, false)
-				w.note(path)
+				w.note(path, true)
 			}
 			continue
 		}
 		if ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0 && name == "" {
-			w.note(dir)
+			w.note(dir, true)
 			continue
 		}
 		if ev.Mask&unix.IN_ISDIR != 0 {
-			w.note(path) // a directory went away: everything under it
+			w.note(path, true) // a directory went away: everything under it
 			continue
 		}
-		w.note(path)
+		w.note(path, false)
 	}
 }
 

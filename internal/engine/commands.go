@@ -334,41 +334,73 @@ func (e *Engine) SetJobs(defs map[string]*conf.Job) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d := defs[n]
-		c, ok := e.classes[n]
-		if !ok {
-			c = &class{name: n, instances: map[string]*instance{}}
-			e.classes[n] = c
-			e.stale = true
-			e.install(c, d)
-			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
-			continue
-		}
-		wasDeleted := c.deleted
-		c.deleted = false
-		if c.def == d {
-			continue
-		}
-		if len(c.instances) == 0 {
-			e.install(c, d)
-		} else {
-			c.next = d
-		}
-		if wasDeleted {
-			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
-		}
+		e.setJob(n, defs[n])
 	}
 	for _, c := range e.sortedClasses() {
 		if _, ok := defs[c.name]; ok {
 			continue
 		}
-		c.deleted = true
-		c.next = nil
-		if len(c.instances) == 0 {
-			e.classIdle(c)
-		}
+		e.dropJob(c)
 	}
 	e.Poll()
+}
+
+// UpdateJobs applies the definitions of some jobs only (the files that
+// changed): a nil definition removes the job, the jobs not named keep
+// theirs. The rules are SetJobs's; the cost is that of the jobs named, not
+// of all (the class index is updated for them only).
+func (e *Engine) UpdateJobs(changed map[string]*conf.Job) {
+	names := make([]string, 0, len(changed))
+	for n := range changed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	e.incremental = true
+	for _, n := range names {
+		if d := changed[n]; d != nil {
+			e.setJob(n, d)
+		} else if c := e.classes[n]; c != nil {
+			e.dropJob(c)
+		}
+	}
+	e.incremental = false
+	e.Poll()
+}
+
+// setJob gives job n the definition d (SetJobs, UpdateJobs).
+func (e *Engine) setJob(n string, d *conf.Job) {
+	c, ok := e.classes[n]
+	if !ok {
+		c = &class{name: n, instances: map[string]*instance{}}
+		e.classes[n] = c
+		e.indexAdd(c)
+		e.install(c, d)
+		e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+		return
+	}
+	wasDeleted := c.deleted
+	c.deleted = false
+	if c.def == d {
+		return
+	}
+	if len(c.instances) == 0 {
+		e.install(c, d)
+	} else {
+		c.next = d
+	}
+	if wasDeleted {
+		e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+	}
+}
+
+// dropJob removes a job whose file went: at once without instances, else
+// when the last one ends.
+func (e *Engine) dropJob(c *class) {
+	c.deleted = true
+	c.next = nil
+	if len(c.instances) == 0 {
+		e.classIdle(c)
+	}
 }
 
 // install makes d the class's definition, carrying over the events its old
@@ -381,9 +413,10 @@ func (e *Engine) install(c *class, d *conf.Job) {
 		held = old.Held()
 		defer e.release(held)
 	}
+	oldDef := c.def
 	c.def = d
 	c.start = nil
-	e.stale = true
+	e.indexChange(c, oldDef)
 	if d.StartOn != nil {
 		c.start = cond.New(d.StartOn)
 		c.start.Inherit(old)
@@ -403,7 +436,7 @@ func (e *Engine) classIdle(c *class) {
 			e.release(c.start.Reset())
 		}
 		delete(e.classes, c.name)
-		e.stale = true
+		e.indexRemove(c)
 		e.notify(api.Signal{Kind: api.JobRemoved, Job: c.name})
 		return
 	}

@@ -90,6 +90,10 @@ type Engine struct {
 	nextSub int
 	polling bool
 
+	// incremental: changes of a few classes (UpdateJobs) update sorted
+	// and byEvent in place of marking them stale.
+	incremental bool
+
 	msgs chan func()
 
 	ready readyTable // readiness waits and watches (ready.go)
@@ -209,18 +213,100 @@ func (e *Engine) reindex() {
 	sort.Slice(e.sorted, func(i, j int) bool { return e.sorted[i].name < e.sorted[j].name })
 	e.byEvent = map[string][]*class{}
 	for _, c := range e.sorted {
-		seen := map[string]bool{}
-		add := func(n string) {
-			if !seen[n] {
-				seen[n] = true
-				e.byEvent[n] = append(e.byEvent[n], c)
-			}
-		}
-		for _, n := range cond.EventNames(c.def.StartOn, c.def.StopOn) {
-			add(n)
-			if r := cond.Retracting(n); r != "" {
-				add(r)
-			}
+		for _, n := range indexNames(c.def) {
+			e.byEvent[n] = append(e.byEvent[n], c)
 		}
 	}
+}
+
+// indexNames are the event names under which byEvent lists a class.
+func indexNames(d *conf.Job) []string {
+	if d == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, n := range cond.EventNames(d.StartOn, d.StopOn) {
+		add(n)
+		if r := cond.Retracting(n); r != "" {
+			add(r)
+		}
+	}
+	return out
+}
+
+// indexed says whether sorted and byEvent can be updated class by class.
+// The lists are copied on write: a loop over one of them goes on over
+// what it had.
+func (e *Engine) indexed() bool { return e.incremental && !e.stale && e.sorted != nil }
+
+// indexAdd lists a new class (before install gives it a definition).
+func (e *Engine) indexAdd(c *class) {
+	if !e.indexed() {
+		e.stale = true
+		return
+	}
+	e.sorted = insertSorted(e.sorted, c)
+}
+
+// indexChange moves a class from the event names of its old definition
+// to those of its new one.
+func (e *Engine) indexChange(c *class, old *conf.Job) {
+	if !e.indexed() {
+		e.stale = true
+		return
+	}
+	for _, n := range indexNames(old) {
+		if l := removeClass(e.byEvent[n], c); len(l) > 0 {
+			e.byEvent[n] = l
+		} else {
+			delete(e.byEvent, n)
+		}
+	}
+	for _, n := range indexNames(c.def) {
+		e.byEvent[n] = insertSorted(e.byEvent[n], c)
+	}
+}
+
+// indexRemove forgets a class that has gone.
+func (e *Engine) indexRemove(c *class) {
+	if !e.indexed() {
+		e.stale = true
+		return
+	}
+	e.sorted = removeClass(e.sorted, c)
+	for _, n := range indexNames(c.def) {
+		if l := removeClass(e.byEvent[n], c); len(l) > 0 {
+			e.byEvent[n] = l
+		} else {
+			delete(e.byEvent, n)
+		}
+	}
+}
+
+// insertSorted returns a copy of l (in name order) with c in its place.
+func insertSorted(l []*class, c *class) []*class {
+	k := sort.Search(len(l), func(i int) bool { return l[i].name >= c.name })
+	if k < len(l) && l[k] == c {
+		return l
+	}
+	out := make([]*class, 0, len(l)+1)
+	out = append(append(append(out, l[:k]...), c), l[k:]...)
+	return out
+}
+
+// removeClass returns a copy of l without c.
+func removeClass(l []*class, c *class) []*class {
+	k := sort.Search(len(l), func(i int) bool { return l[i].name >= c.name })
+	if k >= len(l) || l[k] != c {
+		return l
+	}
+	out := make([]*class, 0, len(l)-1)
+	return append(append(out, l[:k]...), l[k+1:]...)
 }

@@ -127,6 +127,13 @@ type instance struct {
 	// rd is the readiness state of `expect event` and its sugar (nil
 	// for jobs that use none of it).
 	rd *readiness
+
+	// The log of a respawning main process is rate-limited (respawnQuiet):
+	// the window's start, the exits logged in it, and those not logged.
+	logWindow     time.Time
+	logged        int
+	logSuppressed int
+	quiet         bool // this end of main and the respawn after it are not logged
 }
 
 func (i *instance) label() string {
@@ -175,7 +182,12 @@ func (e *Engine) enter(i *instance, s job.State) {
 		old := i.state
 		i.state = s
 		e.leftState(i, old, s)
-		e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
+		if !i.quiet {
+			e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
+		}
+		if s == job.Running || s == job.Waiting {
+			i.quiet = false // the unlogged respawn is over
+		}
 		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
 		if !e.entryAction(i, old) {
 			return
@@ -453,6 +465,10 @@ func (e *Engine) removeInstance(i *instance) {
 		return
 	}
 	c.removeInstance(i)
+	e.flushSuppressed(i)
+	if e.opt.Placer != nil {
+		e.opt.Placer.InstanceGone(c.name, i.name)
+	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
 	if len(c.instances) == 0 {
 		e.classIdle(c)
@@ -507,7 +523,10 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 		return
 	}
 	info := exitInfo{typ: t, name: t.String(), status: x.Status, spawnErr: x.SpawnErr != nil, set: true}
-	e.logExit(i, t, x)
+	i.quiet = t == conf.Main && i.def.Respawn && i.goal == job.GoalStart && x.SpawnErr == nil && e.respawnQuiet(i)
+	if !i.quiet {
+		e.logExit(i, t, x)
+	}
 	i.pids[t] = 0
 	if t == conf.Main {
 		e.mainExited(i, info)
@@ -591,12 +610,15 @@ func (e *Engine) mainEnded(i *instance, x exitInfo) {
 	if i.goal == job.GoalStart && abnormal {
 		if d.Respawn && !x.spawnErr {
 			if e.respawnTooFast(i) {
+				e.flushSuppressed(i)
 				e.logf(slog.LevelWarn, "%s respawning too fast, stopped", i.label())
 				// PROCESS=respawn, with the status of the last end.
 				e.failed(i, exitInfo{typ: conf.Main, name: "respawn", status: status, set: true})
 				e.setGoal(i, job.GoalStop)
 			} else {
-				e.logf(slog.LevelWarn, "%s main process ended, respawning", i.label())
+				if !i.quiet {
+					e.logf(slog.LevelWarn, "%s main process ended, respawning", i.label())
+				}
 				if i.state == job.PostStart || i.state == job.PreStop {
 					// Ended while post-start or pre-stop ran: respawn
 					// once that is over.
@@ -627,6 +649,42 @@ func normalExit(d *conf.Job, ws syscall.WaitStatus) bool {
 		}
 	}
 	return false
+}
+
+// Bounds of the log of a respawning main process: at most
+// respawnLogBurst of its ends (each an exit line and a "respawning" line)
+// are logged per respawnLogWindow; the others are counted, and the count
+// is logged when the next window opens, or when the respawning stops.
+// Respawning itself is not slowed (as in Upstart): `respawn limit` stops
+// it, `respawn limit unlimited` never does.
+const (
+	respawnLogBurst  = 10
+	respawnLogWindow = 10 * time.Second
+)
+
+// respawnQuiet says whether this end of a respawning main process goes
+// unlogged.
+func (e *Engine) respawnQuiet(i *instance) bool {
+	now := e.opt.Clock.Now()
+	if i.logWindow.IsZero() || now.Sub(i.logWindow) >= respawnLogWindow || now.Before(i.logWindow) {
+		e.flushSuppressed(i)
+		i.logWindow, i.logged = now, 0
+	}
+	if i.logged >= respawnLogBurst {
+		i.logSuppressed++
+		return true
+	}
+	i.logged++
+	return false
+}
+
+// flushSuppressed logs how many ends of the main process went unlogged.
+func (e *Engine) flushSuppressed(i *instance) {
+	if i.logSuppressed > 0 {
+		e.logf(slog.LevelWarn, "%s main process ended and respawned %d more times (not logged: more than %d in %v)",
+			i.label(), i.logSuppressed, respawnLogBurst, respawnLogWindow)
+		i.logSuppressed = 0
+	}
 }
 
 func (e *Engine) respawnTooFast(i *instance) bool {

@@ -31,10 +31,14 @@ type Tracker interface {
 // 0 when the spawn failed); KillInstance kills every process of an
 // instance at once.
 // Owner says which process type a cgroup path belongs to.
+// InstanceGone is told when an instance has gone (reached waiting and was
+// removed): its groups can go too, whichever came first, the groups'
+// "empty" notifications or the handling of its processes' exits.
 type Placer interface {
 	Place(r *supervise.Request, process string) (done func(pid int), err error)
 	KillInstance(job, instance string)
 	Owner(cgroup string) (job, instance, process string, ok bool)
+	InstanceGone(job, instance string)
 }
 
 // orphanExited looks at the end of a process we never knew: with cgroups

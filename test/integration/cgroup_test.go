@@ -2,12 +2,17 @@ package integration
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // needCgroups skips only outside CI when the daemon cannot use cgroups.
@@ -99,5 +104,112 @@ func TestCgroupLimits(t *testing.T) {
 	}
 	if left := len(jobProcesses("bomb", "sleep 1010")) + len(jobProcesses("bomb", "sleep 1011")); left != 0 {
 		t.Fatalf("%d bomb processes left after stop", left)
+	}
+}
+
+// cgroupRoot is the daemon's cgroup tree, from its "Process tracking" line.
+func cgroupRoot(t testing.TB, log string) string {
+	t.Helper()
+	m := regexp.MustCompile(`Process tracking: cgroups \(([^)]+)\)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no cgroup tree in the daemon's log:\n%s", log)
+	}
+	return m[1]
+}
+
+// countDirs counts the directories below root (root itself not counted).
+func countDirs(root string) int {
+	n := 0
+	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() && p != root {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func countFDs(pid int) int {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents)
+}
+
+// Issue 15 item 4: 1000 short-lived instances leave neither a cgroup
+// directory nor a descriptor behind, whatever the order in which a group's
+// Empty and its leader's exit reach the loop (before the fix, 13–32 % of
+// them did).
+func TestCgroupShortInstancesNoLeak(t *testing.T) {
+	s := startSession(t, map[string]string{"inst": "instance $N\ntask\nexec true\n"})
+	needCgroups(t, s)
+	root := cgroupRoot(t, s.stderr.String())
+	pid := s.cmd.Process.Pid
+	conn := dialPrivate(t, s.address)
+	var job dbus.ObjectPath
+	if err := conn.Object("", upstartManager).Call(upstartIface+".GetJobByName", 0, "inst").Store(&job); err != nil {
+		t.Fatal(err)
+	}
+	start := func(n int) {
+		t.Helper()
+		var inst dbus.ObjectPath
+		if err := conn.Object("", job).Call(upstartIface+".Job.Start", 0, []string{fmt.Sprintf("N=i%d", n)}, true).Store(&inst); err != nil {
+			t.Fatalf("start N=i%d: %v", n, err)
+		}
+	}
+	// Warm up: the runtime and the connection have their descriptors.
+	for n := 0; n < 5; n++ {
+		start(-1 - n)
+	}
+	settle := func(fds, dirs int) (int, int) {
+		var f, d int
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			f, d = countFDs(pid), countDirs(root)
+			if f <= fds && d <= dirs || time.Now().After(deadline) {
+				return f, d
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fds0, dirs0 := settle(1<<30, 0)
+	const N = 1000
+	for n := 0; n < N; n++ {
+		start(n)
+	}
+	fds1, dirs1 := settle(fds0, dirs0)
+	t.Logf("%d instances: daemon fds %d → %d, directories in %s %d → %d", N, fds0, fds1, root, dirs0, dirs1)
+	if fds1 > fds0 || dirs1 > dirs0 {
+		t.Fatalf("after %d short-lived instances: %d descriptors (was %d) and %d cgroup directories (was %d) left", N, fds1, fds0, dirs1, dirs0)
+	}
+}
+
+// Issue 15 item 11: cgroup directories removed from outside (here the
+// whole tree, once empty) are made again by the next start, which
+// succeeds.
+func TestCgroupTreeRemovedFromOutside(t *testing.T) {
+	s := startSession(t, map[string]string{"once": "task\nexec true\n", "svc": "exec sleep 3608\n"})
+	needCgroups(t, s)
+	root := cgroupRoot(t, s.stderr.String())
+	if _, errs, code := s.ctl("start", "once"); code != 0 {
+		t.Fatalf("start once: %s", errs)
+	}
+	removeSystemCgroups(root)
+	if _, err := os.Stat(root); err == nil {
+		t.Fatalf("%s could not be removed", root)
+	}
+	for _, job := range []string{"once", "svc"} {
+		if _, errs, code := s.ctl("start", job); code != 0 {
+			t.Fatalf("start %s after its cgroup tree was removed: %s\ndaemon said:\n%s", job, errs, s.stderr.String())
+		}
+	}
+	pids := jobProcesses("svc", "sleep 3608")
+	if len(pids) != 1 {
+		t.Fatalf("svc processes %v", pids)
+	}
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pids[0]))
+	if !strings.Contains(string(cg), "/"+filepath.Base(root)+"/svc/_/main\n") {
+		t.Fatalf("svc's process is in %q, not in %s/svc/_/main", cg, root)
+	}
+	if _, errs, code := s.ctl("stop", "svc"); code != 0 {
+		t.Fatalf("stop svc: %s", errs)
 	}
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,46 @@ func TestConfDirOrder(t *testing.T) {
 		if !strings.Contains(out, "  start on "+want+"\n") {
 			t.Errorf("job %s: show-config %q, want start on %s", job, out, want)
 		}
+	}
+}
+
+// Issue 15 item 10: an edit of one job file among many re-reads that file
+// only (the daemon says how many it re-read), and the edit applies; a new
+// file is a new job, a removed one goes.
+func TestConfChangeRereadsOnlyThatFile(t *testing.T) {
+	jobs := map[string]string{}
+	for i := 0; i < 300; i++ {
+		jobs[fmt.Sprintf("j%03d", i)] = "start on never\nexec sleep 1\n"
+	}
+	s := startSession(t, jobs, "--debug")
+	waitFor(t, "the jobs", func() bool {
+		out, _, _ := s.ctl("initctl", "list")
+		return strings.Count(out, "\n") == 300
+	})
+	before := strings.Count(s.stderr.String(), "Configuration changed:")
+	writeJob(t, s.confdir, "j150", "start on other-event\nexec sleep 1\n")
+	waitFor(t, "the edit to apply", func() bool {
+		out, _, _ := s.ctl("initctl", "show-config", "j150")
+		return strings.Contains(out, "start on other-event")
+	})
+	log := s.stderr.String()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "Configuration changed:") && !strings.Contains(l, "re-read 1 job(s)") {
+			t.Fatalf("an edit of one file: %q\n%s", l, log)
+		}
+	}
+	if strings.Count(log, "Configuration changed:") == before {
+		t.Fatalf("no re-read in the log:\n%s", log)
+	}
+	writeJob(t, s.confdir, "zznew", "exec sleep 1\n")
+	if err := os.Remove(filepath.Join(s.confdir, "j000.conf")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new job and the removal", func() bool {
+		out, _, _ := s.ctl("initctl", "list")
+		return strings.Contains(out, "zznew stop/waiting") && !strings.Contains(out, "j000 ")
+	})
+	if strings.Contains(s.stderr.String(), "reloading every job file") {
+		t.Fatalf("a full reload for file changes:\n%s", s.stderr.String())
 	}
 }

@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,9 +121,12 @@ end script
 // removeSystemCgroups removes the cgroup tree a PID-1 init of a namespace
 // leaves in the host's hierarchy (it is killed, so it cannot clean up).
 // Only empty directories go; it waits a little for the killed processes.
-func removeSystemCgroups() {
+// Trees named in the daemon's log (a PID 1 that shares its cgroup has a
+// tree of its own) go too.
+func removeSystemCgroups(trees ...string) {
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/upstart")
 	roots = append(roots, "/sys/fs/cgroup/upstart")
+	roots = append(roots, trees...)
 	deadline := time.Now().Add(3 * time.Second)
 	for _, root := range roots {
 		for {
@@ -165,7 +171,7 @@ func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 			syscall.Kill(initPid, syscall.SIGKILL)
 		}
 		cmd.Wait()
-		removeSystemCgroups()
+		removeSystemCgroups(treesIn(stderr.String())...)
 	})
 	// Our init is the child of unshare.
 	waitFor(t, "init to start", func() bool {
@@ -178,4 +184,146 @@ func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 		return false
 	})
 	return initPid, stderr
+}
+
+// treesIn lists the cgroup trees named in a daemon's log.
+func treesIn(log string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`Process tracking: cgroups \(([^)]+)\)`).FindAllStringSubmatch(log, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// Issue 12 item 4: two inits as PID 1 of PID namespaces that share one
+// cgroup (no cgroup namespace) each have a tree of their own: stopping a
+// job in one neither touches nor waits for the other's job of the same
+// name; a process that is not ours in one of our groups is neither killed
+// nor waited for; the tree's name survives a re-exec.
+func TestPID1SharedCgroup(t *testing.T) {
+	needRoot(t, "PID namespaces")
+	jobs := map[string]string{
+		"zzshared": "start on startup\nexec sleep 3605\n",
+		// Deaf to SIGTERM: its stop ends with the kill of its group.
+		"zzvictim": "start on startup\nkill timeout 1\nscript\n  trap '' TERM\n  exec sleep 3606\nend script\n",
+	}
+	type ns struct {
+		pid    int
+		log    *syncBuffer
+		tree   string
+		ctlErr func(args ...string) (string, error)
+	}
+	var nss [2]*ns
+	for k := range nss {
+		dir := t.TempDir()
+		for n, b := range jobs {
+			writeJob(t, dir, n, b)
+		}
+		pid, log := startPID1(t, nil, "--confdir", dir, "--no-log")
+		n := &ns{pid: pid, log: log}
+		n.ctlErr = func(args ...string) (string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(n.pid), "-n",
+				filepath.Join(binDir, "initctl")}, args...)...).CombinedOutput()
+			return string(out), err
+		}
+		nss[k] = n
+	}
+	running := regexp.MustCompile(`start/running, process (\d+)`)
+	for _, n := range nss {
+		waitFor(t, "both jobs running", func() bool {
+			out, _ := n.ctlErr("list")
+			return len(running.FindAllString(out, -1)) == 2
+		})
+		trees := treesIn(n.log.String())
+		if len(trees) != 1 {
+			if os.Getenv("CI") == "" && strings.Contains(n.log.String(), "Process tracking: pid tracking") {
+				t.Skip("no writable cgroup v2 hierarchy (CI has one, and runs this test)")
+			}
+			t.Fatalf("no cgroup tree in the log:\n%s", n.log.String())
+		}
+		n.tree = trees[0]
+	}
+	if nss[0].tree == nss[1].tree || filepath.Base(nss[0].tree) == "upstart" {
+		t.Fatalf("the two inits share a tree or use the default name: %s, %s", nss[0].tree, nss[1].tree)
+	}
+	status := func(n *ns, job string) string {
+		out, err := n.ctlErr("status", job)
+		if err != nil {
+			t.Fatalf("status %s: %v: %s\ninit said:\n%s", job, err, out, n.log.String())
+		}
+		return out
+	}
+	otherBefore := status(nss[1], "zzshared")
+
+	// Stop in the first: it returns, and the second's job runs on.
+	if out, err := nss[0].ctlErr("stop", "zzshared"); err != nil {
+		t.Fatalf("stop zzshared in the first namespace: %v: %s\ninit said:\n%s", err, out, nss[0].log.String())
+	}
+	if got := status(nss[0], "zzshared"); got != "zzshared stop/waiting\n" {
+		t.Fatalf("first: %q", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := status(nss[1], "zzshared"); got != otherBefore {
+		t.Fatalf("the second namespace's zzshared changed: %q, was %q", got, otherBefore)
+	}
+
+	// A process that is not ours (the host's) put into a group of the
+	// first: a stop (SIGTERM, then at the kill timeout the kill of the
+	// group) kills only ours, and does not wait for it.
+	alien := exec.Command("sleep", "3607")
+	if err := alien.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { alien.Process.Kill(); alien.Wait() }()
+	group := filepath.Join(nss[0].tree, "zzvictim", "_", "main")
+	if err := os.WriteFile(filepath.Join(group, "cgroup.procs"), []byte(strconv.Itoa(alien.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := nss[0].ctlErr("stop", "zzvictim"); err != nil {
+		t.Fatalf("stop zzvictim with a foreign process in its group: %v: %s\ninit said:\n%s", err, out, nss[0].log.String())
+	}
+	if got := status(nss[0], "zzvictim"); got != "zzvictim stop/waiting\n" {
+		t.Fatalf("zzvictim: %q", got)
+	}
+	if !strings.Contains(nss[0].log.String(), "holds processes of another PID namespace: only ours are killed") {
+		t.Fatalf("the stop did not come to the kill of the group:\n%s", nss[0].log.String())
+	}
+	// (A child of ours: killed, it would be a zombie until waited for.)
+	if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", alien.Process.Pid)); !strings.Contains(string(st), ") S ") {
+		t.Fatalf("the foreign process was killed: %q", st)
+	}
+	// Its group is not reused while the foreign process is in it: the
+	// start fails with a clear message.
+	if out, err := nss[0].ctlErr("start", "zzvictim"); err == nil {
+		t.Fatalf("zzvictim started into a group holding a foreign process: %s", out)
+	}
+	waitFor(t, "the refusal in the log", func() bool {
+		return strings.Contains(nss[0].log.String(), "holds processes that are not ours")
+	})
+	alien.Process.Kill()
+	alien.Wait()
+
+	// A re-exec keeps the tree: the new image finds its job's group.
+	if _, err := nss[0].ctlErr("start", "zzshared"); err != nil {
+		t.Fatalf("start zzshared again: %v\ninit said:\n%s", err, nss[0].log.String())
+	}
+	if err := syscall.Kill(nss[0].pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new image's tree", func() bool { return len(treesIn(nss[0].log.String())) == 2 })
+	if trees := treesIn(nss[0].log.String()); trees[1] != trees[0] {
+		t.Fatalf("the re-exec changed the tree: %s → %s", trees[0], trees[1])
+	}
+	waitFor(t, "the new image to answer", func() bool {
+		_, err := nss[0].ctlErr("status", "zzshared")
+		return err == nil
+	})
+	if out, err := nss[0].ctlErr("stop", "zzshared"); err != nil {
+		t.Fatalf("stop zzshared after the re-exec: %v: %s\ninit said:\n%s", err, out, nss[0].log.String())
+	}
+	if got := status(nss[1], "zzshared"); got != otherBefore {
+		t.Fatalf("the second namespace's zzshared changed: %q, was %q", got, otherBefore)
+	}
 }

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/goupstart/upstart/internal/conf"
+)
+
+func indexOf(e *Engine) (names []string, by map[string][]string) {
+	by = map[string][]string{}
+	for _, c := range e.sorted {
+		names = append(names, c.name)
+	}
+	for n, l := range e.byEvent {
+		for _, c := range l {
+			by[n] = append(by[n], c.name)
+		}
+	}
+	return names, by
+}
+
+// UpdateJobs (issue 15 item 10) keeps the class index as a full rebuild
+// would make it, and the changed jobs act on their new conditions.
+func TestUpdateJobsIndex(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 20; i++ {
+		h.job(fmt.Sprintf("j%02d", i), fmt.Sprintf("ev%d or startup", i%3), "", "main")
+	}
+	h.e.sortedClasses() // index built
+	running := h.job("busy", "", "", "main")
+	h.e.StartJob("busy", nil, nil)
+	h.wantStatus("busy", "", "start/running")
+
+	changed := map[string]*conf.Job{
+		"j05":  {Name: "j05", StartOn: condition(t, "newev"), Process: running.Process},
+		"j07":  nil,                                                                            // removed
+		"j10a": {Name: "j10a", StartOn: condition(t, "started j05"), Process: running.Process}, // new
+		"busy": nil,                                                                            // removed once it stops
+		"nope": nil,                                                                            // never was
+	}
+	h.e.UpdateJobs(changed)
+	gotNames, gotBy := indexOf(h.e)
+	h.e.stale = true
+	h.e.reindex()
+	wantNames, wantBy := indexOf(h.e)
+	if !reflect.DeepEqual(gotNames, wantNames) || !reflect.DeepEqual(gotBy, wantBy) {
+		t.Fatalf("incremental index\n%v\n%v\nfull rebuild\n%v\n%v", gotNames, gotBy, wantNames, wantBy)
+	}
+	if h.e.classes["j07"] != nil || h.e.classes["nope"] != nil || !h.e.classes["busy"].deleted {
+		t.Fatal("removals not applied")
+	}
+	h.emit("newev")
+	h.wantStatus("j05", "", "start/running")
+	h.wantStatus("j10a", "", "start/running")
+	h.emit("ev2") // the jobs not updated keep their conditions
+	h.wantStatus("j08", "", "start/running")
+	// The running job of a removed file goes when it stops.
+	h.e.StopJob("busy", nil, nil)
+	h.kill(h.pid("busy", "", conf.Main), 15)
+	if h.e.classes["busy"] != nil {
+		t.Fatal("removed job kept after its instance ended")
+	}
+}
