@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Demo: the Chromium OS boot graph (examples/chromeos-boot) in a session
 # instance run by an ordinary user. Builds the binaries into ./bin, starts
-# `init --user`, waits until the graph settles, prints `initctl list`, and
-# stops the instance.
+# `init --user`, waits until the graph settles, prints `initctl list`,
+# `initctl blame` and `initctl why failsafe-delay`, writes the boot chart
+# (`initctl boot-chart`) to build/demo/boot.svg, and stops the instance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
@@ -39,6 +40,13 @@ for _ in $(seq 300); do
 done
 echo "--- initctl list"
 bin/initctl list | sort
+echo "--- initctl blame (time each job took to start)"
+bin/initctl blame
+echo "--- initctl why failsafe-delay"
+bin/initctl why failsafe-delay
+mkdir -p build/demo
+bin/initctl boot-chart >build/demo/boot.svg
+echo "--- boot chart: $PWD/build/demo/boot.svg"
 echo "--- events the boot produced (from the daemon's log)"
 grep -c 'state changed' "$rt/init.log" | sed 's/^/state changes: /' || true
 kill -TERM "$pid"

@@ -89,6 +89,9 @@ func init() {
 		{"notify-cgroup-manager-address", "ADDRESS", "Inform Upstart of the cgroup manager address.", "", cmdNotifyCGroupManagerAddress},
 		{"notify-dbus-address", "ADDRESS", "Inform Upstart of the D-Bus address of the session bus.", "", cmdNotifyDBusAddress},
 		{"monitor", "[-s SEPARATOR]", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor},
+		{"why", "JOB [KEY=VALUE]...", "Explain why a job is or is not running.", "", cmdWhy},
+		{"boot-chart", "", "Write an SVG timeline of the jobs since the daemon started.", "", cmdBootChart},
+		{"blame", "", "List jobs by the time they took to start.", "", cmdBlame},
 	}
 }
 

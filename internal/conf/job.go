@@ -151,6 +151,10 @@ type Job struct {
 	// `action NAME script … end script`), run by `initctl action JOB NAME`.
 	Actions []Action `json:",omitempty"`
 
+	// ManualBy is the override file that took the job's `start on` away
+	// (with `manual`), for `initctl why`.
+	ManualBy string `json:",omitempty"`
+
 	// Chromium OS extensions.
 	Import   []string `json:",omitempty"` // keys accepted from the starting event or start command
 	Tmpfiles []string `json:",omitempty"` // paths for `systemd-tmpfiles --create` before pre-start

@@ -3,6 +3,11 @@ package conf
 // The job-file tokenizer. It follows the rules of libnih's config parser,
 // which Upstart uses (see the package documentation for the rules).
 
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
 const (
 	chWS    = " \t\r"    // whitespace
 	chCNL   = "#\n"      // what ends a line: a comment or a newline
@@ -171,6 +176,11 @@ func (l *lexer) next(delim string, dequote bool) (tok, error) {
 	}
 	if text == "" {
 		return tok{}, l.err("Expected token")
+	}
+	// Names, events, environments and descriptions reach D-Bus, whose
+	// strings are UTF-8 (only exec and script text may be any bytes).
+	if !utf8.ValidString(text) {
+		return tok{}, l.errAt(line, "Invalid UTF-8 in "+strconv.QuoteToASCII(text))
 	}
 	l.skipWS()
 	return tok{text: text, line: line, quoted: quoted}, nil

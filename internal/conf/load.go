@@ -2,13 +2,16 @@ package conf
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,6 +110,10 @@ func scan(dir string) (map[string]*found, []error) {
 		if !ok {
 			return nil
 		}
+		if err := CheckName(name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: not loaded: %w", strconv.QuoteToASCII(path), err))
+			return nil
+		}
 		if !d.Type().IsRegular() {
 			// Symlinks and special files are not loaded (as in
 			// Upstart), nor opened: a FIFO would block the reader.
@@ -180,6 +187,10 @@ func Reread(dirs []string, files, changedDirs []string) (jobs map[string]*Job, o
 	names := map[string]bool{}
 	for _, p := range files {
 		if name, _, ok := NameForPath(dirs, p); ok {
+			if err := CheckName(name); err != nil {
+				errs = append(errs, fmt.Errorf("%s: not loaded: %w", strconv.QuoteToASCII(p), err))
+				continue
+			}
 			names[name] = true
 		}
 	}
@@ -268,7 +279,7 @@ func Load(dirs []string) (map[string]*Job, []error) {
 // LoadJob (re)reads one job by name, as Load would. A nil job with no
 // errors means no source has NAME.conf.
 func LoadJob(dirs []string, name string) (*Job, []error) {
-	if _, _, ok := SplitName(name + ConfExt); !ok || !validName(name) {
+	if _, _, ok := SplitName(name + ConfExt); !ok || !validName(name) || CheckName(name) != nil {
 		return nil, nil
 	}
 	scans := make([]map[string]*found, len(dirs))
@@ -294,6 +305,26 @@ func LoadJob(dirs []string, name string) (*Job, []error) {
 	}
 	j, e := loadFromScans(scans, name)
 	return j, append(errs, e...)
+}
+
+// CheckName refuses job names that could not be shown or sent as they
+// are: not UTF-8, with control characters (a newline would forge lines of
+// `initctl list`), or with a path element "." or "..".
+func CheckName(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("the job name %s is not valid UTF-8", strconv.QuoteToASCII(name))
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return fmt.Errorf("the job name %s holds a control character", strconv.QuoteToASCII(name))
+		}
+	}
+	for _, p := range strings.Split(name, "/") {
+		if p == "." || p == ".." {
+			return fmt.Errorf("the job name %q has a path element %q", name, p)
+		}
+	}
+	return nil
 }
 
 // validName rejects names whose directories Load would not walk into.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func write(t *testing.T, path, data string) {
@@ -217,5 +218,64 @@ func TestWatcher(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Job names that are not UTF-8, hold control characters, or are "." or
+// ".." are refused with a line each (issue 15): they would be sent on
+// D-Bus, and a newline would forge `initctl list` lines.
+func TestLoadRefusesBadNames(t *testing.T) {
+	d := t.TempDir()
+	write(t, d+"/ok.conf", "exec ok\n")
+	for _, n := range []string{"zz\xff", ".", "..", "a\nb", "tab\there", "del\x7f", "sub/."} {
+		write(t, d+"/"+n+".conf", "exec bad\n")
+	}
+	jobs, errs := Load([]string{d})
+	if got := keys(jobs); strings.Join(got, ",") != "ok" {
+		t.Errorf("jobs = %q, want only ok", got)
+	}
+	if len(errs) != 7 {
+		t.Errorf("%d errors, want 7: %v", len(errs), errs)
+	}
+	for _, e := range errs {
+		msg := e.Error()
+		if !strings.Contains(msg, ": not loaded: the job name ") || !utf8.ValidString(msg) || strings.ContainsAny(msg, "\n\t\x7f") {
+			t.Errorf("error %q", msg)
+		}
+	}
+	for _, n := range []string{"zz\xff", ".", "..", "a\nb"} {
+		if j, errs := LoadJob([]string{d}, n); j != nil || errs != nil {
+			t.Errorf("LoadJob(%q) = %v, %v", n, j, errs)
+		}
+	}
+	if j, _ := LoadJob([]string{d}, "ok"); j == nil {
+		t.Error("LoadJob(ok) found nothing")
+	}
+	// A change of such a file is refused the same way.
+	jobs, ok, errs := Reread([]string{d}, []string{d + "/zz\xff.conf", d + "/ok.conf"}, nil)
+	if !ok || len(jobs) != 1 || jobs["ok"] == nil || len(errs) != 1 || !strings.Contains(errs[0].Error(), "not valid UTF-8") {
+		t.Errorf("Reread: %v %v %v", jobs, ok, errs)
+	}
+}
+
+// Stanza arguments must be UTF-8 (they reach D-Bus); exec and script text
+// may be any bytes.
+func TestInvalidUTF8InStanzas(t *testing.T) {
+	for _, c := range []struct{ text, err string }{
+		{"start on foo\xff\n", `f.conf:1: Invalid UTF-8 in "foo\xff"`},
+		{"exec true\nenv A=\xff\n", `f.conf:2: Invalid UTF-8 in "A=\xff"`},
+		{"description \"caf\xe9\"\n", `f.conf:1: Invalid UTF-8 in "caf\xe9"`},
+		{"emits x\xff\n", `f.conf:1: Invalid UTF-8 in "x\xff"`},
+		{"instance $X\xfe\n", `f.conf:1: Invalid UTF-8 in "$X\xfe"`},
+	} {
+		_, err := Parse("f", "f.conf", []byte(c.text))
+		if err == nil || err.Error() != c.err {
+			t.Errorf("%q: %v, want %s", c.text, err, c.err)
+		}
+	}
+	for _, ok := range []string{"exec echo \xff\n", "script\n  echo \xff\nend script\n", "description \"caf\u00e9\"\n"} {
+		if _, err := Parse("f", "f.conf", []byte(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"time"
 
@@ -49,6 +50,9 @@ func ParseOverride(base *Job, path string, data []byte) (*Job, error) {
 	j := base.Clone()
 	if err := parseInto(j, path, data); err != nil {
 		return nil, err
+	}
+	if base.StartOn != nil && j.StartOn == nil {
+		j.ManualBy = path
 	}
 	return j, nil
 }
@@ -818,4 +822,15 @@ func cloneNode(n *cond.Node) *cond.Node {
 		c.Args = append([]string(nil), n.Args...)
 	}
 	return &c
+}
+
+// StanzaKeywords returns the first word of every stanza the parser
+// accepts, sorted (the documentation tests check each is in init(5)).
+func StanzaKeywords() []string {
+	kw := make([]string, 0, len(stanzas))
+	for k := range stanzas {
+		kw = append(kw, k)
+	}
+	sort.Strings(kw)
+	return kw
 }

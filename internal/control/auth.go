@@ -27,20 +27,37 @@ import (
 // its 'h' arguments (indexes) become dbus.UnixFD. Sending fds to clients is
 // not supported (Upstart never does).
 
-// fdStream reads a unix socket with recvmsg, keeping received fds.
+// fdStream reads a unix socket with recvmsg, keeping received fds. With
+// keep false it reads with read(2): the kernel then closes the fds that
+// came with the data, so none ever enters our fd table (for peers that may
+// not use the daemon).
 type fdStream struct {
-	uc  *net.UnixConn
-	oob []byte
+	uc   *net.UnixConn
+	oob  []byte
+	keep bool
 
 	mu  sync.Mutex
 	fds []int
 }
 
-func newFDStream(uc *net.UnixConn) *fdStream {
-	return &fdStream{uc: uc, oob: make([]byte, syscall.CmsgSpace(253*4))}
+// maxQueuedFDs bounds the fds received and not yet claimed by a message
+// (a message carries at most 253).
+const maxQueuedFDs = 512
+
+var errTooManyFDs = errors.New("too many unix fds received")
+
+func newFDStream(uc *net.UnixConn, keep bool) *fdStream {
+	s := &fdStream{uc: uc, keep: keep}
+	if keep {
+		s.oob = make([]byte, syscall.CmsgSpace(253*4))
+	}
+	return s
 }
 
 func (s *fdStream) Read(p []byte) (int, error) {
+	if !s.keep {
+		return s.uc.Read(p)
+	}
 	n, oobn, flags, _, err := s.uc.ReadMsgUnix(p, s.oob)
 	if n < 0 {
 		n = 0
@@ -50,6 +67,13 @@ func (s *fdStream) Read(p []byte) (int, error) {
 	}
 	if err == nil && flags&syscall.MSG_CTRUNC != 0 {
 		return n, errors.New("control data truncated (too many fds)")
+	}
+	if err == nil {
+		s.mu.Lock()
+		if len(s.fds) > maxQueuedFDs {
+			err = errTooManyFDs
+		}
+		s.mu.Unlock()
 	}
 	return n, err
 }
@@ -114,12 +138,15 @@ func peerUID(uc *net.UnixConn) (uint32, error) {
 // errRejected is returned by handshake when the client was refused.
 var errRejected = errors.New("authentication rejected")
 
-const maxAuthLine = 16 * 1024
+// maxAuthLine bounds a line of the authentication conversation (the
+// longest a client sends is "AUTH EXTERNAL" with a hex uid).
+const maxAuthLine = 1024
 
 // handshake runs the server side of the authentication conversation on uc
 // (reading through r). It returns the authenticated uid and whether the
 // client negotiated unix fd passing.
-func handshake(uc *net.UnixConn, r *bufio.Reader, guid string, allow func(uint32) bool, onRefuse func(uid uint32)) (uid uint32, unixFD bool, err error) {
+// authed, if set, is called just before the client is told OK.
+func handshake(uc *net.UnixConn, r *bufio.Reader, guid string, allow func(uint32) bool, onRefuse func(uid uint32), authed func()) (uid uint32, unixFD bool, err error) {
 	peer, err := peerUID(uc)
 	if err != nil {
 		return 0, false, fmt.Errorf("peer credentials: %w", err)
@@ -173,6 +200,9 @@ func handshake(uc *net.UnixConn, r *bufio.Reader, guid string, allow func(uint32
 			}
 			uid = id
 			state = waitBegin
+			if authed != nil {
+				authed()
+			}
 			return send("OK " + guid)
 		}
 		switch string(cmd) {
@@ -269,5 +299,6 @@ func readAuthLine(r *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
-// authTimeout bounds the authentication conversation.
-const authTimeout = 30 * time.Second
+// HandshakeTimeout bounds the authentication conversation, and the whole
+// connection of a peer that may not use the daemon.
+const HandshakeTimeout = 5 * time.Second

@@ -126,12 +126,12 @@ func buildSpecTables() {
 	specsByKind = [...][]*ifaceSpec{
 		kindNode:     common,
 		kindJobs:     common,
-		kindManager:  with(managerSpec, propertiesSpec),
+		kindManager:  with(managerSpec, propertiesSpec, diagSpec),
 		kindJob:      with(jobSpec, propertiesSpec),
 		kindInstance: with(instanceSpec, propertiesSpec, extInstanceSpec),
 		kindBusShim:  with(busShimSpec),
 	}
-	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec} {
+	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec, diagSpec} {
 		for i := range s.methods {
 			m := &s.methods[i]
 			var b strings.Builder
@@ -228,9 +228,13 @@ func checkArgs(m *methodSpec, got string, body []any) error {
 	want := m.sig
 	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
 		closeFDs(body)
-		return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
+		return badSignature(want, got)
 	}
 	return nil
+}
+
+func badSignature(want, got string) error {
+	return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
 }
 
 func fdsResolved(body []any) bool {
@@ -295,7 +299,15 @@ func invoke(meth *methodSpec, cl *call) (out []any, err error) {
 			out, err = nil, dbusErr(ErrFailed, fmt.Sprintf("internal error in %s", meth.name))
 		}
 	}()
-	return meth.fn(cl)
+	out, err = meth.fn(cl)
+	if err != nil {
+		if e, ok := toDBusError(err).(*dbus.Error); ok {
+			e.Body = cleanValues(e.Body)
+			return nil, e
+		}
+		return nil, err
+	}
+	return cleanValues(out), nil
 }
 
 func toDBusError(err error) error {

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"runtime/debug"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/goupstart/upstart/internal/api"
 )
 
 // pconn serves one private (peer-to-peer) connection after authentication,
@@ -42,6 +43,7 @@ type pconn struct {
 
 	rbuf       []byte
 	rpos, rend int
+	charged    int // bytes of rbuf beyond readBufSize, taken from the uid's budget
 
 	wmu      sync.Mutex
 	wcond    *sync.Cond // writers waiting for the buffer to drain
@@ -108,6 +110,12 @@ func (p *pconn) close() {
 		p.takeover.Stop()
 		p.c.srv.removeClient(p.c)
 		p.fs.closeFDs()
+		if p.charged > 0 {
+			p.c.srv.chargeBuffered(p.c.uid, -p.charged)
+		}
+		if p.c.release != nil {
+			p.c.release()
+		}
 		p.wmu.Lock()
 		if p.werr == nil {
 			p.werr = errConnClosed
@@ -246,7 +254,7 @@ func (p *pconn) next() ([]byte, error) {
 	for {
 		avail := p.rend - p.rpos
 		if avail >= 16 {
-			need, err := messageLength(p.rbuf[p.rpos:p.rend])
+			need, err := messageLength(p.rbuf[p.rpos:p.rend], maxIncoming)
 			if err != nil {
 				return nil, err
 			}
@@ -258,6 +266,9 @@ func (p *pconn) next() ([]byte, error) {
 			if need > len(p.rbuf)-p.rpos {
 				nb := p.rbuf
 				if need > len(nb) {
+					if !p.setBuffer(need + readBufSize) {
+						return nil, errInputBudget
+					}
 					nb = make([]byte, need+readBufSize)
 				}
 				p.rend = copy(nb, p.rbuf[p.rpos:p.rend])
@@ -266,6 +277,7 @@ func (p *pconn) next() ([]byte, error) {
 		} else if p.rpos == p.rend {
 			p.rpos, p.rend = 0, 0
 			if len(p.rbuf) > 4*readBufSize {
+				p.setBuffer(readBufSize)
 				p.rbuf = make([]byte, readBufSize)
 			}
 		} else if len(p.rbuf)-p.rpos < 16 {
@@ -288,6 +300,23 @@ func (p *pconn) next() ([]byte, error) {
 	}
 }
 
+var errInputBudget = errors.New("too much input buffered for this uid")
+
+// setBuffer accounts for a read buffer of n bytes against the uid's
+// budget (false: spent, the connection is dropped).
+func (p *pconn) setBuffer(n int) bool {
+	want := max(0, n-readBufSize)
+	if want == p.charged {
+		return true
+	}
+	if !p.c.srv.chargeBuffered(p.c.uid, want-p.charged) {
+		p.c.srv.refusals.logf(p.c.srv.opts.Logf, "control: dropping a connection of uid %d: more than %d bytes of input buffered", p.c.uid, MaxBufferedPerUID)
+		return false
+	}
+	p.charged = want
+	return true
+}
+
 // serve reads and dispatches messages until the connection fails (or,
 // having run a call that blocked, it was relieved of reading).
 func (p *pconn) serve() {
@@ -306,21 +335,13 @@ func (p *pconn) serve() {
 			return
 		}
 		m = msgIn{}
-		if !decodeFast(raw, &m) {
-			g, err := dbus.DecodeMessage(bytes.NewReader(raw))
-			if err != nil {
-				p.dropFDs(peekFDs(raw))
-				if _, ok := err.(dbus.InvalidMessageError); ok {
-					continue // as godbus: invalid messages are ignored
-				}
-				p.close()
-				return
-			}
-			m = msgIn{}
-			fromGodbus(g, &m)
+		if !decodeHeader(raw, &m) {
+			// As godbus did: invalid messages are ignored.
+			p.dropFDs(peekFDs(raw))
+			continue
 		}
-		p.claimFDs(&m)
 		if m.typ != msgMethodCall {
+			p.dropFDs(m.nfds)
 			continue
 		}
 		if !p.dispatch(&m) {
@@ -377,36 +398,49 @@ func (p *pconn) claimFDs(m *msgIn) {
 // false when the calling reader was relieved of reading meanwhile.
 func (p *pconn) dispatch(m *msgIn) bool {
 	serial, dest := m.serial, m.sender
+	// Nothing of the body is decoded before the call is known to be one
+	// of ours with the right signature.
 	if m.iface == PeerIface {
+		p.dropFDs(m.nfds)
 		switch m.member {
 		case "Ping":
 			p.reply(serial, dest, nil)
 		case "GetMachineId":
 			p.reply(serial, dest, []any{p.uuid})
 		default:
-			closeFDs(m.body)
 			p.replyError(serial, dest, dbus.MakeUnknownMethodError(m.member))
 		}
 		return true
 	}
 	c := p.c
 	if c.refused {
-		closeFDs(m.body)
+		p.dropFDs(m.nfds)
 		p.replyError(serial, dest, refusedObject{c.uid}.err())
 		return true
 	}
 	o, ok := c.lookupObject(m.path)
 	if !ok {
-		closeFDs(m.body)
+		p.dropFDs(m.nfds)
 		p.replyError(serial, dest, dbus.MakeNoObjectError(m.path))
 		return true
 	}
 	meth, err := o.findMethod(m.iface, m.member)
 	if err != nil {
-		closeFDs(m.body)
+		p.dropFDs(m.nfds)
 		p.replyError(serial, dest, err)
 		return true
 	}
+	if m.sig != meth.sig {
+		p.dropFDs(m.nfds)
+		p.replyError(serial, dest, badSignature(meth.sig, m.sig))
+		return true
+	}
+	if err := decodeBody(m); err != nil {
+		p.dropFDs(m.nfds)
+		p.replyError(serial, dest, dbusErr(api.ErrInvalidArgs, "Invalid arguments: "+err.Error()))
+		return true
+	}
+	p.claimFDs(m)
 	if err := checkArgs(meth, m.sig, m.body); err != nil {
 		p.replyError(serial, dest, err)
 		return true

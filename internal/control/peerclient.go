@@ -126,7 +126,7 @@ func (pc *PeerClient) read() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := messageLength(hdr)
+	n, err := messageLength(hdr, maxMessage)
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,9 @@ type Options struct {
 	// AllowUID decides who may use the private socket. nil allows only
 	// the daemon's own effective uid (root for the system instance, the
 	// user for a session instance), as libdbus does for Upstart. Others
-	// complete the authentication (so that their client can show why) and
-	// then get com.ubuntu.Upstart0_6.Error.PermissionDenied for every
-	// call, and no signals; their connection is closed after authTimeout.
+	// complete the authentication (so that their client can show why),
+	// may send a few KiB, get com.ubuntu.Upstart0_6.Error.PermissionDenied
+	// for their first call and are disconnected (see serveRefused).
 	AllowUID func(uid uint32) bool
 
 	// Privileged decides whether a caller may use the permission-checked
@@ -111,6 +111,13 @@ type Server struct {
 	clients   map[*client]struct{}
 	cancel    func()
 	wg        sync.WaitGroup
+
+	// Admission (conns.go): connections open, of uids that may not use
+	// the daemon (in all and per uid), and input buffered per uid.
+	conns, unauth, refusedConns int
+	refusedByUID                map[uint32]int
+	bufferedByUID               map[uint32]int
+	refusals                    rateLog
 }
 
 // NewServer creates a server and subscribes to the Backend's signals.
@@ -123,6 +130,9 @@ func NewServer(b api.Backend, opts Options) *Server {
 		listeners: map[net.Listener]struct{}{},
 		pending:   map[*net.UnixConn]struct{}{},
 		clients:   map[*client]struct{}{},
+
+		refusedByUID:  map[uint32]int{},
+		bufferedByUID: map[uint32]int{},
 	}
 	if s.opts.AllowUID == nil {
 		euid := uint32(os.Geteuid())
@@ -230,10 +240,15 @@ func (s *Server) Serve(l net.Listener) error {
 			c.Close()
 			continue
 		}
+		adm, ok := s.admit(uc)
+		if !ok {
+			uc.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(uc)
+			s.serveConn(uc, adm)
 		}()
 	}
 }
@@ -264,11 +279,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) serveConn(uc *net.UnixConn) {
+func (s *Server) serveConn(uc *net.UnixConn, adm admission) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		uc.Close()
+		s.authenticated(adm)
+		s.release(adm)
 		return
 	}
 	s.pending[uc] = struct{}{}
@@ -278,23 +295,26 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 		delete(s.pending, uc)
 		s.mu.Unlock()
 	}()
-	fs := newFDStream(uc)
+	// Only a peer that may use the daemon gets its unix fds received, and
+	// those sent before it authenticated are closed.
+	fs := newFDStream(uc, adm.allowed)
 	br := bufio.NewReader(fs)
-	uc.SetDeadline(time.Now().Add(authTimeout))
-	uid, _, err := handshake(uc, br, s.guid, nil, nil)
-	if err != nil {
+	uc.SetDeadline(time.Now().Add(handshakeTimeout))
+	uid, _, err := handshake(uc, br, s.guid, nil, nil, fs.closeFDs)
+	s.authenticated(adm)
+	if err != nil || !adm.allowed {
+		if err == nil {
+			// The deadline stays: a refused client may not hold a connection.
+			s.serveRefused(uc, br, uid)
+		}
 		uc.Close()
 		fs.closeFDs()
+		s.release(adm)
 		return
 	}
-	refused := !s.opts.AllowUID(uid)
-	if refused {
-		// The deadline stays: a refused client may not hold a connection.
-		s.opts.Logf("control: refused connection from uid %d: not allowed", uid)
-	} else {
-		uc.SetDeadline(time.Time{})
-	}
-	c := &client{srv: s, uid: uid, refused: refused}
+	uc.SetDeadline(time.Time{})
+	c := &client{srv: s, uid: uid}
+	c.release = func() { s.release(adm) }
 	buffered, _ := br.Peek(br.Buffered())
 	s.machineOnce.Do(func() { s.machineID = machineID(s.guid) })
 	p := newPconn(c, uc, fs, buffered, s.machineID)
@@ -312,7 +332,7 @@ func (s *Server) serveConn(uc *net.UnixConn) {
 // of the bus for the permission-checked methods.
 func (s *Server) ConnectBus(address string) (*dbus.Conn, error) {
 	c := &client{srv: s, bus: true, out: make(chan outSignal, signalQueue)}
-	conn, err := dbus.Dial(address, dbus.WithHandler(&handler{c: c}))
+	conn, err := dialBus(address, dbus.WithHandler(&handler{c: c}))
 	if err != nil {
 		return nil, err
 	}
@@ -375,11 +395,13 @@ type client struct {
 	t    transport
 	conn *dbus.Conn // bus connections only
 	uid  uint32     // private connections: authenticated uid
-	// refused: a private connection from a uid that may not use the
-	// daemon; every call is answered with PermissionDenied.
+	// refused: a connection whose every call is answered with
+	// PermissionDenied (private connections of uids that may not use the
+	// daemon never become clients: see serveRefused).
 	refused bool
 	bus     bool           // bus connection: ask the bus for each caller's uid
 	out     chan outSignal // bus connections: signals for run
+	release func()         // private connections: frees the admission
 }
 
 // transport is how a client's signals leave: a private connection
@@ -447,6 +469,12 @@ func (s *Server) broadcast(sig api.Signal) {
 }
 
 func toDBusSignal(sig api.Signal) (outSignal, bool) {
+	m, ok := dbusSignal(sig)
+	m.body = cleanValues(m.body)
+	return m, ok
+}
+
+func dbusSignal(sig api.Signal) (outSignal, bool) {
 	switch sig.Kind {
 	case api.JobAdded:
 		return outSignal{ManagerPath, ManagerIface + ".JobAdded", []any{JobPath(sig.Job)}}, true

@@ -5,18 +5,23 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
 )
 
 // The D-Bus wire format for private connections, without reflection.
 //
-// Incoming messages are decoded here when they are simple (little-endian,
-// the nine standard header fields, bodies made of basic types and arrays of
-// strings or object paths: every hot method); anything else is handed to
-// godbus's decoder, so that what godbus accepted or rejected before still
-// is. Outgoing messages are encoded here for the types our methods and
-// signals return, and by godbus for anything else.
+// Incoming messages are decoded here and only here (godbus never sees
+// what a peer sends): first the header (decodeHeader), then, once the
+// signature was checked against the method called, the body
+// (decodeBody). The body decoder knows the types our methods take: basic
+// types, arrays of strings or object paths, and variants holding one of
+// those. Strings must be UTF-8 without NUL; arrays hold at most
+// maxArrayElems elements; a message is at most maxIncoming bytes (see the
+// bounds in docs/decisions.md). Outgoing messages are encoded here for the
+// types our methods and signals return, and by godbus for anything else.
 
 // Message types and flags (D-Bus specification).
 const (
@@ -28,7 +33,16 @@ const (
 	flagNoReplyExpected = 0x1
 	validFlags          = 0x1 | 0x2 | 0x4
 
+	// maxMessage is the specification's limit, for what we send (GetState
+	// with many jobs is large).
 	maxMessage = 1 << 27
+	// maxIncoming bounds what a peer may send us in one message. No call
+	// of the API needs more: the largest is an environment list (EmitEvent,
+	// Start, SetEnvList), and what exec(2) passes to a job is itself held
+	// to 2 MiB in all and 128 KiB per entry by Linux.
+	maxIncoming = 1 << 20
+	// maxArrayElems bounds the elements of one array argument.
+	maxArrayElems = 16384
 )
 
 // Header field codes.
@@ -58,13 +72,17 @@ type msgIn struct {
 	sig        string
 	nfds       uint32
 	body       []any
+
+	raw    []byte // the whole message (valid until the next read)
+	bodyAt int    // where the body starts in raw
+	be     bool   // big-endian
 }
 
 var errBadMessage = errors.New("invalid D-Bus message")
 
 // messageLength returns the total length of the message whose first 16
-// bytes are b.
-func messageLength(b []byte) (int, error) {
+// bytes are b, refusing one longer than limit.
+func messageLength(b []byte, limit int) (int, error) {
 	var order binary.ByteOrder
 	switch b[0] {
 	case 'l':
@@ -75,23 +93,35 @@ func messageLength(b []byte) (int, error) {
 		return 0, fmt.Errorf("%w: invalid byte order", errBadMessage)
 	}
 	blen, hlen := uint64(order.Uint32(b[4:])), uint64(order.Uint32(b[12:]))
-	if blen+hlen+16 > maxMessage {
-		return 0, fmt.Errorf("%w: message is too long", errBadMessage)
+	if blen+hlen+16 > uint64(limit) {
+		return 0, fmt.Errorf("%w: message of %d bytes is longer than the limit of %d", errBadMessage, blen+hlen+16, limit)
 	}
 	return int(16 + (hlen+7)&^7 + blen), nil
 }
 
-// decodeFast decodes a whole message; ok is false when it is not one of
-// the simple ones (or is invalid): then godbus must decode it. nfds is
-// returned even then when the header could be read.
-func decodeFast(b []byte, m *msgIn) (ok bool) {
-	if b[0] != 'l' || b[3] != 1 {
+// decodeFast decodes a whole message (header and body); false when it is
+// invalid or has a body of types decodeBody does not know.
+func decodeFast(b []byte, m *msgIn) bool {
+	return decodeHeader(b, m) && decodeBody(m) == nil
+}
+
+// decodeHeader decodes the header of the whole message b (at least 16
+// bytes): false when it is invalid. The body is left for decodeBody.
+func decodeHeader(b []byte, m *msgIn) (ok bool) {
+	if len(b) < 16 || b[0] != 'l' && b[0] != 'B' || b[3] != 1 {
 		return false
 	}
+	m.be = b[0] == 'B'
+	m.raw = b
 	m.typ, m.flags = b[1], b[2]
-	m.serial = le.Uint32(b[8:])
-	blen, hlen := int(le.Uint32(b[4:])), int(le.Uint32(b[12:]))
-	d := dec{b: b[:16+hlen], pos: 16}
+	d := dec{b: b[:16], be: m.be, pos: 4}
+	blen := int(d.u32())
+	m.serial = d.u32()
+	hlen := int(d.u32())
+	if hlen > len(b)-16 {
+		return false
+	}
+	d = dec{b: b[:16+hlen], pos: 16, be: m.be}
 	var seen uint16
 	for d.pos < len(d.b) && !d.bad {
 		d.align(8)
@@ -114,7 +144,7 @@ func decodeFast(b []byte, m *msgIn) (ok bool) {
 		case fieldSignature:
 			want = 'g'
 		}
-		if want == 0 || sc != want {
+		if want == 0 || sc != want || seen&(1<<code) != 0 {
 			return false
 		}
 		seen |= 1 << code
@@ -139,7 +169,7 @@ func decodeFast(b []byte, m *msgIn) (ok bool) {
 			m.sig = d.sigStr()
 		}
 	}
-	if d.bad || m.flags&^validFlags != 0 {
+	if d.bad || d.badText || m.flags&^validFlags != 0 {
 		return false
 	}
 	switch m.typ {
@@ -152,7 +182,7 @@ func decodeFast(b []byte, m *msgIn) (ok bool) {
 			return false
 		}
 	case msgMethodReply, msgError:
-		// Never expected on a private connection: godbus checks them.
+		// Never expected on a private connection: ignored.
 		return false
 	default:
 		return false
@@ -160,114 +190,151 @@ func decodeFast(b []byte, m *msgIn) (ok bool) {
 	if !m.path.IsValid() || seen&(1<<fieldInterface) != 0 && !validInterface(m.iface) || !validMember(m.member) {
 		return false
 	}
-	start := (16 + hlen + 7) &^ 7
-	if start+blen != len(b) {
+	m.bodyAt = (16 + hlen + 7) &^ 7
+	if m.bodyAt+blen != len(b) || blen > 0 && m.sig == "" {
 		return false
 	}
+	return true
+}
+
+// Errors of decodeBody: the caller answers them with InvalidArgs.
+var (
+	errBodyMalformed = errors.New("malformed message body")
+	errBodyTypes     = errors.New("argument types not supported")
+	errBodyText      = errors.New("a string argument is not UTF-8 or holds a NUL byte")
+	errBodyArray     = fmt.Errorf("an array argument has more than %d elements", maxArrayElems)
+)
+
+// decodeBody decodes the body of a message decodeHeader accepted.
+func decodeBody(m *msgIn) error {
 	if m.sig == "" {
-		return true
+		return nil
 	}
-	body := dec{b: b[start:]}
+	body := dec{b: m.raw[m.bodyAt:], be: m.be}
 	m.body = make([]any, 0, len(m.sig))
 	sig := m.sig
-	for i := 0; i < len(sig) && !body.bad; i++ {
-		var v any
-		switch sig[i] {
-		case 's':
-			v = body.str()
-		case 'o':
-			s := body.str()
-			if !dbus.ObjectPath(s).IsValid() {
-				return false
-			}
-			v = dbus.ObjectPath(s)
-		case 'b':
-			switch body.u32() {
-			case 0:
-				v = false
-			case 1:
-				v = true
-			default:
-				return false
-			}
-		case 'u':
-			v = body.u32()
-		case 'i':
-			v = int32(body.u32())
-		case 'h':
-			v = dbus.UnixFDIndex(body.u32())
-		case 'y':
-			if body.pos >= len(body.b) {
-				return false
-			}
-			v = body.b[body.pos]
-			body.pos++
-		case 'a':
-			if i+1 >= len(sig) || sig[i+1] != 's' && sig[i+1] != 'o' {
-				return false
-			}
-			i++
-			n := int(body.u32())
-			if n > 1<<26 {
-				return false
-			}
-			end := body.pos + n
-			if end > len(body.b) {
-				return false
-			}
-			var ss []string
-			for body.pos < end && !body.bad {
-				ss = append(ss, body.str())
-			}
-			if body.pos != end {
-				return false
-			}
-			if sig[i] == 's' {
-				if ss == nil {
-					ss = []string{}
-				}
-				v = ss
-			} else {
-				ps := make([]dbus.ObjectPath, len(ss))
-				for j, s := range ss {
-					if !dbus.ObjectPath(s).IsValid() {
-						return false
-					}
-					ps[j] = dbus.ObjectPath(s)
-				}
-				v = ps
-			}
-		default:
-			return false
+	for i := 0; i < len(sig); i++ {
+		v, n, err := body.value(sig[i:])
+		if err != nil {
+			return err
 		}
+		i += n - 1
 		m.body = append(m.body, v)
 	}
-	return !body.bad
-}
-
-// fromGodbus fills m from a message godbus decoded.
-func fromGodbus(g *dbus.Message, m *msgIn) {
-	m.typ, m.flags, m.serial = byte(g.Type), byte(g.Flags), g.Serial()
-	m.path, _ = g.Headers[dbus.FieldPath].Value().(dbus.ObjectPath)
-	m.iface, _ = g.Headers[dbus.FieldInterface].Value().(string)
-	m.member, _ = g.Headers[dbus.FieldMember].Value().(string)
-	m.sender, _ = g.Headers[dbus.FieldSender].Value().(string)
-	m.nfds, _ = g.Headers[dbus.FieldUnixFDs].Value().(uint32)
-	m.sig = ""
-	if len(g.Body) > 0 {
-		m.sig = dbus.SignatureOf(g.Body...).String()
+	if body.pos != len(body.b) {
+		return errBodyMalformed
 	}
-	m.body = g.Body
+	return nil
 }
 
-// peekFDs reads the unix_fds header field of a message decodeFast refused
-// (to release the message's fds), 0 when it cannot be found.
+// value decodes one value of the first complete type of sig and returns
+// it with the length of that type's signature.
+func (d *dec) value(sig string) (v any, n int, err error) {
+	n = 1
+	switch sig[0] {
+	case 's':
+		v = d.str()
+	case 'o':
+		s := d.str()
+		if !d.bad && !dbus.ObjectPath(s).IsValid() {
+			return nil, 0, errBodyMalformed
+		}
+		v = dbus.ObjectPath(s)
+	case 'b':
+		switch d.u32() {
+		case 0:
+			v = false
+		case 1:
+			v = true
+		default:
+			return nil, 0, errBodyMalformed
+		}
+	case 'u':
+		v = d.u32()
+	case 'i':
+		v = int32(d.u32())
+	case 'h':
+		v = dbus.UnixFDIndex(d.u32())
+	case 'y':
+		if d.pos >= len(d.b) {
+			return nil, 0, errBodyMalformed
+		}
+		v = d.b[d.pos]
+		d.pos++
+	case 'a':
+		if len(sig) < 2 || sig[1] != 's' && sig[1] != 'o' {
+			return nil, 0, errBodyTypes
+		}
+		n = 2
+		size := int(d.u32())
+		end := d.pos + size
+		if d.bad || size > len(d.b)-d.pos {
+			return nil, 0, errBodyMalformed
+		}
+		ss := []string{}
+		for d.pos < end && !d.bad {
+			if len(ss) == maxArrayElems {
+				return nil, 0, errBodyArray
+			}
+			ss = append(ss, d.str())
+		}
+		if d.pos != end {
+			return nil, 0, errBodyMalformed
+		}
+		if sig[1] == 's' {
+			v = ss
+			break
+		}
+		ps := make([]dbus.ObjectPath, len(ss))
+		for j, s := range ss {
+			if !dbus.ObjectPath(s).IsValid() {
+				return nil, 0, errBodyMalformed
+			}
+			ps[j] = dbus.ObjectPath(s)
+		}
+		v = ps
+	case 'v':
+		// A variant of one of the types above, not of another variant.
+		inner := d.sigStr()
+		if d.bad || d.badText {
+			break
+		}
+		if inner == "" || inner[0] == 'v' {
+			return nil, 0, errBodyTypes
+		}
+		x, k, err := d.value(inner)
+		if err != nil {
+			return nil, 0, err
+		}
+		if k != len(inner) {
+			return nil, 0, errBodyTypes
+		}
+		v = dbus.MakeVariant(x)
+	default:
+		return nil, 0, errBodyTypes
+	}
+	if d.badText {
+		return nil, 0, errBodyText
+	}
+	if d.bad {
+		return nil, 0, errBodyMalformed
+	}
+	return v, n, nil
+}
+
+// peekFDs reads the unix_fds header field of a message decodeHeader
+// refused (to release the message's fds), 0 when it cannot be found.
 func peekFDs(b []byte) uint32 {
-	if b[0] != 'l' {
+	if len(b) < 16 || b[0] != 'l' && b[0] != 'B' {
 		return 0
 	}
-	hlen := int(le.Uint32(b[12:]))
-	d := dec{b: b[:16+hlen], pos: 16}
+	be := b[0] == 'B'
+	hd := dec{b: b[:16], be: be, pos: 12}
+	hlen := int(hd.u32())
+	if hlen > len(b)-16 {
+		return 0
+	}
+	d := dec{b: b[:16+hlen], pos: 16, be: be}
 	for d.pos < len(d.b) && !d.bad {
 		d.align(8)
 		if d.pos+4 > len(d.b) || d.b[d.pos+1] != 1 || d.b[d.pos+3] != 0 {
@@ -293,9 +360,11 @@ func peekFDs(b []byte) uint32 {
 }
 
 type dec struct {
-	b   []byte
-	pos int
-	bad bool
+	b       []byte
+	pos     int
+	be      bool
+	bad     bool // malformed
+	badText bool // a string that is not UTF-8, or holds a NUL
 }
 
 func (d *dec) align(n int) { d.pos = (d.pos + n - 1) &^ (n - 1) }
@@ -306,20 +375,39 @@ func (d *dec) u32() uint32 {
 		d.bad = true
 		return 0
 	}
-	v := le.Uint32(d.b[d.pos:])
+	var v uint32
+	if d.be {
+		v = binary.BigEndian.Uint32(d.b[d.pos:])
+	} else {
+		v = le.Uint32(d.b[d.pos:])
+	}
 	d.pos += 4
 	return v
 }
 
 func (d *dec) str() string {
 	n := int(d.u32())
-	if d.bad || n >= len(d.b)-d.pos || d.b[d.pos+n] != 0 {
+	if d.bad || n < 0 || n >= len(d.b)-d.pos || d.b[d.pos+n] != 0 {
 		d.bad = true
 		return ""
 	}
-	s := string(d.b[d.pos : d.pos+n])
+	raw := d.b[d.pos : d.pos+n]
+	if !validText(raw) {
+		d.badText = true
+	}
+	s := string(raw)
 	d.pos += n + 1
 	return s
+}
+
+// validText: UTF-8 without NUL, as the specification wants of strings.
+func validText(b []byte) bool {
+	for _, c := range b {
+		if c == 0 || c >= 0x80 {
+			return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+		}
+	}
+	return true
 }
 
 func (d *dec) sigStr() string {
@@ -630,4 +718,62 @@ func appendGodbus(b []byte, typ byte, serial uint32, o outMsg) []byte {
 	out := buf.Bytes()
 	le.PutUint32(out[8:], serial)
 	return append(b, out...)
+}
+
+// cleanText makes s a valid D-Bus string: invalid UTF-8 becomes U+FFFD
+// and NUL is dropped. What we send must never be refused by a bus daemon
+// (dbus-daemon disconnects a sender of invalid UTF-8), whatever reached
+// the daemon from its environment or from files.
+func cleanText(s string) string {
+	if validText([]byte(s)) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// cleanValue applies cleanText to every string in v (of a type our
+// methods and signals send), copying only what changes.
+func cleanValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return cleanText(x)
+	case []string:
+		for i, s := range x {
+			if c := cleanText(s); c != s {
+				out := append([]string(nil), x...)
+				for j := i; j < len(out); j++ {
+					out[j] = cleanText(out[j])
+				}
+				return out
+			}
+		}
+	case [][]string:
+		out := make([][]string, len(x))
+		for i, ss := range x {
+			out[i] = cleanValue(ss).([]string)
+		}
+		return out
+	case []procEntry:
+		out := make([]procEntry, len(x))
+		for i, p := range x {
+			out[i] = procEntry{cleanText(p.Name), p.Pid}
+		}
+		return out
+	case dbus.Variant:
+		return dbus.MakeVariant(cleanValue(x.Value()))
+	case map[string]dbus.Variant:
+		out := make(map[string]dbus.Variant, len(x))
+		for k, val := range x {
+			out[cleanText(k)] = cleanValue(val).(dbus.Variant)
+		}
+		return out
+	}
+	return v
+}
+
+func cleanValues(vs []any) []any {
+	for i, v := range vs {
+		vs[i] = cleanValue(v)
+	}
+	return vs
 }

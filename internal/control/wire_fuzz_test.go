@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 		if len(b) < 16 {
 			return
 		}
-		n, err := messageLength(b[:16])
+		n, err := messageLength(b[:16], maxMessage)
 		if err != nil || n > len(b) || n < 16 {
 			return
 		}
@@ -31,10 +31,6 @@ func FuzzDecode(f *testing.F) {
 		fast := decodeFast(b, &m)
 		g, gerr := dbus.DecodeMessage(bytes.NewReader(b))
 		if !fast {
-			if gerr == nil {
-				var fm msgIn
-				fromGodbus(g, &fm)
-			}
 			peekFDs(b)
 			return
 		}

@@ -95,6 +95,7 @@ type Engine struct {
 	incremental bool
 
 	msgs chan func()
+	hist history // for the diagnostics (diag.go)
 
 	ready readyTable // readiness waits and watches (ready.go)
 	// Stats for benchmarks and tests.
@@ -126,6 +127,7 @@ func New(opt Options) *Engine {
 		subs:    map[int]func(api.Signal){},
 		msgs:    make(chan func(), 256),
 	}
+	e.hist.start = e.now() // the boot chart's origin
 	return e
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/supervise"
 )
 
 func TestStartStopService(t *testing.T) {
@@ -502,4 +503,50 @@ func TestEnvEntriesCapped(t *testing.T) {
 	if lookup(env, "J4095") != "job" || lookup(env, "E4095") != "event" {
 		t.Fatalf("environment of %d entries lacks the last job or event entry", len(env))
 	}
+}
+
+// A spawn that fails for want of fds is tried again with a back-off, not
+// abandoned (issue 15 item 2): a respawning job comes back once fds are
+// free again; a stop meanwhile ends it as usual.
+func TestSpawnRetriedOnEMFILE(t *testing.T) {
+	h := newHarness(t)
+	h.job("spin", "", "", "main respawn")
+	h.e.StartJob("spin", nil, func(string, error) {})
+	h.wantStatus("spin", "", "start/running")
+	h.sp.fail["spin/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.EMFILE}
+	h.exit(h.pid("spin", "", conf.Main), 1) // respawns: the spawn fails
+	h.wantStatus("spin", "", "start/spawning")
+	for _, d := range []time.Duration{100, 200, 400} {
+		h.clock.Advance(d * time.Millisecond)
+		h.wantStatus("spin", "", "start/spawning")
+	}
+	delete(h.sp.fail, "spin/main")
+	h.clock.Advance(800 * time.Millisecond)
+	h.wantStatus("spin", "", "start/running")
+	if h.pid("spin", "", conf.Main) == 0 {
+		t.Fatal("no main process after the retry")
+	}
+	// Other failures still fail at once.
+	h.job("gone", "", "", "main")
+	h.sp.fail["gone/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.ENOENT}
+	h.e.StartJob("gone", nil, func(string, error) {})
+	h.wantStatus("gone", "", "stop/waiting")
+	// The back-off is bounded.
+	if d := spawnRetryDelay(50); d != 5*time.Second {
+		t.Errorf("back-off %v", d)
+	}
+}
+
+// A spawn waiting for its retry is tried again by the next image after a
+// re-exec.
+func TestSpawnRetryAcrossReexec(t *testing.T) {
+	h := newHarness(t)
+	h.job("spin", "", "", "main")
+	h.sp.fail["spin/main"] = &supervise.SpawnError{Op: "execute", Err: syscall.ENFILE}
+	h.e.StartJob("spin", nil, func(string, error) {})
+	h.wantStatus("spin", "", "start/spawning")
+	h2 := reexec(t, h)
+	delete(h2.sp.fail, "spin/main")
+	h2.clock.Advance(0)
+	h2.wantStatus("spin", "", "start/running")
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cond"
@@ -31,10 +32,11 @@ type event struct {
 	hooked  []*instance
 	replies []func(error)
 	file    *os.File
+	at      time.Time // when it was queued (for the diagnostics)
 }
 
 func (e *Engine) newEvent(name string, env []string) *event {
-	ev := &event{Event: cond.Event{Name: name, Env: env}}
+	ev := &event{Event: cond.Event{Name: name, Env: env}, at: e.now()}
 	ev.Ref = ev
 	e.queue = append(e.queue, ev)
 	return ev

@@ -110,6 +110,9 @@ type instance struct {
 
 	respawnCount int
 	respawnTime  time.Time
+	// A spawn waiting to be tried again (see spawnStep).
+	spawnRetries int
+	retryTimer   Timer
 	killTimer    Timer
 	// killDeadline and expectDeadline are when the timers fire (saved
 	// across a re-exec; meaningful only while the timer is set).
@@ -189,6 +192,7 @@ func (e *Engine) enter(i *instance, s job.State) {
 			i.quiet = false // the unlogged respawn is over
 		}
 		e.notify(api.Signal{Kind: api.StateChanged, Job: i.class.name, Instance: i.name, Value: s.String()})
+		e.record(i)
 		if !e.entryAction(i, old) {
 			return
 		}
@@ -234,17 +238,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 	case job.Security:
 		return i.auxPid == 0
 	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
-		t := spawnType[i.state]
-		if d.Process[t] != nil {
-			pid, err := e.spawn(i, t, nil)
-			if err != nil {
-				e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, err)
-				e.processFailed(i, t, exitInfo{typ: t, name: t.String(), spawnErr: true, set: true})
-			} else {
-				i.pids[t] = pid
-			}
-		}
-		return true
+		return e.spawnStep(i)
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
 		return i.pids[waitType[i.state]] == 0
 	case job.Spawned:
@@ -395,6 +389,66 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 		i.noteSession(pid, t.String())
 	}
 	return pid, nil
+}
+
+// spawnStep spawns the process of a spawning state (if the job has one).
+// A spawn that failed for want of file descriptors or processes
+// (supervise.Transient) is tried again after a back-off, the instance
+// staying in its state meanwhile (false); any other failure fails the
+// process as Upstart does.
+func (e *Engine) spawnStep(i *instance) bool {
+	t := spawnType[i.state]
+	if i.def.Process[t] == nil {
+		i.spawnRetries = 0
+		return true
+	}
+	pid, err := e.spawn(i, t, nil)
+	switch {
+	case err != nil && supervise.Transient(err):
+		d := spawnRetryDelay(i.spawnRetries)
+		i.spawnRetries++
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v (trying again in %v)", i.label(), t, err, d)
+		e.armSpawnRetry(i, d)
+		return false
+	case err != nil:
+		e.logf(slog.LevelWarn, "Failed to spawn %s %s process: %v", i.label(), t, err)
+		e.processFailed(i, t, exitInfo{typ: t, name: t.String(), spawnErr: true, set: true})
+	default:
+		i.pids[t] = pid
+	}
+	i.spawnRetries = 0
+	return true
+}
+
+// spawnRetryDelay is the back-off before the n+1th retry of a spawn:
+// 100 ms, doubling, at most 5 s.
+func spawnRetryDelay(n int) time.Duration {
+	return min(100*time.Millisecond<<min(n, 6), 5*time.Second)
+}
+
+// armSpawnRetry tries the spawn of i's state again after d, and moves on
+// as entering the state would have.
+func (e *Engine) armSpawnRetry(i *instance, d time.Duration) {
+	state := i.state
+	var tm Timer
+	tm = e.opt.Clock.AfterFunc(d, func() {
+		if i.retryTimer != tm || i.state != state {
+			return
+		}
+		i.retryTimer = nil
+		if !e.spawnStep(i) {
+			return
+		}
+		next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+		if ok {
+			if goal != i.goal {
+				e.setGoal(i, goal)
+			}
+			e.enter(i, next)
+		}
+		e.Poll()
+	})
+	i.retryTimer = tm
 }
 
 // failed records the first failure of an instance since it last started,

@@ -327,6 +327,10 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 	if err := r.readyInstance(i, si.Ready); err != nil {
 		return fmt.Errorf("ready: %w", err)
 	}
+	if _, spawning := spawnType[i.state]; spawning {
+		// Only a spawn waiting for a retry rests in a spawning state.
+		e.armSpawnRetry(i, 0)
+	}
 	c.addInstance(i)
 	return nil
 }

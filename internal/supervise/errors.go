@@ -81,3 +81,10 @@ func decodeChildErr(b []byte) error {
 	}
 	return &SpawnError{Op: op, Err: cause}
 }
+
+// Transient reports whether a spawn failed only for want of file
+// descriptors (EMFILE, ENFILE): the engine tries such a spawn again later
+// instead of failing the job.
+func Transient(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

@@ -153,8 +153,16 @@ func removeSystemCgroups(trees ...string) {
 // it and its output.
 func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--kill-child", "--mount-proc", "--net",
+	return startPID1With(t, nil, env, args...)
+}
+
+// startPID1With is startPID1 with a command (prlimit, say) that runs
+// unshare.
+func startPID1With(t *testing.T, prefix, env []string, args ...string) (int, *syncBuffer) {
+	t.Helper()
+	argv := append(append([]string{}, prefix...), append([]string{"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
 		filepath.Join(binDir, "init")}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr := newSyncBuffer()
 	cmd.Stderr = stderr

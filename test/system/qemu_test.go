@@ -65,7 +65,7 @@ func TestBootRealKernel(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("the guest did not power off cleanly (qemu-boot exit %d)\nconsole:\n%s", code, log)
 	}
-	for _, want := range []string{"CHECK early output logged", "CHECK cgroup tracking", "CHECK re-exec kept every job",
+	for _, want := range []string{"CHECK early output logged", "CHECK cgroup tracking", "CHECK boot chart and blame name every job", "CHECK why explains the boot", "CHECK re-exec kept every job",
 		"CHECK respawn after the re-exec", "CHECK expect fork found the forked daemon", "CHECK stop killed the forked daemon", "CHECK all done", "Re-executing"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("console lacks %q", want)
