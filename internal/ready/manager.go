@@ -255,7 +255,9 @@ func (m *Manager) startReader(x *watch) {
 				}
 				continue
 			}
-			m.Deliver(Message(id, buf[:n], oob[:oobn], flags))
+			if n := Message(id, buf[:n], oob[:oobn], flags); !idle(n) {
+				m.Deliver(n)
+			}
 		}
 	}()
 }
@@ -285,6 +287,15 @@ func Message(id uint64, b, oob []byte, flags int) engine.Notice {
 		n.Bad = fmt.Sprintf("%v from process %d", err, pid)
 	}
 	return n
+}
+
+// idle reports a message that asks nothing of init (only keys we do not
+// act on, such as the BARRIER=1 that systemd-notify sends from its own
+// pid just before it exits): it is not passed on, so it is neither
+// checked against the instance nor logged.
+func idle(n engine.Notice) bool {
+	return n.Bad == "" && !n.Ready && n.Status == nil && n.MainPID == 0 && !n.Reloading && !n.Stopping &&
+		!n.HasErrno && n.ExtendUsec == 0 && !n.Watchdog && !n.WatchdogTrig && n.WatchdogUsec == 0
 }
 
 // startPipe reads an s6 notification pipe: a newline means ready; the

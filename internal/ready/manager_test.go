@@ -80,6 +80,12 @@ func TestNotifySocket(t *testing.T) {
 	if n = next(t, ch); n.Bad == "" {
 		t.Errorf("garbage: %+v", n)
 	}
+	// Nothing for init (systemd-notify's BARRIER=1): not passed on.
+	sendTo(t, r.Env, []byte("BARRIER=1"))
+	sendTo(t, r.Env, []byte("STATUS=after"))
+	if n = next(t, ch); n.Status == nil || *n.Status != "after" {
+		t.Errorf("after an idle message: %+v", n)
+	}
 	// A second spawn (a respawn) gets the same socket.
 	r2 := &supervise.Request{}
 	m.Prepare(w, r2)
