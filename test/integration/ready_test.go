@@ -71,6 +71,19 @@ func (s *session) waitStatus(job, prefix string) string {
 	return out
 }
 
+// hasLog waits (10 s at most) for the daemon's log to contain want: its
+// output reaches the test through a pipe, after the reply to a command.
+func (s *session) hasLog(want string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), want) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 func sendNotify(t *testing.T, addr string, msg []byte) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -139,6 +152,8 @@ func TestExpectNotifySystemdNotify(t *testing.T) {
 	if !strings.Contains(v, "\tstatus: serving\n") || strings.Contains(v, "awaiting") || strings.Contains(v, "forged") {
 		t.Errorf("-v status after ready: %q", v)
 	}
+	s.hasLog("svc: MAINPID=1 is not a process of the instance: ignored")
+	s.hasLog("is ready (expect notify)")
 	log := s.stderr.String()
 	if n := strings.Count(log, "which is not a process of the instance: ignored"); n != 1 {
 		t.Errorf("foreign messages logged %d times:\n%s", n, log)
@@ -185,7 +200,7 @@ func TestExpectNotifySshd(t *testing.T) {
 		t.Errorf("banner %q %v", buf, err)
 	}
 	c.Close()
-	if !strings.Contains(s.stderr.String(), "is ready (expect notify)") {
+	if !s.hasLog("is ready (expect notify)") {
 		t.Errorf("no ready line:\n%s", s.stderr.String())
 	}
 	s.ctl("stop", "sshd")
@@ -213,7 +228,7 @@ func TestExpectFdS6(t *testing.T) {
 		t.Fatalf("s6-ipcserver not listening when start returned: %v", err)
 	}
 	c.Close()
-	if !strings.Contains(s.stderr.String(), "is ready (expect fd 5)") {
+	if !s.hasLog("is ready (expect fd 5)") {
 		t.Errorf("log:\n%s", s.stderr.String())
 	}
 	if out, errs, code := s.ctl("start", "s6three"); code != 0 {
@@ -228,7 +243,7 @@ func TestExpectFdS6(t *testing.T) {
 	if code != 1 || errs != "start: Job failed to start\n" {
 		t.Fatalf("mute start: %q %d", errs, code)
 	}
-	if !strings.Contains(s.stderr.String(), "mute main process not ready after 1s (expect fd 4): start failed") {
+	if !s.hasLog("mute main process not ready after 1s (expect fd 4): start failed") {
 		t.Errorf("no timeout line naming what was awaited:\n%s", s.stderr.String())
 	}
 	s.ctl("stop", "s6")
@@ -277,7 +292,7 @@ func TestExpectFileAndEvent(t *testing.T) {
 	if r := <-res; !strings.HasPrefix(r, "ev start/running") {
 		t.Fatalf("start ev: %s\n%s", r, s.stderr.String())
 	}
-	if !strings.Contains(s.stderr.String(), "is ready (expect event listening PORT=$PORT)") {
+	if !s.hasLog("is ready (expect event listening PORT=$PORT)") {
 		t.Errorf("log:\n%s", s.stderr.String())
 	}
 	s.ctl("stop", "f")
@@ -303,7 +318,7 @@ func TestWatchdogRespawns(t *testing.T) {
 		out, _, _ := s.ctl("status", "dog")
 		return strings.HasPrefix(out, "dog start/running, process ") && mainPid(t, out) != main
 	})
-	if !strings.Contains(s.stderr.String(), fmt.Sprintf("dog main process (%d) failed its watchdog: no WATCHDOG=1 within 1s; sending ABRT", main)) {
+	if !s.hasLog(fmt.Sprintf("dog main process (%d) failed its watchdog: no WATCHDOG=1 within 1s; sending ABRT", main)) {
 		t.Errorf("log:\n%s", s.stderr.String())
 	}
 	s.ctl("stop", "dog")
@@ -374,7 +389,7 @@ func TestExpectDBusName(t *testing.T) {
 	if r := <-res; !strings.HasPrefix(r, "named start/running") {
 		t.Fatalf("start: %s\n%s", r, s.stderr.String())
 	}
-	if !strings.Contains(s.stderr.String(), "is ready (expect dbus org.goupstart.ReadyTest)") {
+	if !s.hasLog("is ready (expect dbus org.goupstart.ReadyTest)") {
 		t.Errorf("log:\n%s", s.stderr.String())
 	}
 	s.ctl("stop", "named")
