@@ -62,7 +62,7 @@ var (
 // does with a second notification.
 func (b *daemonBackend) NotifyDBusAddress(address string) error {
 	if b.d.pid1 {
-		return api.Errorf(api.ErrPermissionDenied, "Not permissible to notify PID 1 of a D-Bus address")
+		return api.Errorf(api.ErrPermissionDenied, "Not permissible to notify D-Bus address for PID 1")
 	}
 	if b.d.o.noDBus {
 		return nil

@@ -54,8 +54,9 @@ func (d *daemon) logDir() string {
 // The returned func stops it.
 func (d *daemon) setupLogging(sopts *supervise.Options) (cleanup func()) {
 	lg := logger.New(logger.Options{
-		Dir:  d.logDir(),
-		Logf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
+		Dir:   d.logDir(),
+		Logf:  func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) },
+		Warnf: func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	})
 	logs.lg = lg
 	if !d.o.noLog {

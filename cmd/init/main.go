@@ -60,7 +60,7 @@ func main() {
 	}
 	applyBusEnv(o)
 	if o.help {
-		fmt.Print(usage)
+		printUsage()
 		return
 	}
 	if o.version {
@@ -99,13 +99,17 @@ type daemon struct {
 	address string
 	exits   chan supervise.Exit
 	srv     *control.Server
-	// listener is the private socket being served (nil: none).
+	// listener is the private socket being served (nil: none; loop only
+	// once the loop runs).
 	listener *net.UnixListener
-	session  string // session file, removed at exit
-	done     chan struct{}
-	bus      *busLink        // bus.go
-	cgroups  *cgroup.Manager // cgroups.go; nil: pid tracking
-	ready    *ready.Manager  // ready.go
+	// inherited is the private socket found open after a re-exec whose
+	// state was refused (reexec.go).
+	inherited *os.File
+	session   string // session file, removed at exit
+	done      chan struct{}
+	bus       *busLink        // bus.go
+	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
+	ready     *ready.Manager  // ready.go
 	// cgroupName is the name of PID 1's cgroup tree when it is not the
 	// default (passed on at a re-exec).
 	cgroupName string
@@ -115,6 +119,9 @@ func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
 	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	for _, u := range o.unimplemented {
+		d.log.Warn(fmt.Sprintf("Option %s is not implemented by this init daemon; ignored", u))
+	}
 	user := o.user || o.session
 	if !user {
 		if os.Geteuid() != 0 {
@@ -127,11 +134,6 @@ func (d *daemon) run() error {
 			d.bootSetup()
 		}
 	}
-	var doc *state.Document // the previous image's, after a re-exec
-	if o.stateFD >= 0 {
-		doc = d.readState(o.stateFD)
-	}
-
 	env := d.globalEnv()
 	var err error
 	d.dirs, err = d.confDirs()
@@ -144,6 +146,10 @@ func (d *daemon) run() error {
 	} else {
 		d.address = "unix:abstract=/com/ubuntu/upstart"
 	}
+	var doc *state.Document // the previous image's, after a re-exec
+	if o.stateFD >= 0 {
+		doc = d.readState(o.stateFD)
+	}
 
 	exits := make(chan supervise.Exit, 1024)
 	d.exits = exits
@@ -153,6 +159,15 @@ func (d *daemon) run() error {
 		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	}
 	configureSupervisor(&sopts, d)
+	if o.defaultOOM != nil {
+		// As the Chromium OS fork: the daemon takes the default score
+		// itself and every process inherits it; a job's own `oom
+		// score` stanza is applied over it.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*o.defaultOOM)+"\n"), 0); err != nil {
+			d.log.Warn(fmt.Sprintf("Unable to set default oom score: %v", err))
+		}
+		sopts.OOMScoreInherited = true
+	}
 	defer d.setupLogging(&sopts)() // logging.go
 	d.restoreLogger(doc)
 	d.sup, err = supervise.New(exits, sopts)
@@ -162,6 +177,7 @@ func (d *daemon) run() error {
 	eopts := engine.Options{
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
+		ImportDefaultDeny: o.importDeny, StripInitKeys: o.stripInitKeys,
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone
@@ -190,9 +206,18 @@ func (d *daemon) run() error {
 	}
 
 	d.done = make(chan struct{})
-	// The loop must run before anything posts to it.
+	// The loop must run before anything posts to it. After a re-exec it
+	// takes no exit before the jobs are restored: the new reaper may have
+	// collected the end of a process the old image spawned, which only
+	// the restored state can place.
+	if doc != nil {
+		early, returned := make(chan struct{}), make(chan struct{})
+		go func() { d.e.Run(nil, early); close(returned) }()
+		d.restoreEngine(doc)
+		close(early)
+		<-returned
+	}
 	go d.e.Run(exits, d.done)
-	d.restoreEngine(doc)
 	d.restoreReadiness(doc) // ready.go
 	d.call(d.reload)
 	if doc != nil {
@@ -207,19 +232,28 @@ func (d *daemon) run() error {
 	d.srv = srv
 	defer srv.Close()
 	if !o.session {
-		l, err := restoredListener(doc)
+		l, err := d.restoredListener(doc)
 		if err != nil {
 			d.log.Error(err.Error())
 		}
 		if l == nil {
 			nl, err := control.Listen(d.address)
-			if err != nil {
+			switch {
+			case err == nil:
+				l = nl.(*net.UnixListener)
+			case d.pid1 || o.restart:
+				// PID 1, or a session after a re-exec (its jobs run on):
+				// never give up, and never go headless for good.
+				d.log.Error(fmt.Sprintf("Unable to listen for private connections, retrying: %v", err))
+				go d.listenLater()
+			default:
 				return fmt.Errorf("unable to listen for private connections: %w", err)
 			}
-			l = nl.(*net.UnixListener)
 		}
-		d.listener = l
-		go srv.Serve(l)
+		if l != nil {
+			d.listener = l
+			go srv.Serve(l)
+		}
 	}
 	d.bus.start()
 	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
@@ -267,6 +301,22 @@ func (d *daemon) serveListener(f *os.File) {
 	}
 	d.listener = l.(*net.UnixListener)
 	go d.srv.Serve(l)
+}
+
+// listenLater binds the private socket once it can (every second), and
+// serves it.
+func (d *daemon) listenLater() {
+	for {
+		time.Sleep(time.Second)
+		nl, err := control.Listen(d.address)
+		if err != nil {
+			continue
+		}
+		d.call(func() { d.listener = nl.(*net.UnixListener) })
+		d.log.Info("Listening for private connections")
+		d.srv.Serve(nl)
+		return
+	}
 }
 
 // executable is the path a re-exec runs: the binary's path as invoked

@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/goupstart/upstart/internal/logger"
 	"github.com/goupstart/upstart/internal/state"
+	"github.com/goupstart/upstart/internal/supervise"
 )
 
 // sigReexec is put into the signal channel by the D-Bus Restart method, so
@@ -83,6 +85,15 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 			}
 		}
 	}()
+	// Exits collected after the reaper stopped: handled here if the exec
+	// fails, after everything else is resumed (their next processes may
+	// need the logger).
+	var reaped []supervise.Exit
+	undo = append(undo, func() {
+		for _, x := range reaped {
+			d.e.ProcessExited(x)
+		}
+	})
 	var keep []*os.File // open across the exec
 	keepFD := func(f *os.File) int {
 		fd := int(f.Fd())
@@ -90,35 +101,65 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		return fd
 	}
 
-	// The private socket: a duplicate stays open (and bound) while the
-	// serving listener is closed.
-	listenerFD := -1
-	if d.listener != nil {
-		lf, err := d.listener.File()
+	// The logger first, while the reaper and the private socket still
+	// work: a log writer stuck on a FIFO or a frozen file system delays
+	// the exec by at most detachWait, and its output is handed over.
+	deadline := time.Now().Add(detachWait)
+	if logs.events != nil {
+		if !logs.events.CloseBy(deadline) { // written out; reopened by the next image
+			d.log.Warn("The event log's writer is blocked: its last lines are handed over unwritten")
+		}
+		undo = append(undo, d.openEventLog)
+	}
+	var handover []byte
+	if logs.lg != nil {
+		h, err := logs.lg.DetachBy(deadline)
 		if err != nil {
+			return fmt.Errorf("logger: %w", err)
+		}
+		undo = append(undo, logs.lg.Reattach)
+		if h.Busy > 0 {
+			d.log.Warn(fmt.Sprintf("%d log writers are blocked: their output is handed over unwritten", h.Busy))
+		}
+		if handover, err = json.Marshal(h); err != nil {
+			return fmt.Errorf("logger: %w", err)
+		}
+	}
+
+	// The private socket: a duplicate stays open (and bound) across the
+	// exec; the serving listener is closed just before it.
+	listenerFD := -1
+	var lf *os.File
+	if d.listener != nil {
+		if lf, err = d.listener.File(); err != nil {
 			return fmt.Errorf("private socket: %w", err)
 		}
 		listenerFD = keepFD(lf)
-		d.listener.Close()
-		undo = append(undo, func() { d.serveListener(lf) })
+		undo = append(undo, func() {
+			if d.listener == nil {
+				d.serveListener(lf)
+			} else {
+				lf.Close()
+			}
+		})
 	}
 
 	// No exit may be reaped that the state would not hold: stop reaping
-	// and handle what was collected.
-	exits := d.sup.Detach()
-	undo = append(undo, d.sup.Reattach)
+	// (and delivering: the channel is drained after). What was collected
+	// is not handled here (a job's next process could not be spawned any
+	// more) but passed on, and handled first by the next image.
+	queued := d.sup.Detach()
 	for drained := false; !drained; {
 		select {
 		case x := <-d.exits:
-			d.e.ProcessExited(x)
+			reaped = append(reaped, x)
 		default:
 			drained = true
 		}
 	}
-	for _, x := range exits {
-		d.e.ProcessExited(x)
-	}
-	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD)}
+	reaped = append(reaped, queued...)
+	undo = append(undo, d.sup.Reattach)
+	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
 	// The readiness watchers stop before the snapshot: a notify message
 	// not read yet waits in its socket for the next image.
 	if d.ready != nil {
@@ -131,21 +172,6 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	}
 	doc.Engine = *d.e.Snapshot(keepFD)
 
-	if logs.events != nil {
-		logs.events.Close() // written out; reopened by the next image
-		undo = append(undo, d.openEventLog)
-	}
-	if logs.lg != nil {
-		h, err := logs.lg.Detach()
-		if err != nil {
-			logs.lg.Reattach()
-			return fmt.Errorf("logger: %w", err)
-		}
-		undo = append(undo, logs.lg.Reattach)
-		if doc.Logger, err = json.Marshal(h); err != nil {
-			return fmt.Errorf("logger: %w", err)
-		}
-	}
 	b, err := state.Encode(&doc)
 	if err != nil {
 		return err
@@ -173,8 +199,41 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	if d.o.writeStateFile {
 		d.writeStateFile(b)
 	}
+	if d.listener != nil {
+		// Connections from here on wait in the backlog for the next image.
+		d.listener.Close()
+		d.listener = nil
+	}
 	err = syscall.Exec(d.exe, argv, os.Environ())
 	return fmt.Errorf("exec: %w", err)
+}
+
+// detachWait bounds how long a re-exec waits for log writers (a FIFO or a
+// frozen file system can block a write for ever); see docs/decisions.md.
+const detachWait = 2 * time.Second
+
+func saveReaped(xs []supervise.Exit) []state.Reaped {
+	var out []state.Reaped
+	for _, x := range xs {
+		r := state.Reaped{Pid: x.Pid, Status: uint32(x.Status), Orphan: x.Orphan, Cgroup: x.Cgroup, Stopped: x.Stopped}
+		if x.SpawnErr != nil {
+			r.SpawnErr = x.SpawnErr.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func loadReaped(rs []state.Reaped) []supervise.Exit {
+	var out []supervise.Exit
+	for _, r := range rs {
+		x := supervise.Exit{Pid: r.Pid, Status: syscall.WaitStatus(r.Status), Orphan: r.Orphan, Cgroup: r.Cgroup, Stopped: r.Stopped}
+		if r.SpawnErr != "" {
+			x.SpawnErr = errors.New(r.SpawnErr)
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // reexecArgs is argv for the next image: the same options without an old
@@ -208,7 +267,8 @@ func reexecArgs(args []string, fd int, cgroupName string) []string {
 // readState reads the document the previous image left at fd. A document
 // that cannot be read is written to upstart.state in the log directory for
 // post-mortem, and the daemon starts without state (its processes run on
-// unsupervised), as Upstart does.
+// unsupervised), as Upstart does; the descriptors the document named are
+// then closed, except the private socket, which is served again.
 func (d *daemon) readState(fd int) *state.Document {
 	f := os.NewFile(uintptr(fd), "upstart-state")
 	b, err := io.ReadAll(f)
@@ -223,7 +283,69 @@ func (d *daemon) readState(fd int) *state.Document {
 	if len(b) > 0 {
 		d.writeStateFile(b)
 	}
+	d.reclaimInherited()
 	return nil
+}
+
+// reclaimInherited closes what a refused document named: every descriptor
+// above 2 that was left open across the exec (all our own are
+// close-on-exec, so these came from the previous image: ptys, pipes,
+// event files). A document that cannot be decoded cannot say which is
+// which, so none is trusted, and a pty closed here hangs its job up as a
+// stateless re-exec would. The listening socket bound to our private
+// address is kept and served (its backlog waits); without it, the bind
+// of a fresh one would fail with "address already in use" for as long as
+// the old one stays open.
+func (d *daemon) reclaimInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		d.log.Error(fmt.Sprintf("Unable to list inherited descriptors: %v", err))
+		return
+	}
+	want := abstractName(d.address)
+	closed := 0
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue // ours, or the directory being listed
+		}
+		if d.inherited == nil && want != "" && isListener(fd, want) {
+			unix.CloseOnExec(fd)
+			d.inherited = os.NewFile(uintptr(fd), "private-socket")
+			continue
+		}
+		unix.Close(fd)
+		closed++
+	}
+	if closed > 0 {
+		d.log.Warn(fmt.Sprintf("Closed %d descriptors left open by the previous image", closed))
+	}
+}
+
+// abstractName is the socket name of a unix:abstract= address as
+// Getsockname reports it ("" for another kind).
+func abstractName(address string) string {
+	if rest, ok := strings.CutPrefix(address, "unix:abstract="); ok {
+		return "@" + rest
+	}
+	return ""
+}
+
+// isListener reports whether fd is a listening unix socket bound to name.
+func isListener(fd int, name string) bool {
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v != 1 {
+		return false
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	u, ok := sa.(*unix.SockaddrUnix)
+	return ok && u.Name == name
 }
 
 func (d *daemon) writeStateFile(b []byte) {
@@ -259,10 +381,26 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 	}
 	var err error
 	d.call(func() {
+		// A panic here must not leave d.call waiting for ever (the loop
+		// itself recovers, but would not answer the call).
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("internal error: %v", r)
+			}
+		}()
 		err = d.e.Restore(&doc.Engine, func(fd int) *os.File {
 			unix.CloseOnExec(fd)
 			return os.NewFile(uintptr(fd), "event-file")
 		})
+		if err == nil {
+			// Before anything the new reaper collects: these came first.
+			if len(doc.Reaped) > 0 {
+				d.log.Info(fmt.Sprintf("Handling %d exits reaped by the previous image", len(doc.Reaped)))
+			}
+			for _, x := range loadReaped(doc.Reaped) {
+				d.e.ProcessExited(x)
+			}
+		}
 	})
 	if err != nil {
 		d.log.Error(fmt.Sprintf("Unable to restore jobs after the re-exec, carrying on without them: %v", err))
@@ -273,12 +411,18 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 	}
 }
 
-// restoredListener returns the private socket passed across the re-exec.
-func restoredListener(doc *state.Document) (*net.UnixListener, error) {
-	if doc == nil || doc.Daemon.ListenerFD < 0 {
+// restoredListener returns the private socket passed across the re-exec
+// (named by the document, or found by reclaimInherited).
+func (d *daemon) restoredListener(doc *state.Document) (*net.UnixListener, error) {
+	var f *os.File
+	switch {
+	case doc != nil && doc.Daemon.ListenerFD >= 0:
+		f = os.NewFile(uintptr(doc.Daemon.ListenerFD), "private-socket")
+	case d.inherited != nil:
+		f, d.inherited = d.inherited, nil
+	default:
 		return nil, nil
 	}
-	f := os.NewFile(uintptr(doc.Daemon.ListenerFD), "private-socket")
 	defer f.Close()
 	l, err := net.FileListener(f)
 	if err != nil {

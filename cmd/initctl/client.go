@@ -164,14 +164,24 @@ func getAllReply(body []any, err error) (map[string]dbus.Variant, error) {
 }
 
 // instanceStatus renders the status of the instance at path of job; an
-// instance that vanished meanwhile shows as stopped.
-func (c *client) instanceStatus(job string, path dbus.ObjectPath) (string, error) {
-	return instanceStatusReply(job, c.send(path, control.PropertiesIface, "GetAll", control.InstanceIface))
+// instance that vanished meanwhile shows as stopped. With members, every
+// process of the instance is listed too (our extension).
+func (c *client) instanceStatus(job string, path dbus.ObjectPath, members bool) (string, error) {
+	return instanceStatusReply(job, c.send(path, control.PropertiesIface, "GetAll", statusIface(members)), members)
+}
+
+// statusIface is the interface whose properties a status needs: Upstart's
+// only, or all of them (ours too) for the members.
+func statusIface(members bool) string {
+	if members {
+		return ""
+	}
+	return control.InstanceIface
 }
 
 // instanceStatusReply renders the status from the reply to GetAll of an
 // instance's properties.
-func instanceStatusReply(job string, reply <-chan *dbus.Call) (string, error) {
+func instanceStatusReply(job string, reply <-chan *dbus.Call, members bool) (string, error) {
 	call := <-reply
 	props, err := getAllReply(call.Body, call.Err)
 	if err != nil {
@@ -187,7 +197,13 @@ func instanceStatusReply(job string, reply <-chan *dbus.Call) (string, error) {
 	if v, ok := props["processes"]; ok {
 		procs = parseProcesses(v.Value())
 	}
-	return formatStatus(job, str("name"), str("goal"), str("state"), procs), nil
+	st := formatStatus(job, str("name"), str("goal"), str("state"), procs)
+	if members {
+		if v, ok := props["members"]; ok {
+			st += formatMembers(procs, parseProcesses(v.Value()))
+		}
+	}
+	return st, nil
 }
 
 // parseProcesses decodes an a(si) value as godbus delivers it.

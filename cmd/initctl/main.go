@@ -55,43 +55,92 @@ func (e usageError) Error() string { return e.msg }
 
 type command struct {
 	name    string
-	args    string // for --help
+	args    string // usage after "[OPTION]...", as libnih prints it
 	summary string
 	opts    string // command options accepted: n (no-wait), e, g, r, i, w, s
 	run     func(e *env, args []string) error
+	group   string // "Job", "Event", "Environment" or "" (other)
+	help    string // the text after the options in `COMMAND --help`
+	optHelp map[byte]string
 }
 
 var commands []command
 
+// The text of Upstart 1.13's command table (usage, synopsis, help) is what
+// `initctl help` and `COMMAND --help` print, byte for byte; the commands
+// that are ours (action, monitor) come after Upstart's in "Other".
+const (
+	groupJob = "Job"
+	groupEv  = "Event"
+	groupEnv = "Environment"
+)
+
 func init() {
+	gOpt := map[byte]string{'g': "apply to global job environment table"}
 	commands = []command{
-		{"start", "[-n] JOB [KEY=VALUE]...", "Start job.", "n", cmdStart},
-		{"stop", "[-n] JOB [KEY=VALUE]...", "Stop job.", "n", cmdStop},
-		{"restart", "[-n] JOB [KEY=VALUE]...", "Restart job.", "n", cmdRestart},
-		{"reload", "JOB [KEY=VALUE]...", "Send HUP signal to job.", "", cmdReload},
-		{"status", "JOB [KEY=VALUE]...", "Query status of job.", "", cmdStatus},
-		{"action", "JOB NAME [KEY=VALUE]...", "Run a custom action of a running job.", "", cmdAction},
-		{"list", "", "List known jobs.", "", cmdList},
-		{"emit", "[-n] EVENT [KEY=VALUE]...", "Emit an event.", "n", cmdEmit},
-		{"reload-configuration", "", "Reload the configuration of the init daemon.", "", cmdReloadConfiguration},
-		{"version", "", "Request the version of the init daemon.", "", cmdVersion},
-		{"log-priority", "[PRIORITY]", "Change the minimum priority of log messages from the init daemon.", "", cmdLogPriority},
-		{"show-config", "[-e] [CONF]", "Show emits, start on and stop on details for job configurations.", "e", cmdShowConfig},
-		{"check-config", "[-i EVENT,...] [-w] [CONF]", "Check for unreachable jobs/event conditions.", "iw", cmdCheckConfig},
-		{"usage", "JOB", "Show job usage message if available.", "", cmdUsage},
-		{"get-env", "[-g] VARIABLE", "Retrieve value of a job environment variable.", "g", cmdGetEnv},
-		{"set-env", "[-g] [-r] VARIABLE[=VALUE]...", "Set one or more job environment variables.", "gr", cmdSetEnv},
-		{"unset-env", "[-g] VARIABLE...", "Remove one or more job environment variables.", "g", cmdUnsetEnv},
-		{"list-env", "[-g]", "Show all job environment variables.", "g", cmdListEnv},
-		{"reset-env", "[-g]", "Revert all job environment variables to their initial values.", "g", cmdResetEnv},
-		{"notify-disk-writeable", "", "Inform Upstart that the disk is now writeable.", "", cmdNotifyDiskWriteable},
-		{"list-sessions", "", "List all jobs sessions.", "", cmdListSessions},
-		{"notify-cgroup-manager-address", "ADDRESS", "Inform Upstart of the cgroup manager address.", "", cmdNotifyCGroupManagerAddress},
-		{"notify-dbus-address", "ADDRESS", "Inform Upstart of the D-Bus address of the session bus.", "", cmdNotifyDBusAddress},
-		{"monitor", "[-s SEPARATOR]", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor},
-		{"why", "JOB [KEY=VALUE]...", "Explain why a job is or is not running.", "", cmdWhy},
-		{"boot-chart", "", "Write an SVG timeline of the jobs since the daemon started.", "", cmdBootChart},
-		{"blame", "", "List jobs by the time they took to start.", "", cmdBlame},
+		{"start", "JOB [KEY=VALUE]...", "Start job.", "n", cmdStart, groupJob,
+			"JOB is the name of the job that is to be started, this may be followed by zero or more environment variables to be defined in the new job.\n\nThe environment may also serve to distinguish between job instances, and thus decide whether a new instance will be started or an error returned if an existing instance is already running.",
+			map[byte]string{'n': "do not wait for job to start before exiting"}},
+		{"stop", "JOB [KEY=VALUE]...", "Stop job.", "n", cmdStop, groupJob,
+			"JOB is the name of the job that is to be stopped, this may be followed by zero or more environment variables to be passed to the job's pre-stop and post-stop processes.\n\nThe environment also serves to distinguish between job instances, and thus decide which of multiple instances will be stopped.",
+			map[byte]string{'n': "do not wait for job to stop before exiting"}},
+		{"restart", "JOB [KEY=VALUE]...", "Restart job.", "n", cmdRestart, groupJob,
+			"JOB is the name of the job that is to be restarted, this may be followed by zero or more environment variables to be defined in the job after restarting.\n\nThe environment also serves to distinguish between job instances, and thus decide which of multiple instances will be restarted.",
+			map[byte]string{'n': "do not wait for job to restart before exiting"}},
+		{"reload", "JOB [KEY=VALUE]...", "Send HUP signal to job.", "", cmdReload, groupJob,
+			"JOB is the name of the job that is to be sent the signal, this may be followed by zero or more environment variables to distinguish between job instances.\n", nil},
+		{"status", "JOB [KEY=VALUE]...", "Query status of job.", "", cmdStatus, groupJob,
+			"JOB is the name of the job that is to be queried, this may be followed by zero or more environment variables to distguish between job instances.\n", nil},
+		{"list", "", "List known jobs.", "", cmdList, groupJob,
+			"The known jobs and their current status will be output.", nil},
+		{"emit", "EVENT [KEY=VALUE]...", "Emit an event.", "n", cmdEmit, groupEv,
+			"EVENT is the name of an event the init daemon should emit, this may be followed by zero or more environment variables to be included in the event.\n",
+			map[byte]string{'n': "do not wait for event to finish before exiting"}},
+		{"reload-configuration", "", "Reload the configuration of the init daemon.", "", cmdReloadConfiguration, "", "", nil},
+		{"version", "", "Request the version of the init daemon.", "", cmdVersion, "", "", nil},
+		{"log-priority", "[PRIORITY]", "Change the minimum priority of log messages from the init daemon.", "", cmdLogPriority, "",
+			"PRIORITY may be one of:\n  `debug' (messages useful for debugging upstart are logged, equivalent to --debug on kernel command-line);\n  `info' (messages about job goal and state changes, as well as event emissions are logged, equivalent to --verbose on the kernel command-line);\n  `message' (informational and debugging messages are suppressed, the default);   `warn' (ordinary messages are suppressed whilst still logging warnings and errors);\n  `error' (only errors are logged, equivalent to --quiet on the kernel command-line) or\n  `fatal' (only fatal errors are logged).\n\nWithout arguments, this outputs the current log priority.", nil},
+		{"show-config", "[CONF]", "Show emits, start on and stop on details for job configurations.", "e", cmdShowConfig, "",
+			"If CONF specified, show configuration details for single job configuration, else show details for all jobs configurations.\n",
+			map[byte]string{'e': "enumerate list of events and jobs causing job created from job config to start/stop"}},
+		{"check-config", "[CONF]", "Check for unreachable jobs/event conditions.", "iw", cmdCheckConfig, "",
+			"List all jobs and events which cannot be satisfied by currently available job configuration files.",
+			map[byte]string{'i': "ignore specified list of events (comma-separated)", 'w': "Generate warning for any unreachable events/jobs"}},
+		{"get-env", "VARIABLE", "Retrieve value of a job environment variable.", "g", cmdGetEnv, groupEnv,
+			"Display the value of a variable from the job environment table.", gOpt},
+		{"list-env", "", "Show all job environment variables.", "g", cmdListEnv, groupEnv,
+			"Displays sorted list of variables and their values from the job environment table.", gOpt},
+		{"reset-env", "VARIABLE", "Revert all job environment variable changes.", "g", cmdResetEnv, groupEnv,
+			"Discards all changes make to the job environment table, setting it back to its default value.", gOpt},
+		{"set-env", "VARIABLE[=VALUE]", "Set one or more job environment variables.", "gr", cmdSetEnv, groupEnv,
+			"Adds or updates variables in the job environment table.",
+			map[byte]string{'g': gOpt['g'], 'r': "do not replace the value of the variable if already set"}},
+		{"unset-env", "VARIABLE", "Remove one or more job environment variables.", "g", cmdUnsetEnv, groupEnv,
+			"Discards variables from the job environment table.", gOpt},
+		{"usage", "JOB", "Show job usage message if available.", "", cmdUsage, "",
+			"JOB is the name of the job which usage is to be shown.\n", nil},
+		{"notify-cgroup-manager-address", "", "Inform Upstart of D-Bus address cgroup manager is available on.", "", cmdNotifyCGroupManagerAddress, "",
+			"Run to allow Upstart to provide cgroup stanza support.", nil},
+		{"notify-dbus-address", "", "Inform Upstart of D-Bus address to connect to.", "", cmdNotifyDBusAddress, "",
+			"Run to allow Upstart to provide services over D-Bus.", nil},
+		{"notify-disk-writeable", "", "Inform Upstart that disk is now writeable.", "", cmdNotifyDiskWriteable, "",
+			"Run to ensure output from jobs ending before disk is writeable are flushed to disk.", nil},
+		{"list-sessions", "", "List all sessions.", "", cmdListSessions, "",
+			"Displays list of running Session Init sessions", nil},
+		// Ours, not Upstart's.
+		{"action", "JOB NAME [KEY=VALUE]...", "Run a custom action of a running job.", "", cmdAction, "",
+			"Starts the process `action NAME' of the job's running instance (chosen by the environment as for status) and prints its pid.", nil},
+		{"monitor", "", "Print each event as it is emitted, until interrupted.", "s", cmdMonitor, "",
+			"Prints the name and environment of every event the init daemon emits.",
+			map[byte]string{'s': "separator between the fields of an event (default a space)"}},
+		{"why", "JOB [KEY=VALUE]...", "Explain why a job is or is not running.", "", cmdWhy, "",
+			"Shows the job's start on (stop on, when it runs) condition with what made each operand true, the events it holds, and what it waits for.", nil},
+		{"boot-chart", "", "Write an SVG timeline of the jobs since the daemon started.", "", cmdBootChart, "",
+			"Writes the chart to standard output.", nil},
+		{"blame", "", "List jobs by the time they took to start.", "", cmdBlame, "",
+			"Lists the job instances started since the daemon started, the slowest first.", nil},
+		// libnih adds this one to every command table.
+		{"help", "", "display list of commands", "", nil, "", "", nil},
 	}
 }
 
@@ -136,6 +185,10 @@ func run(argv []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 			e.c.close()
 		}
 	}()
+	if cmd.name == "help" {
+		e.commandHelp()
+		return 0
+	}
 	if err := cmd.run(e, positional); err != nil {
 		return e.fail(err)
 	}
@@ -195,7 +248,7 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 	var positional []string
 	cmdOpt := func(letter byte, spelled string) error {
 		if cmd == nil || !strings.ContainsRune(cmd.opts, rune(letter)) {
-			return usageError{"unrecognised option: " + spelled}
+			return usageError{"invalid option: " + spelled}
 		}
 		return nil
 	}
@@ -255,7 +308,7 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 			case "verbose", "debug":
 				e.verbose = true
 			case "help":
-				e.help(cmd)
+				e.optionHelp(cmd)
 				return cmd, nil, 0, nil
 			case "version":
 				fmt.Fprintf(e.stdout, "%s (upstart 1.13.2)\n", e.prog)
@@ -277,7 +330,7 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 					}
 				}
 			default:
-				err = usageError{"unrecognised option: " + a}
+				err = usageError{"invalid option: " + a}
 			}
 			if err != nil {
 				return nil, nil, -1, err
@@ -328,7 +381,7 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 					e.ignore = append(e.ignore, strings.Split(v, ",")...)
 					j = len(a)
 				default:
-					err = usageError{"unrecognised option: -" + string(a[j])}
+					err = usageError{"invalid option: -" + string(a[j])}
 				}
 				if err != nil {
 					return nil, nil, -1, err
@@ -341,30 +394,6 @@ func parseArgs(e *env, cmd *command, args []string) (*command, []string, int, er
 		}
 	}
 	return cmd, positional, -1, nil
-}
-
-func (e *env) help(cmd *command) {
-	w := e.stdout
-	if cmd != nil {
-		fmt.Fprintf(w, "Usage: %s %s\n", progPrefix(e.prog, cmd), cmd.args)
-		fmt.Fprintf(w, "%s\n", cmd.summary)
-		return
-	}
-	fmt.Fprintf(w, "Usage: %s [OPTION]... COMMAND [OPTION]... [ARG]...\n\n", e.prog)
-	fmt.Fprintln(w, "Options:")
-	fmt.Fprintln(w, "      --session               use D-Bus session bus to connect to init daemon (for testing)")
-	fmt.Fprintln(w, "      --system                use D-Bus system bus to connect to init daemon")
-	fmt.Fprintln(w, "      --dest=NAME             destination well-known name on D-Bus bus")
-	fmt.Fprintln(w, "      --user                  run in user mode (as used for user sessions)")
-	fmt.Fprintln(w, "  -q, --quiet                 reduce output to errors only")
-	fmt.Fprintln(w, "  -v, --verbose               increase output to include informational messages")
-	fmt.Fprintln(w, "      --help                  display this help and exit")
-	fmt.Fprintln(w, "      --version               output version information and exit")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-21s %s\n", c.name, c.summary)
-	}
 }
 
 func progPrefix(prog string, cmd *command) string {
@@ -405,7 +434,7 @@ func (e *env) job(name string) (*client, dbus.ObjectPath, error) {
 
 // printStatus prints the status line(s) of the instance at ip of job.
 func (e *env) printStatus(job string, ip dbus.ObjectPath) error {
-	st, err := e.c.instanceStatus(job, ip)
+	st, err := e.c.instanceStatus(job, ip, e.verbose)
 	if err != nil {
 		return err
 	}
@@ -633,7 +662,7 @@ func listBatch(e *env, c *client, jobs []dbus.ObjectPath) error {
 			continue
 		}
 		for _, ip := range insts {
-			j.status = append(j.status, c.send(ip, control.PropertiesIface, "GetAll", control.InstanceIface))
+			j.status = append(j.status, c.send(ip, control.PropertiesIface, "GetAll", statusIface(e.verbose)))
 		}
 		got = append(got, j)
 	}
@@ -643,7 +672,7 @@ func listBatch(e *env, c *client, jobs []dbus.ObjectPath) error {
 			e.out(stoppedStatus(j.name))
 		}
 		for _, r := range j.status {
-			st, serr := instanceStatusReply(j.name, r)
+			st, serr := instanceStatusReply(j.name, r, e.verbose)
 			if err == nil && serr != nil {
 				err = serr
 			}

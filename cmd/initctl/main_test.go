@@ -199,8 +199,8 @@ func TestEmitAndMisc(t *testing.T) {
 	h.run("start", "test")
 	h.expect(t, a("reload", "test"), "", "", 0)
 	h.expect(t, a("initctl", "bogus"), "", "initctl: invalid command: bogus\nTry `initctl --help' for more information.\n", 1)
-	h.expect(t, a("initctl", "status", "--frob", "x"), "", "initctl: unrecognised option: --frob\nTry `initctl --help' for more information.\n", 1)
-	h.expect(t, a("initctl", "-n", "start", "x"), "", "initctl: unrecognised option: -n\nTry `initctl --help' for more information.\n", 1)
+	h.expect(t, a("initctl", "status", "--frob", "x"), "", "initctl: invalid option: --frob\nTry `initctl --help' for more information.\n", 1)
+	h.expect(t, a("initctl", "-n", "start", "x"), "", "initctl: invalid option: -n\nTry `initctl --help' for more information.\n", 1)
 	h.expect(t, a("initctl", "--dest=foo", "list"), "", "initctl: --dest given without --system\n", 1)
 	h.expect(t, a("initctl", "notify-disk-writeable"), "", "", 0)
 }
@@ -216,7 +216,7 @@ func TestEnvCommands(t *testing.T) {
 	h.expect(t, a("initctl", "list-env"), "PATH=/usr/bin:/bin\nTERM=linux\n", "", 0)
 	h.expect(t, a("initctl", "reset-env"), "", "", 0)
 	h.expect(t, a("initctl", "get-env"), "", "initctl: missing variable name\nTry `initctl --help' for more information.\n", 1)
-	h.expect(t, a("initctl", "unset-env", "-r", "X"), "", "initctl: unrecognised option: -r\nTry `initctl --help' for more information.\n", 1)
+	h.expect(t, a("initctl", "unset-env", "-r", "X"), "", "initctl: invalid option: -r\nTry `initctl --help' for more information.\n", 1)
 }
 
 func TestShowConfig(t *testing.T) {

@@ -72,3 +72,22 @@ func isStandard(name string) bool {
 	}
 	return false
 }
+
+// formatMembers renders the processes of an instance that Upstart's
+// status does not show (our extension, `status -v`/`list -v`): one line
+// per member that is not the tracked process of its type.
+//
+//	\t<type> process <pid> (member)
+func formatMembers(tracked, members []proc) string {
+	var b strings.Builder
+	for _, m := range members {
+		shown := false
+		for _, p := range tracked {
+			shown = shown || p.pid == m.pid
+		}
+		if !shown && m.pid > 0 {
+			b.WriteString("\n\t" + m.name + " process " + strconv.Itoa(int(m.pid)) + " (member)")
+		}
+	}
+	return b.String()
+}

@@ -50,7 +50,8 @@ type Process struct {
 type InstanceInfo struct {
 	Job, Name   string // Name is "" for a singleton
 	Goal, State string
-	Processes   []Process // live processes, in Upstart's order
+	Processes   []Process // the tracked process of each type, in Upstart's order
+	Members     []Process // every live process of the instance, by type (ours)
 }
 
 // Signal is a change the control server broadcasts to its clients.

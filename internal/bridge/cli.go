@@ -125,9 +125,13 @@ func (e *Emitter) Emit(name string, env []string) {
 	}
 }
 
+// send emits the queued events in order. An event init refuses is
+// dropped with a log line; one that cannot be sent (no connection yet, or
+// init re-executing) is tried again every 100 ms until it goes through,
+// while the queue holds what comes meanwhile.
 func (e *Emitter) send() {
 	for m := range e.queue {
-		for try := 0; ; try++ {
+		for {
 			c := e.conn.Load()
 			if c != nil {
 				err := c.Emit(m.name, m.env, false)
@@ -141,10 +145,6 @@ func (e *Emitter) send() {
 					break
 				}
 				e.log.Debug("emit failed", "event", m.name, "err", err)
-			}
-			if try == 100 { // 10 s without init
-				e.log.Warn("event dropped: init unreachable", "event", m.name, "env", m.env)
-				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

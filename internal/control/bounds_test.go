@@ -220,7 +220,7 @@ func TestSignatureCheckedBeforeBody(t *testing.T) {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	c.Write(buf.Bytes())
-	wantErrorReply(t, r, api.ErrInvalidArgs, `expected signature "sasb", got "av"`)
+	wantErrorReply(t, r, api.ErrInvalidArgs, "Invalid arguments to EmitEvent method")
 	runtime.ReadMemStats(&ms1)
 	if d := ms1.TotalAlloc - ms0.TotalAlloc; d > 4<<20 {
 		t.Errorf("the daemon allocated %d bytes for a %d-byte message it refused", d, buf.Len())
@@ -353,7 +353,7 @@ func TestBusCallsBounded(t *testing.T) {
 	base := alloc(func() { conn.Object("org.example.Nobody", "/x").Call("org.example.X.Y", dbus.FlagNoAutoStart, vs) })
 	var c *dbus.Call
 	ours := alloc(func() { c = obj.Call(ManagerIface+".GetJobByName", 0, vs) })
-	wantErr(t, c, api.ErrInvalidArgs, `Invalid arguments: expected signature "s", got "av"`)
+	wantErr(t, c, api.ErrInvalidArgs, "Invalid arguments to GetJobByName method")
 	t.Logf("allocated: %d bytes for the call, %d for the same call to nobody", ours, base)
 	if ours > base+8<<20 {
 		t.Errorf("%d bytes allocated around a %d-element array of variants refused (%d for the client's part)", ours, len(vs), base)

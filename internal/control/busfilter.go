@@ -276,10 +276,17 @@ func (f *busFilter) next() error {
 	}
 	meth := busMethod(m.path, m.iface, m.member)
 	if meth == nil {
-		// Not ours: godbus answers (UnknownMethod, …) without the body.
 		if err := f.skip(blen, m.nfds); err != nil {
 			return err
 		}
+		if m.iface != PeerIface {
+			// Not ours: libdbus's answer, naming the call's signature
+			// (the body is not passed on).
+			err := unknownMethodError(m.iface, m.member, m.sig)
+			f.refuse(&m, err.Name, err.Body[0].(string))
+			return nil
+		}
+		// Ping and GetMachineId: godbus answers without the body.
 		return f.toGodbus(appendCallWithSender(&m), nil)
 	}
 	switch {
@@ -287,7 +294,7 @@ func (f *busFilter) next() error {
 		f.refuse(&m, "org.freedesktop.DBus.Error.LimitsExceeded", "Message too long: the limit is 1048576 bytes")
 		return f.skip(blen, m.nfds)
 	case m.sig != meth.sig:
-		err := badSignature(meth.sig, m.sig).(*dbus.Error)
+		err := badSignature(meth).(*dbus.Error)
 		f.refuse(&m, err.Name, err.Body[0].(string))
 		return f.skip(blen, m.nfds)
 	}
@@ -387,8 +394,8 @@ func busMethod(p dbus.ObjectPath, iface, member string) *methodSpec {
 		}
 	}
 	o := &object{kind: kind}
-	m, err := o.findMethod(iface, member)
-	if err != nil {
+	m, ok := o.findMethod(iface, member)
+	if !ok {
 		return nil
 	}
 	return m

@@ -152,6 +152,7 @@ func init() {
 		},
 		props: []propSpec{
 			{"tracking", "s", "read"},
+			{"members", "a(si)", "read"},
 			{"awaiting", "s", "read"},
 			{"status", "s", "read"},
 		},

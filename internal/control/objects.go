@@ -48,11 +48,104 @@ func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
 	if h.c.refused {
 		return refusedObject{h.c.uid}, true
 	}
-	o, ok := h.c.lookupObject(p)
-	if !ok {
-		return nil, false
+	// Every path "exists" for godbus: the answer for a path, interface or
+	// method we do not have is decided in busCall.DecodeArguments, so
+	// that the bus and private connections give the same errors.
+	return busTarget{c: h.c, path: p}, true
+}
+
+// busTarget and busCall carry a call on a bus connection to dispatch,
+// which decides it as pconn.dispatch does on a private connection.
+type busTarget struct {
+	c     *client
+	path  dbus.ObjectPath
+	iface string
+}
+
+func (t busTarget) LookupInterface(name string) (dbus.Interface, bool) {
+	t.iface = name
+	return t, true
+}
+
+func (t busTarget) LookupMethod(name string) (dbus.Method, bool) {
+	return busCall{t, name}, true
+}
+
+type busCall struct {
+	t      busTarget
+	member string
+}
+
+func (m busCall) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
+	sig := ""
+	if len(body) > 0 {
+		sig = dbus.SignatureOf(body...).String()
 	}
-	return o, true
+	o, meth, err := m.t.c.dispatch(m.t.path, m.t.iface, m.member, sig, body)
+	if err != nil {
+		return nil, err
+	}
+	cl := &call{o: o, conn: conn, sender: sender, body: body, iface: m.t.iface, member: m.member, sig: sig, meth: meth}
+	if msg.Flags&dbus.FlagNoReplyExpected == 0 {
+		cl.early = func() {
+			r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
+				dbus.FieldReplySerial: dbus.MakeVariant(msg.Serial()),
+			}}
+			if s, ok := msg.Headers[dbus.FieldSender]; ok {
+				r.Headers[dbus.FieldDestination] = s
+			}
+			conn.Send(r, make(chan *dbus.Call, 1))
+			// Tell godbus that no reply is expected any more.
+			msg.Flags |= dbus.FlagNoReplyExpected
+		}
+	}
+	return []any{cl}, nil
+}
+
+func (m busCall) Call(args ...any) ([]any, error) {
+	cl := args[0].(*call)
+	out, err := invoke(cl.meth, cl)
+	if err != nil {
+		return nil, toDBusError(err)
+	}
+	return out, nil
+}
+
+func (m busCall) NumArguments() int     { return 1 }
+func (m busCall) NumReturns() int       { return 0 }
+func (m busCall) ArgumentValue(int) any { return nil }
+func (m busCall) ReturnValue(int) any   { return nil }
+
+// dispatch finds the object at path and its method iface.member for a
+// call whose arguments have the signature sig, or the error Upstart's
+// daemon answers: libdbus answers UnknownMethod for a path nobody
+// registered and libnih for a member no interface of the object has
+// (docs/dbus-errors.md); a wrong signature is libnih's InvalidArgs.
+func (c *client) dispatch(path dbus.ObjectPath, iface, member, sig string, body []any) (*object, *methodSpec, error) {
+	o, ok := c.lookupObject(path)
+	if !ok {
+		closeFDs(body)
+		return nil, nil, unknownMethodError(iface, member, sig)
+	}
+	meth, ok := o.findMethod(iface, member)
+	if !ok {
+		closeFDs(body)
+		return nil, nil, unknownMethodError(iface, member, sig)
+	}
+	if err := checkArgs(meth, sig, body); err != nil {
+		return nil, nil, err
+	}
+	return o, meth, nil
+}
+
+// unknownMethodError is libdbus's answer to a call nothing handled; it
+// names an absent interface "(null)", as printf does, and ends in a
+// newline.
+func unknownMethodError(iface, member, sig string) *dbus.Error {
+	if iface == "" {
+		iface = "(null)"
+	}
+	return dbusErr(ErrUnknownMethod, fmt.Sprintf("Method \"%s\" with signature \"%s\" on interface \"%s\" doesn't exist\n", member, sig, iface))
 }
 
 // lookupObject finds the object at path p.
@@ -96,22 +189,16 @@ func (c *client) lookupObject(p dbus.ObjectPath) (*object, bool) {
 }
 
 // findMethod finds the method iface.member of o ("" iface: of any of its
-// interfaces), or the error godbus answers when there is none.
-func (o *object) findMethod(iface, member string) (*methodSpec, error) {
+// interfaces).
+func (o *object) findMethod(iface, member string) (*methodSpec, bool) {
 	for _, s := range o.specs() {
 		if iface == "" || s.name == iface {
 			if m, ok := s.method(member); ok && m.fn != nil {
-				return m, nil
-			}
-			if iface != "" {
-				return nil, dbus.MakeUnknownMethodError(member)
+				return m, true
 			}
 		}
 	}
-	if iface == "" {
-		return nil, dbus.MakeUnknownMethodError(member)
-	}
-	return nil, dbus.MakeUnknownInterfaceError(iface)
+	return nil, false
 }
 
 // specs returns the interfaces the object implements, its own first.
@@ -143,84 +230,18 @@ func buildSpecTables() {
 	}
 }
 
-func (o *object) LookupInterface(name string) (dbus.Interface, bool) {
-	if name == "" {
-		// No interface given: search all of them.
-		return anyIface{o}, true
-	}
-	for _, s := range o.specs() {
-		if s.name == name {
-			return boundIface{o, s}, true
-		}
-	}
-	return nil, false
-}
-
-type boundIface struct {
-	o *object
-	s *ifaceSpec
-}
-
-func (i boundIface) LookupMethod(name string) (dbus.Method, bool) {
-	m, ok := i.s.method(name)
-	if !ok || m.fn == nil {
-		return nil, false
-	}
-	return boundMethod{i.o, m}, true
-}
-
-type anyIface struct{ o *object }
-
-func (i anyIface) LookupMethod(name string) (dbus.Method, bool) {
-	for _, s := range i.o.specs() {
-		if m, ok := s.method(name); ok && m.fn != nil {
-			return boundMethod{i.o, m}, true
-		}
-	}
-	return nil, false
-}
-
-// boundMethod decodes its own arguments (dbus.ArgumentDecoder) so that it
-// sees the whole message: it checks the signature and hands the body on.
-type boundMethod struct {
-	o *object
-	m *methodSpec
-}
-
 // call is one method invocation.
 type call struct {
 	o      *object
 	conn   *dbus.Conn // bus connections: to ask the bus about the caller
 	sender string
 	body   []any
+	// The call's header fields, for errors that name them.
+	iface, member, sig string
+	meth               *methodSpec
 	// early sends the (empty) reply at once; nil when none is expected.
 	early   func()
 	replied bool
-}
-
-func (m boundMethod) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
-	got := ""
-	if len(body) > 0 {
-		got = dbus.SignatureOf(body...).String()
-	}
-	if err := checkArgs(m.m, got, body); err != nil {
-		return nil, err
-	}
-	cl := &call{o: m.o, conn: conn, sender: sender, body: body}
-	if msg.Flags&dbus.FlagNoReplyExpected == 0 {
-		cl.early = func() {
-			r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
-				dbus.FieldReplySerial: dbus.MakeVariant(msg.Serial()),
-			}}
-			if s, ok := msg.Headers[dbus.FieldSender]; ok {
-				r.Headers[dbus.FieldDestination] = s
-			}
-			conn.Send(r, make(chan *dbus.Call, 1))
-			// Tell godbus that no reply is expected any more.
-			msg.Flags |= dbus.FlagNoReplyExpected
-		}
-	}
-	return []any{cl}, nil
 }
 
 // checkArgs checks the signature got of a call's arguments.
@@ -228,13 +249,14 @@ func checkArgs(m *methodSpec, got string, body []any) error {
 	want := m.sig
 	if got != want || strings.Contains(want, "h") && !fdsResolved(body) {
 		closeFDs(body)
-		return badSignature(want, got)
+		return badSignature(m)
 	}
 	return nil
 }
 
-func badSignature(want, got string) error {
-	return dbusErr(api.ErrInvalidArgs, "Invalid arguments: expected signature \""+want+"\", got \""+got+"\"")
+// badSignature is libnih's answer to arguments of the wrong types.
+func badSignature(m *methodSpec) error {
+	return dbusErr(api.ErrInvalidArgs, "Invalid arguments to "+m.name+" method")
 }
 
 func fdsResolved(body []any) bool {
@@ -254,27 +276,14 @@ func closeFDs(body []any) {
 	}
 }
 
-func (m boundMethod) Call(args ...any) ([]any, error) {
-	cl := args[0].(*call)
-	out, err := invoke(m.m, cl)
-	if err != nil {
-		return nil, toDBusError(err)
-	}
-	return out, nil
-}
-
-func (m boundMethod) NumArguments() int     { return 1 }
-func (m boundMethod) NumReturns() int       { return len(m.m.out) }
-func (m boundMethod) ArgumentValue(int) any { return nil }
-func (m boundMethod) ReturnValue(i int) any { return nil }
-func (cl *call) backend() api.Backend       { return cl.o.c.srv.b }
-func (cl *call) str(i int) string           { return cl.body[i].(string) }
-func (cl *call) strs(i int) []string        { return cl.body[i].([]string) }
-func (cl *call) boolean(i int) bool         { return cl.body[i].(bool) }
-func dbusErr(name, msg string) *dbus.Error  { return dbus.NewError(name, []any{msg}) }
-func reply(vals ...any) ([]any, error)      { return vals, nil }
-func noReply(err error) ([]any, error)      { return nil, err }
-func apiErr(name, msg string) error         { return api.Errorf(name, msg) }
+func (cl *call) backend() api.Backend      { return cl.o.c.srv.b }
+func (cl *call) str(i int) string          { return cl.body[i].(string) }
+func (cl *call) strs(i int) []string       { return cl.body[i].([]string) }
+func (cl *call) boolean(i int) bool        { return cl.body[i].(bool) }
+func dbusErr(name, msg string) *dbus.Error { return dbus.NewError(name, []any{msg}) }
+func reply(vals ...any) ([]any, error)     { return vals, nil }
+func noReply(err error) ([]any, error)     { return nil, err }
+func apiErr(name, msg string) error        { return api.Errorf(name, msg) }
 func notSupported(what string) error {
 	return apiErr(ErrNotSupported, what+" is not supported by this init daemon")
 }
@@ -460,7 +469,8 @@ func envChange(cl *call, details []string) error {
 	if err := cl.privileged("modify job environment"); err != nil {
 		return err
 	}
-	if cl.srv().pid1 && !cl.opts().Session {
+	// As Upstart: PID 1 refuses changes to the global table only.
+	if len(details) == 0 && cl.srv().pid1 && !cl.opts().Session {
 		return apiErr(api.ErrPermissionDenied, "Not permissible to modify PID 1 job environment")
 	}
 	return checkJobDetails(details)
@@ -471,11 +481,11 @@ func mGetEnv(cl *call) ([]any, error) {
 		return nil, err
 	}
 	details, name := cl.strs(0), cl.str(1)
-	if err := checkJobDetails(details); err != nil {
-		return nil, err
-	}
 	if name == "" {
 		return nil, invalidArgs("Variable may not be empty string")
+	}
+	if err := checkJobDetails(details); err != nil {
+		return nil, err
 	}
 	v, err := cl.backend().GetEnv(details, name)
 	if err != nil {
@@ -556,11 +566,11 @@ func mNotifyDiskWriteable(cl *call) ([]any, error) {
 }
 
 func mNotifyDBusAddress(cl *call) ([]any, error) {
+	if cl.srv().pid1 && !cl.opts().Session {
+		return nil, apiErr(api.ErrPermissionDenied, "Not permissible to notify D-Bus address for PID 1")
+	}
 	if err := cl.privileged("notify D-Bus address"); err != nil {
 		return nil, err
-	}
-	if cl.srv().pid1 && !cl.opts().Session {
-		return nil, apiErr(api.ErrPermissionDenied, "Not permissible to notify PID 1 of a D-Bus address")
 	}
 	if cl.str(0) == "" {
 		return nil, invalidArgs("Address may not be empty string")
@@ -587,6 +597,9 @@ func mNotifyCGroupManagerAddress(cl *call) ([]any, error) {
 }
 
 func mEndSession(cl *call) ([]any, error) {
+	if cl.srv().pid1 && !cl.opts().Session {
+		return nil, nil // a no-op for the system instance, as in Upstart
+	}
 	if err := cl.privileged("end session"); err != nil {
 		return nil, err
 	}
@@ -772,7 +785,15 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		if r, ok := b.(ActionRunner); ok {
 			t = r.Tracking()
 		}
-		props := map[string]any{"tracking": t, "awaiting": "", "status": ""}
+		in, err := o.instanceNow()
+		if err != nil {
+			return nil, err
+		}
+		members := make([]procEntry, 0, len(in.Members))
+		for _, p := range in.Members {
+			members = append(members, procEntry{p.Name, int32(p.Pid)})
+		}
+		props := map[string]any{"tracking": t, "members": members, "awaiting": "", "status": ""}
 		if r, ok := b.(ReadinessReporter); ok {
 			awaiting, status, err := r.ReadyInfo(o.job, o.instance)
 			if err != nil {
@@ -835,7 +856,8 @@ func mPropGet(cl *call) ([]any, error) {
 	iface, name := cl.str(0), cl.str(1)
 	spec, ok := cl.o.propIface(iface, name)
 	if !ok || spec.prop(name) == nil {
-		return nil, apiErr(ErrUnknownProperty, "Unknown property: "+iface+"."+name)
+		// libnih leaves a property it has no getter for to libdbus.
+		return nil, unknownMethodError(cl.iface, cl.member, cl.sig)
 	}
 	props, err := cl.o.properties(spec)
 	if err != nil {
@@ -864,11 +886,9 @@ func mPropGetAll(cl *call) ([]any, error) {
 func mPropSet(cl *call) ([]any, error) {
 	iface, name, v := cl.str(0), cl.str(1), cl.variant(2)
 	spec, ok := cl.o.propIface(iface, name)
-	if !ok || spec.prop(name) == nil {
-		return nil, apiErr(ErrUnknownProperty, "Unknown property: "+iface+"."+name)
-	}
-	if spec.prop(name).access != "readwrite" {
-		return nil, apiErr(ErrPropertyReadOnly, "Property is read-only: "+name)
+	if !ok || spec.prop(name) == nil || spec.prop(name).access != "readwrite" {
+		// No setter: libnih leaves the call to libdbus.
+		return nil, unknownMethodError(cl.iface, cl.member, cl.sig)
 	}
 	// The only writable property: the manager's log_priority.
 	if err := cl.privileged("set log priority"); err != nil {
@@ -876,7 +896,7 @@ func mPropSet(cl *call) ([]any, error) {
 	}
 	p, ok := v.Value().(string)
 	if !ok {
-		return nil, invalidArgs("Invalid type for property log_priority (want s)")
+		return nil, invalidArgs("Invalid arguments to log_priority property")
 	}
 	known := false
 	for _, lp := range logPriorities {

@@ -418,21 +418,12 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		p.replyError(serial, dest, refusedObject{c.uid}.err())
 		return true
 	}
-	o, ok := c.lookupObject(m.path)
-	if !ok {
-		p.dropFDs(m.nfds)
-		p.replyError(serial, dest, dbus.MakeNoObjectError(m.path))
-		return true
-	}
-	meth, err := o.findMethod(m.iface, m.member)
+	// The answers for an absent object, member or interface, and for a
+	// wrong signature, are decided before the body is decoded.
+	o, meth, err := c.dispatch(m.path, m.iface, m.member, m.sig, nil)
 	if err != nil {
 		p.dropFDs(m.nfds)
 		p.replyError(serial, dest, err)
-		return true
-	}
-	if m.sig != meth.sig {
-		p.dropFDs(m.nfds)
-		p.replyError(serial, dest, badSignature(meth.sig, m.sig))
 		return true
 	}
 	if err := decodeBody(m); err != nil {
@@ -445,7 +436,7 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		p.replyError(serial, dest, err)
 		return true
 	}
-	cl := &call{o: o, sender: m.sender, body: m.body}
+	cl := &call{o: o, sender: m.sender, body: m.body, iface: m.iface, member: m.member, sig: m.sig, meth: meth}
 	noReply := m.flags&flagNoReplyExpected != 0
 	if !noReply {
 		cl.early = func() { p.reply(serial, dest, nil) }

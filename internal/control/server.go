@@ -85,11 +85,9 @@ type (
 
 // Error names used besides api's.
 const (
-	ErrNotSupported     = "org.freedesktop.DBus.Error.NotSupported"
-	ErrFailed           = "org.freedesktop.DBus.Error.Failed"
-	ErrUnknownProperty  = "org.freedesktop.DBus.Error.UnknownProperty"
-	ErrPropertyReadOnly = "org.freedesktop.DBus.Error.PropertyReadOnly"
-	ErrUnknownMethod    = "org.freedesktop.DBus.Error.UnknownMethod"
+	ErrNotSupported  = "org.freedesktop.DBus.Error.NotSupported"
+	ErrFailed        = "org.freedesktop.DBus.Error.Failed"
+	ErrUnknownMethod = "org.freedesktop.DBus.Error.UnknownMethod"
 )
 
 // Server serves the API to any number of connections.

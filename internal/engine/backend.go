@@ -162,6 +162,9 @@ func (b *Backend) Reload(job, inst string) (err error) {
 }
 
 func (b *Backend) Emit(name string, env []string, wait bool, file *os.File) error {
+	if b.E.opt.StripInitKeys {
+		env = stripInitKeys(env)
+	}
 	_, err := b.await(wait, func(reply func(string, error)) (string, error) {
 		var r func(error)
 		if reply != nil {
@@ -202,8 +205,10 @@ func (e *Engine) envTable(jobDetails []string) (*[]string, error) {
 	return nil, api.Errorf(api.ErrInvalidArgs, "Invalid job details")
 }
 
-func (e *Engine) checkEnvChange() error {
-	if !e.opt.Session {
+// checkEnvChange refuses a change of the global table outside a session
+// instance (Upstart refuses it on PID 1; a job's own table may change).
+func (e *Engine) checkEnvChange(jobDetails []string) error {
+	if len(jobDetails) == 0 && !e.opt.Session {
 		return api.Errorf(api.ErrPermissionDenied, "Not permissible to modify PID 1 job environment")
 	}
 	return nil
@@ -232,7 +237,7 @@ func (b *Backend) GetEnv(jobDetails []string, name string) (val string, err erro
 // changing it is allowed (a session instance).
 func (b *Backend) changeEnv(jobDetails []string, change func(t *[]string)) (err error) {
 	b.call(func() {
-		if err = b.E.checkEnvChange(); err != nil {
+		if err = b.E.checkEnvChange(jobDetails); err != nil {
 			return
 		}
 		var t *[]string

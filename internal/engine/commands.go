@@ -43,7 +43,7 @@ func checkEnv(env []string) error {
 
 // instanceName expands the class's instance template for a command.
 func (e *Engine) instanceName(c *class, env []string) (string, error) {
-	full := environ.Merge(e.classEnv(c.def), env...)
+	full := environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
 	name, err := expandInstance(c.def, full)
 	if err != nil {
 		msg := err.Error()
@@ -75,7 +75,7 @@ func (e *Engine) StartJob(name string, env []string, reply func(inst string, err
 		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	i := e.instanceFor(c, iname)
-	i.startEnv = environ.Merge(e.classEnv(c.def), importFilter(c.def, env)...)
+	i.startEnv = environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
@@ -118,7 +118,7 @@ func (e *Engine) stopInstance(i *instance, env []string, reply func(error)) erro
 	if i.goal == job.GoalStop {
 		return api.Errorf(api.ErrAlreadyStopped, "Job has already been stopped: "+i.label())
 	}
-	i.stopEnv = importFilter(i.def, append([]string(nil), env...))
+	i.stopEnv = e.importFilter(i.def, append([]string(nil), env...), false)
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStop, reply})
@@ -140,7 +140,7 @@ func (e *Engine) RestartJob(name string, env []string, reply func(inst string, e
 		r = func(err error) { reply(i.name, err) }
 	}
 	if len(env) > 0 {
-		i.startEnv = environ.Merge(e.classEnv(i.def), importFilter(i.def, env)...)
+		i.startEnv = environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...)
 	}
 	return e.restartInstance(i, r)
 }
@@ -305,13 +305,17 @@ func (e *Engine) describe(i *instance) api.InstanceInfo {
 
 func (i *instance) info() api.InstanceInfo {
 	info := api.InstanceInfo{Job: i.class.name, Name: i.name, Goal: i.goal.String(), State: i.state.String()}
+	// Processes is Upstart's list: the process we track for each type
+	// (the one state changes follow). Members adds every other process
+	// found in the instance (background children, a daemon's helpers).
 	add := func(name string, leader int) {
 		if leader != 0 {
 			info.Processes = append(info.Processes, api.Process{Name: name, Pid: leader})
+			info.Members = append(info.Members, api.Process{Name: name, Pid: leader})
 		}
 		for _, m := range i.members {
-			if m.name == name {
-				info.Processes = append(info.Processes, api.Process{Name: name, Pid: m.pid})
+			if m.name == name && m.pid != leader {
+				info.Members = append(info.Members, api.Process{Name: name, Pid: m.pid})
 			}
 		}
 	}
@@ -321,6 +325,7 @@ func (i *instance) info() api.InstanceInfo {
 	for _, a := range i.def.Actions {
 		add(a.Name, i.actionPids[a.Name])
 	}
+	add("tmpfiles", i.auxPid)
 	return info
 }
 

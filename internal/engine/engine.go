@@ -63,6 +63,15 @@ type Options struct {
 	// Tracker finds processes of an instance the engine did not spawn
 	// (nil: only spawned processes are tracked).
 	Tracker Tracker
+	// ImportDefaultDeny is the Chromium OS fork's rule for every job: a
+	// job receives from the event or request that starts or stops it only
+	// the variables its import stanzas name (plus, from events, the keys
+	// init owns). Without it only jobs with import stanzas filter.
+	ImportDefaultDeny bool
+	// StripInitKeys drops the keys init owns (JOB, INSTANCE, RESULT,
+	// PROCESS, EXIT_STATUS, EXIT_SIGNAL, UPSTART_*) from the environment
+	// of events emitted over D-Bus, so that no client can forge them.
+	StripInitKeys bool
 	// Recover makes the loop survive a panic in one message (PID 1 may
 	// not die): it is logged with its stack and the loop goes on.
 	Recover bool

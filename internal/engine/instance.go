@@ -167,9 +167,18 @@ func (e *Engine) changeGoal(i *instance, g job.Goal) {
 	}
 }
 
+// next is job.Next for i; a job without tmpfiles skips that state.
+func (e *Engine) next(i *instance) (job.State, job.Goal, bool) {
+	next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+	if ok && next == job.Tmpfiles && len(i.def.Tmpfiles) == 0 {
+		next, goal, ok = job.Next(job.Tmpfiles, goal, i.pids[conf.Main] != 0)
+	}
+	return next, goal, ok
+}
+
 // advance moves an instance to its next state.
 func (e *Engine) advance(i *instance) {
-	next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+	next, goal, ok := e.next(i)
 	if !ok {
 		return
 	}
@@ -196,7 +205,7 @@ func (e *Engine) enter(i *instance, s job.State) {
 		if !e.entryAction(i, old) {
 			return
 		}
-		next, goal, ok := job.Next(i.state, i.goal, i.pids[conf.Main] != 0)
+		next, goal, ok := e.next(i)
 		if !ok {
 			return
 		}
@@ -223,20 +232,20 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		i.lastMain = exitInfo{}
 		e.hookEvent(i, "starting", i.jobEnv(false))
 		return false
-	case job.SecuritySpawning:
-		if len(d.Tmpfiles) > 0 {
-			argv := append([]string{"systemd-tmpfiles", "--create"}, d.Tmpfiles...)
-			pid, err := e.spawn(i, conf.PreStart, argv)
-			if err != nil {
-				e.failed(i, exitInfo{name: "tmpfiles", spawnErr: true, set: true})
-				e.setGoal(i, job.GoalStop)
-			} else {
-				i.auxPid = pid
-			}
+	case job.Tmpfiles:
+		// The Chromium OS fork's step: the job's tmpfiles.d configs,
+		// applied with --remove too so that r, R and D lines act.
+		argv := append([]string{"systemd-tmpfiles", "--create", "--remove"}, d.Tmpfiles...)
+		pid, err := e.spawn(i, conf.PreStart, argv)
+		if err != nil {
+			e.failed(i, exitInfo{name: "tmpfiles", spawnErr: true, set: true})
+			e.setGoal(i, job.GoalStop)
+			return true
 		}
+		i.auxPid = pid
+		return false
+	case job.SecuritySpawning, job.Security:
 		return true
-	case job.Security:
-		return i.auxPid == 0
 	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
 		return e.spawnStep(i)
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
@@ -566,7 +575,7 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 			e.failed(i, exitInfo{name: "tmpfiles", status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
 			e.setGoal(i, job.GoalStop)
 		}
-		if i.state == job.Security {
+		if i.state == job.Tmpfiles {
 			e.advance(i)
 		}
 		e.Poll()
@@ -761,7 +770,7 @@ func (e *Engine) stopByCondition(i *instance) {
 	matched := i.stopCond.Matched()
 	if i.goal != job.GoalStop {
 		env, names := matchedEnv(matched)
-		i.stopEnv = append(importFilter(i.def, env), "UPSTART_STOP_EVENTS="+strings.Join(names, " "))
+		i.stopEnv = append(e.importFilter(i.def, env, true), "UPSTART_STOP_EVENTS="+strings.Join(names, " "))
 		e.answerWaiters(i)
 		e.hold(i, matched)
 		e.changeGoal(i, job.GoalStop)
@@ -774,7 +783,7 @@ func (e *Engine) startByCondition(c *class) {
 	matched := c.start.Matched()
 	evEnv, names := matchedEnv(matched)
 	env := e.classEnv(c.def)
-	env = environ.Merge(env, importFilter(c.def, evEnv)...)
+	env = environ.Merge(env, e.importFilter(c.def, evEnv, true)...)
 	env = environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " "))
 	name, err := expandInstance(c.def, env)
 	if err != nil {
@@ -811,24 +820,22 @@ func (e *Engine) answerWaiters(i *instance) {
 	e.releaseAll(i, false)
 }
 
-// importFilter applies the Chromium OS `import` stanza to the environment
-// that an event or a start/stop/restart request brings: when a job names
-// keys to import, only those keys (exact names) get in. The variables of
-// job events (JOB, INSTANCE, RESULT, PROCESS, EXIT_STATUS, EXIT_SIGNAL) are
-// not affected; UPSTART_* keys are init's own and never come from outside.
-// A job without `import` takes everything, as in Upstart 1.13.
-func importFilter(d *conf.Job, env []string) []string {
-	if len(d.Import) == 0 {
+// importFilter is the Chromium OS fork's import rule (crbug 818032): for
+// a job with import stanzas, or for every job under ImportDefaultDeny, the
+// environment of the event (fromEvent) or request that starts or stops it
+// passes only the keys import names; the keys init owns pass from events
+// and never from requests. Other jobs take everything, as in Upstart 1.13.
+func (e *Engine) importFilter(d *conf.Job, env []string, fromEvent bool) []string {
+	if len(d.Import) == 0 && !e.opt.ImportDefaultDeny {
 		return env
 	}
 	var out []string
 	for _, kv := range env {
 		k := environ.Key(kv)
-		switch {
-		case strings.HasPrefix(k, "UPSTART_"):
-			continue
-		case jobEventKeys[k]:
-			out = append(out, kv)
+		if initOwned(k) {
+			if fromEvent {
+				out = append(out, kv)
+			}
 			continue
 		}
 		for _, allowed := range d.Import {
@@ -841,8 +848,25 @@ func importFilter(d *conf.Job, env []string) []string {
 	return out
 }
 
+// initOwned reports whether key is one init sets in job events and job
+// environments.
+func initOwned(key string) bool {
+	return jobEventKeys[key] || strings.HasPrefix(key, "UPSTART_")
+}
+
 var jobEventKeys = map[string]bool{"JOB": true, "INSTANCE": true, "RESULT": true,
 	"PROCESS": true, "EXIT_STATUS": true, "EXIT_SIGNAL": true}
+
+// stripInitKeys drops the keys init owns from an emitted event's env.
+func stripInitKeys(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !initOwned(environ.Key(kv)) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 func expandInstance(d *conf.Job, env []string) (string, error) {
 	if d.Instance == "" {

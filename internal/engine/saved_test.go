@@ -30,6 +30,7 @@ func reexec(t *testing.T, h *harness) *harness {
 		// A new format's fixture: the document of TestSnapshotRestore
 		// with a daemon part and a logger handover.
 		d := state.Document{Daemon: state.Daemon{ListenerFD: 3, LogPriority: "info"}, Engine: *before,
+			Reaped: []state.Reaped{{Pid: h.pid("blk", "", conf.PreStart), Status: 0}, {Pid: 99999, Status: 9, Orphan: true, Cgroup: "/upstart/svc/main"}},
 			Logger: json.RawMessage(`{"readers":[{"file":"svc.log","fd":5},{"file":"inst-1.log","fd":6,"pipe":true}],"files":[{"file":"svc.log","pending":"aGVsbG8NCg==","dropped":12}]}`)}
 		out, err := state.Encode(&d)
 		var pretty bytes.Buffer

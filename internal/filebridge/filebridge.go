@@ -89,6 +89,11 @@ type Watcher struct {
 	dirs   map[string]int // directory → watch descriptor
 	emit   func(Event)
 	logf   func(string, ...any)
+	// present holds, per spec and path, the files reported created and
+	// not deleted since: a file is reported created once, although the
+	// watch on a directory that has just appeared and the look into it
+	// may both see it.
+	present map[string]bool
 }
 
 // New returns a watcher that calls emit for every event. home, when set,
@@ -100,7 +105,7 @@ func New(home string, emit func(Event), logf func(string, ...any)) (*Watcher, er
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
 	return &Watcher{fd: fd, file: os.NewFile(uintptr(fd), "inotify"), home: home, specs: map[string]*watch{}, wds: map[int]string{},
-		dirs: map[string]int{}, emit: emit, logf: logf}, nil
+		dirs: map[string]int{}, emit: emit, logf: logf, present: map[string]bool{}}, nil
 }
 
 // Close stops watching; Run returns.
@@ -172,6 +177,11 @@ func (w *Watcher) SetSpecs(specs []*Spec) {
 		}
 	}
 	w.specs = next
+	for key := range w.present {
+		if file, _, _ := strings.Cut(key, "\x00"); next[file] == nil {
+			delete(w.present, key)
+		}
+	}
 	w.rewatch()
 	for _, wt := range fresh {
 		w.existing(wt)
@@ -248,8 +258,9 @@ func (w *Watcher) existing(wt *watch) {
 	}
 	switch wt.kind {
 	case kindFile:
-		if _, err := os.Lstat(filepath.Join(wt.dir, wt.base)); err == nil {
-			w.emit(Event{File: wt.spec.File, Type: Create})
+		full := filepath.Join(wt.dir, wt.base)
+		if _, err := os.Lstat(full); err == nil {
+			w.report(Event{File: wt.spec.File, Type: Create}, full)
 		}
 	case kindGlob, kindDir:
 		ents, err := os.ReadDir(wt.dir)
@@ -263,10 +274,25 @@ func (w *Watcher) existing(wt *watch) {
 		sort.Strings(names)
 		for _, n := range names {
 			if ev, ok := wt.match(n, Create); ok {
-				w.emit(ev)
+				w.report(ev, filepath.Join(wt.dir, n))
 			}
 		}
 	}
+}
+
+// report emits e for the file full, once per creation.
+func (w *Watcher) report(e Event, full string) {
+	key := e.File + "\x00" + full
+	switch e.Type {
+	case Create:
+		if w.present[key] {
+			return
+		}
+		w.present[key] = true
+	case Delete:
+		delete(w.present, key)
+	}
+	w.emit(e)
 }
 
 // match says whether an entry name of wt.dir changing as t is an event of
@@ -375,11 +401,20 @@ func (w *Watcher) handle(b []byte) {
 				continue
 			}
 			if e, ok := wt.match(name, t); ok {
-				w.emit(e)
+				w.report(e, full)
+			} else if t == Delete {
+				delete(w.present, file+"\x00"+full) // a spec that does not want deletes
 			}
 		}
 	}
 	if structural {
+		// Files can go without a delete of their own (their directory
+		// moved away): forget those.
+		for key := range w.present {
+			if _, full, _ := strings.Cut(key, "\x00"); !exists(full) {
+				delete(w.present, key)
+			}
+		}
 		before := map[*watch]string{}
 		for _, wt := range w.specs {
 			before[wt] = wt.parent
@@ -394,6 +429,11 @@ func (w *Watcher) handle(b []byte) {
 			}
 		}
 	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 func sortedKeys(m map[string]*watch) []string {

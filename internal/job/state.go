@@ -51,13 +51,17 @@ const (
 	Killed
 	PostStopping
 	PostStop
+	// Tmpfiles (the Chromium OS fork's) comes between starting and
+	// security-spawning, for jobs with a tmpfiles stanza only; it is last
+	// here so that the other states keep their numbers.
+	Tmpfiles
 )
 
 var stateNames = [...]string{
 	"waiting", "starting", "security-spawning", "security", "pre-starting",
 	"pre-start", "spawning", "spawned", "post-starting", "post-start",
 	"running", "pre-stopping", "pre-stop", "stopping", "killed",
-	"post-stopping", "post-stop",
+	"post-stopping", "post-stop", "tmpfiles",
 }
 
 func (s State) String() string { return stateNames[s] }
@@ -85,7 +89,7 @@ func Next(s State, g Goal, mainAlive bool) (next State, goal Goal, ok bool) {
 			return Starting, goal, true
 		}
 		return Waiting, goal, false
-	case Starting, SecuritySpawning, Security, PreStarting, PreStart, Spawning, Spawned, PostStarting:
+	case Starting, Tmpfiles, SecuritySpawning, Security, PreStarting, PreStart, Spawning, Spawned, PostStarting:
 		if g == GoalStop {
 			return Stopping, goal, true
 		}
@@ -124,7 +128,8 @@ func Next(s State, g Goal, mainAlive bool) (next State, goal Goal, ok bool) {
 }
 
 var startPath = map[State]State{
-	Starting:         SecuritySpawning,
+	Starting:         Tmpfiles,
+	Tmpfiles:         SecuritySpawning,
 	SecuritySpawning: Security,
 	Security:         PreStarting,
 	PreStarting:      PreStart,

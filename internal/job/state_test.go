@@ -15,7 +15,9 @@ func TestNext(t *testing.T) {
 	rows := []row{
 		{Waiting, GoalStart, false, Starting, GoalStart, true},
 		{Waiting, GoalStop, false, Waiting, GoalStop, false},
-		{Starting, GoalStart, false, SecuritySpawning, GoalStart, true},
+		{Starting, GoalStart, false, Tmpfiles, GoalStart, true},
+		{Tmpfiles, GoalStart, false, SecuritySpawning, GoalStart, true},
+		{Tmpfiles, GoalStop, false, Stopping, GoalStop, true},
 		{Starting, GoalStop, false, Stopping, GoalStop, true},
 		{SecuritySpawning, GoalStart, false, Security, GoalStart, true},
 		{Security, GoalStart, false, PreStarting, GoalStart, true},

@@ -30,6 +30,7 @@ type EventLog struct {
 	spare   []byte
 	lost    int
 	closed  bool
+	writing []byte // the batch being written (mu)
 	wake    chan struct{}
 	stopped chan struct{}
 }
@@ -37,7 +38,7 @@ type EventLog struct {
 // EventLog starts the event log. Close it when done.
 func (l *Logger) EventLog() *EventLog {
 	lf := l.acquire(EventLogName)
-	lf.plainEOL = true
+	lf.plainEOL.Store(true)
 	ev := &EventLog{lf: lf, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go ev.writer()
 	return ev
@@ -114,6 +115,7 @@ func (ev *EventLog) writer() {
 		ev.mu.Lock()
 		batch, lost, closed := ev.buf, ev.lost, ev.closed
 		ev.buf, ev.spare, ev.lost = ev.spare[:0], nil, 0
+		ev.writing = batch
 		ev.mu.Unlock()
 		if lost > 0 {
 			ev.lf.drop(lost)
@@ -122,6 +124,7 @@ func (ev *EventLog) writer() {
 			ev.lf.write(batch)
 		}
 		ev.mu.Lock()
+		ev.writing = nil
 		if cap(batch) <= eventQueueLimit*2 {
 			ev.spare = batch[:0]
 		}
@@ -134,10 +137,19 @@ func (ev *EventLog) writer() {
 
 // Close writes (or buffers) the lines still queued and stops the writer.
 func (ev *EventLog) Close() {
+	ev.CloseBy(time.Time{})
+}
+
+// CloseBy is Close that waits for the writer until deadline at most (zero:
+// for ever). A writer still blocked then (a frozen file system) is left
+// to its write; that batch and the lines queued after it are kept as the
+// file's pending output, to be handed over. It reports whether the writer
+// stopped in time.
+func (ev *EventLog) CloseBy(deadline time.Time) bool {
 	ev.mu.Lock()
 	if ev.closed {
 		ev.mu.Unlock()
-		return
+		return true
 	}
 	ev.closed = true
 	ev.mu.Unlock()
@@ -145,8 +157,26 @@ func (ev *EventLog) Close() {
 	case ev.wake <- struct{}{}:
 	default:
 	}
-	<-ev.stopped
-	ev.lf.l.release(ev.lf)
+	var late <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		late = t.C
+	}
+	select {
+	case <-ev.stopped:
+		ev.lf.l.release(ev.lf)
+		return true
+	case <-late:
+	}
+	ev.mu.Lock()
+	rest := append(append([]byte(nil), ev.writing...), ev.buf...)
+	ev.buf = nil
+	ev.mu.Unlock()
+	if len(rest) > 0 {
+		ev.lf.keep(rest)
+	}
+	return false
 }
 
 // OnEvent returns a function for engine.Options.OnEvent that logs every

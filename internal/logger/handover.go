@@ -16,7 +16,13 @@ import (
 type Handover struct {
 	Readers []HandoverReader `json:"readers,omitempty"`
 	Files   []HandoverFile   `json:"files,omitempty"`
+	// Busy counts the readers that were still writing at the deadline
+	// (for the daemon's log line; not passed on).
+	Busy int `json:"-"`
 }
+
+// DefaultDetachWait is how long Detach waits for readers busy writing.
+const DefaultDetachWait = 2 * time.Second
 
 // HandoverReader is one pty master or pipe being read.
 type HandoverReader struct {
@@ -33,7 +39,12 @@ type HandoverFile struct {
 	PlainEOL bool   `json:"plain_eol,omitempty"`
 }
 
-// Detach stops every reader at a point where everything it has read has
+// Detach is DetachBy with a deadline DefaultDetachWait from now.
+func (l *Logger) Detach() (Handover, error) {
+	return l.DetachBy(time.Now().Add(DefaultDetachWait))
+}
+
+// DetachBy stops every reader at a point where everything it has read has
 // been written to its log (or kept in memory), without closing the fds;
 // clears close-on-exec on those fds; closes the open log files; and
 // returns the readers and the unwritten state of every log file that has
@@ -43,8 +54,14 @@ type HandoverFile struct {
 // reads next. Until Reattach, Open and OpenPipe fail and buffered output
 // is not written (it has been handed over).
 //
+// A reader still writing at the deadline (a frozen file system, a slow
+// disk: a write to a file cannot be interrupted) is handed over busy: a
+// duplicate of its fd, and what it is writing as pending output of its
+// file. Should that write complete before the exec, those bytes appear
+// twice in the log; none is lost.
+//
 // On error the Logger is as before (Reattach is then a no-op).
-func (l *Logger) Detach() (Handover, error) {
+func (l *Logger) DetachBy(deadline time.Time) (Handover, error) {
 	l.hmu.Lock()
 	defer l.hmu.Unlock()
 	l.mu.Lock()
@@ -76,18 +93,58 @@ func (l *Logger) Detach() (Handover, error) {
 		}
 		stopping = append(stopping, r)
 	}
-	var held []*reader
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	late := false
+	var held, busy []*reader
 	for _, r := range stopping {
-		<-r.done
+		if !late {
+			select {
+			case <-r.done:
+			case <-timer.C:
+				late = true
+			}
+		}
+		if late {
+			select {
+			case <-r.done:
+			default:
+				busy = append(busy, r)
+				continue
+			}
+		}
 		if r.detached { // otherwise it met the end of its output first
 			held = append(held, r)
 		}
 	}
-	l.mu.Lock()
-	l.held = held
-	l.mu.Unlock()
 
 	var h Handover
+	var dups []int
+	inflight := map[string][]byte{}
+	for _, r := range busy {
+		fd, err := dupNoCloexec(r.f)
+		if errors.Is(err, os.ErrClosed) {
+			continue // it met the end of its output just now: all written
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("handing over the busy reader of %s: %w", r.lf.name, err))
+			continue
+		}
+		dups = append(dups, fd)
+		r.imu.Lock()
+		inflight[r.lf.name] = append(inflight[r.lf.name], r.inflight...)
+		r.imu.Unlock()
+		h.Readers = append(h.Readers, HandoverReader{File: r.lf.name, FD: fd, Pipe: r.pipe})
+	}
+	l.mu.Lock()
+	l.held = held
+	l.dups = dups
+	for _, r := range busy {
+		r.busy = true
+	}
+	l.busy = busy
+	l.mu.Unlock()
+
 	for _, r := range held {
 		fd, err := setCloexec(r.f, false)
 		if err != nil {
@@ -100,16 +157,36 @@ func (l *Logger) Detach() (Handover, error) {
 		l.reattach()
 		return Handover{}, fmt.Errorf("detaching logger: %w", errors.Join(errs...))
 	}
-	h.Files = l.detachFiles()
+	h.Files = l.detachFiles(inflight)
+	h.Busy = len(busy)
 	slices.SortFunc(h.Readers, func(a, b HandoverReader) int {
 		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.FD, b.FD))
 	})
 	return h, nil
 }
 
-// detachFiles closes the open log files and returns what is unwritten.
-// The Logger keeps its copy, for Reattach.
-func (l *Logger) detachFiles() []HandoverFile {
+// dupNoCloexec returns a duplicate of f's fd that stays open across exec.
+func dupNoCloexec(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(u uintptr) {
+		fd, derr = unix.FcntlInt(u, unix.F_DUPFD, 3)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+// detachFiles closes the open log files and returns what is unwritten,
+// followed by what busy readers were writing (inflight, by file name).
+// The Logger keeps its copy, for Reattach. A file whose writer is blocked
+// stays open (it is close-on-exec); its pending output, which a write
+// drops only once written, is handed over all the same.
+func (l *Logger) detachFiles(inflight map[string][]byte) []HandoverFile {
 	l.mu.Lock()
 	lfs := make([]*logFile, 0, len(l.files))
 	for _, lf := range l.files {
@@ -118,21 +195,25 @@ func (l *Logger) detachFiles() []HandoverFile {
 	l.mu.Unlock()
 	var out []HandoverFile
 	for _, lf := range lfs {
-		lf.wmu.Lock()
-		if lf.f != nil {
+		locked := lf.wmu.TryLock()
+		if locked && lf.f != nil {
 			lf.f.Close()
 			lf.f = nil
 		}
 		l.mu.Lock()
-		if len(lf.pending) > 0 || lf.dropped > 0 {
-			hf := HandoverFile{File: lf.name, Dropped: lf.dropped, PlainEOL: lf.plainEOL}
+		more := inflight[lf.name]
+		if len(lf.pending) > 0 || lf.dropped > 0 || len(more) > 0 {
+			hf := HandoverFile{File: lf.name, Dropped: lf.dropped, PlainEOL: lf.plainEOL.Load()}
 			for _, c := range lf.pending {
 				hf.Pending = append(hf.Pending, c.data...)
 			}
+			hf.Pending = append(hf.Pending, more...)
 			out = append(out, hf)
 		}
 		l.mu.Unlock()
-		lf.wmu.Unlock()
+		if locked {
+			lf.wmu.Unlock()
+		}
 	}
 	slices.SortFunc(out, func(a, b HandoverFile) int { return strings.Compare(a.File, b.File) })
 	return out
@@ -157,6 +238,19 @@ func (l *Logger) reattach() {
 	l.detached = false
 	held := l.held
 	l.held = nil
+	for _, fd := range l.dups {
+		unix.Close(fd)
+	}
+	l.dups = nil
+	// A busy reader still writing resumes itself when its write ends (it
+	// sees the Logger attached); one that has stopped since resumes here.
+	for _, r := range l.busy {
+		if r.exited {
+			r.busy, r.exited = false, false
+			held = append(held, r)
+		}
+	}
+	l.busy = nil
 	for _, r := range held {
 		r.stop.Store(false)
 		r.detached = false
@@ -204,7 +298,7 @@ func (l *Logger) Adopt(h Handover) error {
 		lf := l.acquire(hf.File)
 		lf.wmu.Lock()
 		if hf.PlainEOL {
-			lf.plainEOL = true
+			lf.plainEOL.Store(true)
 		}
 		if len(hf.Pending) > 0 {
 			lf.keep(hf.Pending)

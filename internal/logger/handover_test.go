@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -446,4 +447,173 @@ func runningReaders(l *Logger) int {
 		n += len(lf.readers)
 	}
 	return n
+}
+
+// blockIO takes every file-I/O slot of l, so that its writers block as on
+// a frozen file system; the returned func gives them back.
+func blockIO(l *Logger) (release func()) {
+	for k := 0; k < IOThreads; k++ {
+		l.io <- struct{}{}
+	}
+	return func() {
+		for k := 0; k < IOThreads; k++ {
+			<-l.io
+		}
+	}
+}
+
+// inFlight reports whether a reader of the log name holds output it could
+// not write yet.
+func inFlight(l *Logger, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lf := l.files[name]
+	if lf == nil {
+		return false
+	}
+	for r := range lf.readers {
+		r.imu.Lock()
+		n := len(r.inflight)
+		r.imu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// A reader whose write cannot complete (here: no I/O slot; on a machine,
+// a frozen file system) does not hold Detach past its deadline: its fd
+// goes over as a duplicate and what it was writing as pending output, and
+// the next image writes everything once, in order.
+func TestHandoverBusyReader(t *testing.T) {
+	dir := t.TempDir()
+	l1 := New(Options{Dir: dir})
+	defer l1.Close()
+	w, err := l1.OpenPipe("busy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	logPath := filepath.Join(dir, "busy.log")
+	w.WriteString("one\n")
+	waitFor(t, "the first line", func() bool { return readMaybe(logPath) == "one\n" })
+	release := blockIO(l1)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	w.WriteString("two\n")
+	waitFor(t, "the reader to be stuck writing", func() bool { return inFlight(l1, "busy.log") })
+
+	start := time.Now()
+	h, err := l1.DetachBy(time.Now().Add(100 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Detach took %v with a stuck writer", took)
+	}
+	if h.Busy != 1 || len(h.Readers) != 1 || len(h.Files) != 1 || string(h.Files[0].Pending) != "two\n" || !h.Files[0].PlainEOL {
+		t.Fatalf("handover %+v", h)
+	}
+	if cloexec(t, h.Readers[0].FD) {
+		t.Fatal("the busy reader's fd is close-on-exec")
+	}
+	w.WriteString("three\n") // waits in the pipe for the next image
+	h2 := simulateExec(t, l1, h)
+	l2 := New(Options{Dir: dir})
+	defer l2.Close()
+	if err := l2.Adopt(h2); err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("four\n")
+	waitFor(t, "every line once, in order", func() bool { return readMaybe(logPath) == "one\ntwo\nthree\nfour\n" })
+	// The old image's write would complete only now; an exec ends it first.
+	release()
+	released = true
+}
+
+// A failed exec after a busy handover: the reader resumes once its write
+// completes, and nothing is lost or doubled.
+func TestHandoverBusyReattach(t *testing.T) {
+	dir := t.TempDir()
+	l := New(Options{Dir: dir})
+	defer l.Close()
+	w, err := l.OpenPipe("busy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	logPath := filepath.Join(dir, "busy.log")
+	release := blockIO(l)
+	w.WriteString("one\n")
+	waitFor(t, "the reader to be stuck writing", func() bool { return inFlight(l, "busy.log") })
+	h, err := l.DetachBy(time.Now().Add(50 * time.Millisecond))
+	if err != nil || h.Busy != 1 {
+		release()
+		t.Fatalf("DetachBy: %+v %v", h, err)
+	}
+	dup := h.Readers[0].FD
+	l.Reattach()
+	if _, err := unix.FcntlInt(uintptr(dup), unix.F_GETFD, 0); err == nil {
+		t.Error("the duplicate handed over is still open after Reattach")
+	}
+	release()
+	w.WriteString("two\n")
+	waitFor(t, "both lines once", func() bool { return readMaybe(logPath) == "one\ntwo\n" })
+	w.WriteString("three\n")
+	waitFor(t, "the reader to go on", func() bool { return readMaybe(logPath) == "one\ntwo\nthree\n" })
+	// A second detach finds it as an ordinary reader.
+	h, err = l.Detach()
+	if err != nil || h.Busy != 0 || len(h.Readers) != 1 {
+		t.Fatalf("second Detach: %+v %v", h, err)
+	}
+	l.Reattach()
+}
+
+// A FIFO at a log's path is refused (with one warning), without blocking,
+// whether or not someone reads it: the output waits in memory.
+func TestLogFIFORefused(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var warnings []string
+	l := New(Options{Dir: dir, Retry: 20 * time.Millisecond, Warnf: func(f string, a ...any) {
+		mu.Lock()
+		warnings = append(warnings, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}})
+	defer l.Close()
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, withReader := range []bool{false, true} {
+		if withReader {
+			rfd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(rfd)
+		}
+		w, err := l.OpenPipe("fifo", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WriteString("kept\n")
+		w.Close()
+		waitFor(t, "the output to be kept in memory", func() bool { return l.Stats().Buffered > 0 })
+		waitReaders(t, l)
+	}
+	time.Sleep(100 * time.Millisecond) // retries: no more warnings
+	mu.Lock()
+	defer mu.Unlock()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "not a regular file") || !strings.Contains(warnings[0], fifo) {
+		t.Fatalf("warnings: %q", warnings)
+	}
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was replaced: %v %v", st, err)
+	}
 }

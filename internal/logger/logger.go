@@ -66,6 +66,9 @@ type Options struct {
 	Retry time.Duration
 	// Logf receives diagnostics (pty allocation failures, write errors).
 	Logf func(format string, args ...any)
+	// Warnf receives what an administrator must hear of (a log path
+	// refused); nil: Logf.
+	Warnf func(format string, args ...any)
 }
 
 // Logger hands out ptys for job processes and writes what comes out of
@@ -85,10 +88,13 @@ type Logger struct {
 	hmu      sync.Mutex
 	detached bool      // between Detach and Reattach: no new readers, no flushes
 	held     []*reader // stopped by Detach; holding their files keeps the finalizer off the fds
+	busy     []*reader // still writing at Detach's deadline
+	dups     []int     // duplicates of the busy readers' fds, handed over
 
 	wake chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
+	io   chan struct{} // a slot per goroutine in file I/O (IOThreads)
 
 	readers sync.WaitGroup
 }
@@ -116,6 +122,7 @@ func New(opts Options) *Logger {
 		files: map[string]*logFile{},
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
+		io:    make(chan struct{}, IOThreads),
 	}
 	l.wg.Add(1)
 	go l.retrier()
@@ -124,6 +131,14 @@ func New(opts Options) *Logger {
 
 // Dir returns the log directory.
 func (l *Logger) Dir() string { return l.opts.Dir }
+
+func (l *Logger) warnf(format string, args ...any) {
+	if l.opts.Warnf != nil {
+		l.opts.Warnf(format, args...)
+		return
+	}
+	l.logf(format, args...)
+}
 
 func (l *Logger) logf(format string, args ...any) {
 	if l.opts.Logf != nil {
@@ -195,8 +210,14 @@ type reader struct {
 
 	mu       sync.Mutex    // held from a read to the write of what it got
 	stop     atomic.Bool   // set by Detach before it sets the read deadline
-	detached bool          // copy returned for Detach: f and the ref on lf live on
-	done     chan struct{} // closed when copy returns
+	detached bool          // copy returned for Detach: f and the ref on lf live on (l.mu)
+	done     chan struct{} // closed when copy returns (l.mu)
+
+	imu      sync.Mutex
+	inflight []byte // what it is writing (imu)
+	// busy: Detach handed it over while it was still writing; exited:
+	// and it has stopped since (both l.mu).
+	busy, exited bool
 }
 
 // start registers a reader of f for the log name and starts copying.
@@ -217,18 +238,20 @@ func (l *Logger) start(name string, f *os.File, pipe bool) error {
 	lf.addReader(r)
 	l.readers.Add(1)
 	l.mu.Unlock()
+	if pipe {
+		lf.plainEOL.Store(true)
+	}
 	// What earlier processes of the instance wrote goes in first: a
 	// process that exited (the main process, before post-stop is
-	// spawned) may have output its reader has not taken yet.
-	for _, o := range same {
-		o.catchUp()
-	}
-	if pipe {
-		lf.wmu.Lock()
-		lf.plainEOL = true
-		lf.wmu.Unlock()
-	}
-	go l.copy(r)
+	// spawned) may have output its reader has not taken yet. Not here
+	// (the daemon's loop calls start), where a blocked log file would
+	// stop the loop.
+	go func() {
+		for _, o := range same {
+			o.catchUp()
+		}
+		l.copy(r)
+	}()
 	return nil
 }
 
@@ -241,6 +264,47 @@ func (l *Logger) start(name string, f *os.File, pipe bool) error {
 func (l *Logger) copy(r *reader) {
 	defer l.readers.Done()
 	lf := r.lf
+	for {
+		err := l.copyUntil(r)
+		l.mu.Lock()
+		delete(lf.readers, r)
+		// Detach's deadline interrupts only a wait, never a drain or a
+		// write: everything read has been written (or kept) by now.
+		if r.stop.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			if r.busy && !l.detached {
+				// Handed over busy, and the exec failed (Reattach
+				// came while it wrote): carry on.
+				r.busy = false
+				r.stop.Store(false)
+				lf.addReader(r)
+				l.mu.Unlock()
+				if err := r.f.SetReadDeadline(time.Time{}); err != nil {
+					l.logf("resuming the reader of %s: %v", lf.name, err)
+				}
+				continue
+			}
+			r.exited = r.busy
+			r.detached = true
+			close(r.done)
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		// EIO: the slave has no writer left (EOF: the pipe has none).
+		// Anything else is as final.
+		if !errors.Is(err, unix.EIO) && err != io.EOF {
+			l.logf("reading output for %s: %v", lf.name, err)
+		}
+		r.f.Close()
+		l.release(lf)
+		close(r.done)
+		return
+	}
+}
+
+// copyUntil is copy's read loop: it returns the error that ended it.
+func (l *Logger) copyUntil(r *reader) error {
+	lf := r.lf
 	rc, err := r.f.SyscallConn()
 	pool := &bufs
 	for err == nil {
@@ -252,7 +316,14 @@ func (l *Logger) copy(r *reader) {
 		r.mu.Lock()
 		n, err = drain(rc, *buf)
 		if n > 0 {
+			// Published for a Detach that cannot wait for the write.
+			r.imu.Lock()
+			r.inflight = (*buf)[:n]
+			r.imu.Unlock()
 			lf.write((*buf)[:n])
+			r.imu.Lock()
+			r.inflight = nil
+			r.imu.Unlock()
 		}
 		r.mu.Unlock()
 		pool.Put(buf)
@@ -263,24 +334,7 @@ func (l *Logger) copy(r *reader) {
 	if pool == &bigBufs {
 		grownPipes.Add(-1)
 	}
-	l.mu.Lock()
-	delete(lf.readers, r)
-	l.mu.Unlock()
-	// Detach's deadline interrupts only a wait, never a drain or a write:
-	// everything read has been written (or kept) by now.
-	if r.stop.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-		r.detached = true
-		close(r.done)
-		return
-	}
-	// EIO: the slave has no writer left (EOF: the pipe has none).
-	// Anything else is as final.
-	if !errors.Is(err, unix.EIO) && err != io.EOF {
-		l.logf("reading output for %s: %v", lf.name, err)
-	}
-	r.f.Close()
-	l.release(lf)
-	close(r.done)
+	return err
 }
 
 // catchUp writes what the reader's pty or pipe holds right now, without
@@ -551,9 +605,9 @@ type logFile struct {
 	wmu      sync.Mutex
 	f        *os.File
 	dev, ino uint64
-	last     byte      // last byte written, to start the dropped note on a line of its own
-	plainEOL bool      // lines end in "\n" (event log), not "\r\n" (pty output)
-	lastTry  time.Time // last failed open, while output is pending
+	last     byte        // last byte written, to start the dropped note on a line of its own
+	plainEOL atomic.Bool // lines end in "\n" (event log), not "\r\n" (pty output); no lock: the loop sets it
+	lastTry  time.Time   // last failed open, while output is pending
 	lastErr  error
 
 	// Guarded by l.mu.
@@ -563,11 +617,25 @@ type logFile struct {
 	dropped      int // bytes lost since the last note in the file
 }
 
+// IOThreads bounds the goroutines in file system calls on log files at
+// once (open, stat, write, chmod). A write to a regular file cannot be
+// made non-blocking, and each one that blocks (a frozen file system, a
+// hung NFS server) holds an OS thread: without a bound, forty blocked logs
+// took forty threads, and where the daemon may not create one (a pids
+// limit) the Go runtime aborts the process. The others wait for a slot
+// parked, which holds no thread. See docs/decisions.md.
+const IOThreads = 4
+
+func (l *Logger) ioEnter() { l.io <- struct{}{} }
+func (l *Logger) ioLeave() { <-l.io }
+
 // write writes p to the log, or keeps it in memory if the log cannot be
 // opened. p is not retained.
 func (lf *logFile) write(p []byte) {
 	lf.wmu.Lock()
 	defer lf.wmu.Unlock()
+	lf.l.ioEnter()
+	defer lf.l.ioLeave()
 	lf.checkRotated()
 	if lf.f == nil {
 		l := lf.l
@@ -609,6 +677,8 @@ func (lf *logFile) flush() error {
 	if detached {
 		return fmt.Errorf("%s: %w", lf.path, errDetached)
 	}
+	lf.l.ioEnter()
+	defer lf.l.ioLeave()
 	lf.checkRotated()
 	if lf.f == nil {
 		lf.openLocked()
@@ -627,13 +697,34 @@ func (lf *logFile) flush() error {
 	return nil
 }
 
+// errNotRegular refuses a log path that is not a regular file: a FIFO
+// would block every write (and a re-exec) until someone reads it.
+var errNotRegular = errors.New("not a regular file")
+
 // openLocked opens (creating if needed) the log file. wmu is held.
+// O_NONBLOCK: opening a FIFO (or a device) must not wait for its other
+// end; what is opened must then be a regular file.
 func (lf *logFile) openLocked() {
-	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
 	fd, err := unix.Open(lf.path, flags|unix.O_CREAT|unix.O_EXCL, 0o640)
 	created := err == nil
 	if errors.Is(err, unix.EEXIST) {
 		fd, err = unix.Open(lf.path, flags, 0)
+		if errors.Is(err, unix.ENXIO) { // a FIFO nobody reads
+			err = errNotRegular
+		}
+	}
+	var st unix.Stat_t
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			err = errNotRegular
+		}
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if errors.Is(err, errNotRegular) && !errors.Is(lf.lastErr, errNotRegular) {
+		lf.l.warnf("refusing log %s: %v; its output is kept in memory", lf.path, err)
 	}
 	if err != nil {
 		lf.lastTry, lf.lastErr = time.Now(), err
@@ -643,12 +734,9 @@ func (lf *logFile) openLocked() {
 		}
 		return
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		lf.lastTry, lf.lastErr = time.Now(), err
-		return
-	}
+	// A regular file: blocking mode again, so that os.NewFile does not
+	// try the poller, which refuses regular files.
+	unix.SetNonblock(fd, false)
 	if created {
 		// The daemon's umask must not narrow (or widen) the mode; it
 		// cannot be changed for one open without racing spawns.
@@ -777,7 +865,7 @@ func (lf *logFile) failed(err error) bool {
 }
 
 func (lf *logFile) eol() string {
-	if lf.plainEOL {
+	if lf.plainEOL.Load() {
 		return "\n"
 	}
 	return "\r\n"

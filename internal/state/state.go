@@ -22,8 +22,10 @@ import (
 	"github.com/goupstart/upstart/internal/conf"
 )
 
-// Version is the format this binary writes.
-const Version = 1
+// Version is the format this binary writes. Format 2: conditions are
+// written flat (cond.Node's JSON), and exits reaped but not yet handled
+// by the previous image are passed on (Document.Reaped).
+const Version = 2
 
 // ErrNewer is returned for a document written by a newer binary.
 var ErrNewer = errors.New("state was written by a newer version")
@@ -37,9 +39,23 @@ type Document struct {
 	// Logger is the logger's handover (logger.Handover), kept opaque here
 	// so that this package does not depend on the logger's internals.
 	Logger json.RawMessage `json:"logger,omitempty"`
+	// Reaped are exits the previous image collected after it stopped
+	// reaping and did not handle: the next image handles them first, so
+	// that what they start is spawned there (format 2).
+	Reaped []Reaped `json:"reaped,omitempty"`
 	// Ready is the readiness watchers' handover (ready.Handover): the
 	// notify sockets kept open across the exec. Optional.
 	Ready json.RawMessage `json:"ready,omitempty"`
+}
+
+// Reaped is one exit collected by the supervisor (supervise.Exit).
+type Reaped struct {
+	Pid      int    `json:"pid"`
+	Status   uint32 `json:"status"`
+	SpawnErr string `json:"spawn_err,omitempty"` // set: the job's program never ran
+	Orphan   bool   `json:"orphan,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"`
+	Stopped  bool   `json:"stopped,omitempty"`
 }
 
 // Daemon is the daemon's own state.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,9 @@ func TestFixturesDecode(t *testing.T) {
 		if len(d.Engine.Classes) == 0 || len(d.Engine.Events) == 0 || d.Daemon.ListenerFD < 0 || len(d.Logger) == 0 {
 			t.Errorf("%s decoded to a nearly empty document: %d classes, %d events", f, len(d.Engine.Classes), len(d.Engine.Events))
 		}
+		if d.Version >= 2 && len(d.Reaped) == 0 {
+			t.Errorf("%s: format %d without the reaped exits it introduced", f, d.Version)
+		}
 	}
 }
 
@@ -36,7 +40,7 @@ func TestVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"version":1`) {
+	if !strings.Contains(string(b), fmt.Sprintf(`"version":%d`, Version)) {
 		t.Fatalf("encoded without the version: %s", b)
 	}
 	if _, err := Decode(b); err != nil {

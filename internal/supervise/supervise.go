@@ -83,6 +83,11 @@ type Options struct {
 	// always starts in the root of its chroot.
 	DefaultChdir string
 
+	// OOMScoreInherited says the daemon's own oom_score_adj is not 0
+	// (init --default-oom-score, as the Chromium OS fork sets it): every
+	// process inherits it, so an `oom score 0` stanza must be applied too.
+	OOMScoreInherited bool
+
 	// InheritUmask makes processes whose job has no `umask` stanza keep the
 	// daemon's umask (Session Init). Otherwise they get 022.
 	InheritUmask bool
@@ -312,7 +317,7 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 		if job.Nice != nil {
 			spec.nice, needPre = job.Nice, true
 		}
-		if job.OOMScore != nil && *job.OOMScore != 0 {
+		if job.OOMScore != nil && (*job.OOMScore != 0 || s.opts.OOMScoreInherited) {
 			spec.oom, needPre = job.OOMScore, true
 		}
 		for _, l := range job.Limits {

@@ -400,3 +400,33 @@ func vmHWM(pid int) int {
 }
 
 var _ = bytes.Equal
+
+// A FIFO at a job's log path is refused with a warning, not opened for a
+// blocking write: the output waits in memory, a re-exec is not held up by
+// it (the logger's handover used to wait for the stuck writer for ever,
+// with reaping stopped and the control socket closed), and the output is
+// written once the path is a file again.
+func TestLogFIFOAndReexec(t *testing.T) {
+	s := startSession(t, map[string]string{
+		"fifo": "console log\nexec sh -c 'echo hello; exec sleep 3600'\n",
+	})
+	if err := os.MkdirAll(s.logDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(s.logDir(), "fifo.log")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.mustCtl("start", "fifo")
+	time.Sleep(300 * time.Millisecond) // the output reaches the logger
+	listBefore := s.mustCtl("list")
+	restartDaemon(t, s)
+	if !strings.Contains(s.stderr.String(), "refusing log "+fifo+": not a regular file") {
+		t.Fatalf("no word of the FIFO:\n%s", s.stderr.String())
+	}
+	if got := s.mustCtl("list"); got != listBefore {
+		t.Fatalf("list changed:\n%s\n%s", listBefore, got)
+	}
+	os.Remove(fifo)
+	waitLog(t, fifo, "the kept output in a regular file", func(c string) bool { return c == "hello\r\n" })
+}

@@ -160,8 +160,19 @@ func startPID1(t *testing.T, env []string, args ...string) (int, *syncBuffer) {
 // unshare.
 func startPID1With(t *testing.T, prefix, env []string, args ...string) (int, *syncBuffer) {
 	t.Helper()
+	return startPID1Full(t, prefix, filepath.Join(binDir, "init"), env, args...)
+}
+
+// startPID1At is startPID1 with the init binary at path.
+func startPID1At(t *testing.T, path string, env []string, args ...string) (int, *syncBuffer) {
+	t.Helper()
+	return startPID1Full(t, nil, path, env, args...)
+}
+
+func startPID1Full(t *testing.T, prefix []string, path string, env []string, args ...string) (int, *syncBuffer) {
+	t.Helper()
 	argv := append(append([]string{}, prefix...), append([]string{"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net",
-		filepath.Join(binDir, "init")}, args...)...)
+		path}, args...)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr := newSyncBuffer()
@@ -333,5 +344,40 @@ func TestPID1SharedCgroup(t *testing.T) {
 	}
 	if got := status(nss[1], "zzshared"); got != otherBefore {
 		t.Fatalf("the second namespace's zzshared changed: %q, was %q", got, otherBefore)
+	}
+}
+
+// pid1Initctl runs initctl against the PID 1 of a namespace (its private
+// socket lives in the namespace's network); a failure, or no answer in
+// 5 s (a socket still bound that nobody serves), is returned as
+// "error: …".
+func pid1Initctl(initPid int, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(initPid), "-n",
+		filepath.Join(binDir, "initctl")}, args...)...).CombinedOutput()
+	if err != nil {
+		return "error: " + err.Error() + ": " + string(out)
+	}
+	return string(out)
+}
+
+// sigtermReexec re-executes PID 1 of a namespace (SIGTERM) and waits until
+// the new image runs.
+func sigtermReexec(t *testing.T, initPid int, stderr *syncBuffer) {
+	t.Helper()
+	if err := syscall.Kill(initPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cl, _ := os.ReadFile("/proc/" + strconv.Itoa(initPid) + "/cmdline")
+		if strings.Contains(string(cl), "\x00--restart\x00") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("init did not re-execute itself (%q):\n%s", cl, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -135,7 +135,7 @@ func TestReexecTwiceAndGetState(t *testing.T) {
 	if err := conn.Object("", upstartManager).Call(upstartIface+".GetState", 0).Store(&st); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(st, `"version":1`) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
+	if !strings.Contains(st, `"version":2`) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
 		t.Fatalf("GetState: %.400s", st)
 	}
 }
@@ -187,7 +187,7 @@ func TestPID1Reexec(t *testing.T) {
 		return !strings.HasPrefix(after, "error")
 	})
 	if after != before {
-		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s", before, after)
+		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s\ninit said:\n%s", before, after, stderr.String())
 	}
 	m := listPid.FindStringSubmatch(strings.SplitN(after[strings.Index(after, "svc "):], "\n", 2)[0])
 	old, _ := strconv.Atoi(m[1])
@@ -328,4 +328,163 @@ func TestSessionEndKillsLeftovers(t *testing.T) {
 	if !strings.Contains(s.stderr.String(), "job stuck failed to stop") {
 		t.Errorf("no warning about the job:\n%s", s.stderr.String())
 	}
+}
+
+// A `start on` of 12 000 operands passes a re-exec of PID 1: the state is
+// read (conditions are written flat; nested, the document passed Go's
+// decoder's depth limit and the new image came up without state and,
+// with the old socket still bound, without a control socket).
+func TestPID1ReexecLongCondition(t *testing.T) {
+	needRoot(t, "a PID namespace")
+	dir := t.TempDir()
+	var cond strings.Builder
+	for k := 0; k < 12000; k++ {
+		if k > 0 {
+			cond.WriteString(" or ")
+		}
+		fmt.Fprintf(&cond, "ev%d", k)
+	}
+	writeJob(t, dir, "long", "start on "+cond.String()+"\nexec sleep 3603\n")
+	writeJob(t, dir, "svc", "start on startup\nexec sleep 3604\n")
+	initPid, stderr := startPID1(t, nil, "--confdir", dir, "--no-log")
+	var before string
+	waitFor(t, "svc running", func() bool {
+		before = pid1Initctl(initPid, "list")
+		return strings.Contains(before, "svc start/running, process ")
+	})
+	sigtermReexec(t, initPid, stderr)
+	var after string
+	waitFor(t, "the new image to answer", func() bool {
+		after = pid1Initctl(initPid, "list")
+		return !strings.HasPrefix(after, "error")
+	})
+	if after != before {
+		t.Fatalf("initctl list changed across the re-exec:\n%s\n%s\ninit said:\n%s", before, after, stderr.String())
+	}
+	// The condition still works after the re-exec.
+	if out := pid1Initctl(initPid, "emit", "ev11999"); strings.HasPrefix(out, "error") {
+		t.Fatal(out)
+	}
+	waitFor(t, "long to start on its last operand", func() bool {
+		return strings.HasPrefix(pid1Initctl(initPid, "status", "long"), "long start/running")
+	})
+	if strings.Contains(stderr.String(), "Unable to read the state") {
+		t.Fatalf("state refused:\n%s", stderr.String())
+	}
+}
+
+// A downgrade: the state's format is newer than the binary reads. The
+// daemon says so, keeps the document in upstart.state, and carries on
+// without state but with its control socket (the old one, reused) and
+// without any descriptor the refused document named (a pty here).
+// Before, the stale socket made the fresh bind fail and PID 1 headless.
+func TestPID1ReexecNewerState(t *testing.T) {
+	needRoot(t, "a PID namespace")
+	dir, logDir, bin := t.TempDir(), t.TempDir(), t.TempDir()
+	real := filepath.Join(bin, "init.real")
+	data, err := os.ReadFile(filepath.Join(binDir, "init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(real, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(bin, "init")
+	if err := os.Symlink(real, path); err != nil {
+		t.Fatal(err)
+	}
+	writeJob(t, dir, "talker", "start on startup\nconsole log\nexec sh -c 'while :; do echo hi; sleep 0.2; done'\n")
+	initPid, stderr := startPID1At(t, path, nil, "--confdir", dir, "--logdir", logDir)
+	waitFor(t, "talker running", func() bool {
+		return strings.Contains(pid1Initctl(initPid, "list"), "talker start/running, process ")
+	})
+	// What gets executed now stands for a newer binary that wrote the
+	// document: it rewrites the format number, then runs this binary.
+	os.Remove(path)
+	script := `#!/bin/bash
+prev=; for a; do [ "$prev" = --state-fd ] && fd=$a; prev=$a; done
+sed 's/"version":[0-9]*/"version":99/' <&$fd >` + bin + `/doctored
+eval "exec $fd<` + bin + `/doctored"
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sigtermReexec(t, initPid, stderr)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.HasPrefix(pid1Initctl(initPid, "version"), "error") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new image does not answer:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Its output comes through a pipe: it may lag behind its answers.
+	waitFor(t, "word of the refused state", func() bool { return strings.Contains(stderr.String(), "newer version") })
+	if out := pid1Initctl(initPid, "list"); !strings.Contains(out, "talker stop/waiting") {
+		t.Fatalf("list after a stateless re-exec:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(logDir, "upstart.state"))
+	if err != nil || !strings.Contains(string(b), `"version":99`) {
+		t.Fatalf("upstart.state: %v %.100s", err, b)
+	}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", initPid))
+	for _, e := range ents {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", initPid, e.Name())); strings.Contains(l, "ptmx") {
+			t.Errorf("fd %s (%s) of the refused state is still open", e.Name(), l)
+		}
+	}
+}
+
+// Processes that end while a re-exec is under way: the exits collected
+// after the reaper stopped are handled by the next image, which spawns
+// what they lead to (the old one failed those jobs with "Spawn after
+// Detach"). 100 jobs with a pre-start start, and the daemon re-executes
+// while their pre-starts end; 20 times; every main process must run.
+func TestReexecDuringStarts(t *testing.T) {
+	const jobs, rounds = 100, 20
+	dir := t.TempDir()
+	defs := map[string]string{}
+	for k := 0; k < jobs; k++ {
+		defs[fmt.Sprintf("j%02d", k)] = "start on go\ntask\npre-start exec true\nexec touch " + dir + "/${UPSTART_JOB}-$R\n"
+	}
+	s := startSession(t, defs, "--no-log", "--verbose")
+	for r := 0; r < rounds; r++ {
+		conn := dialPrivate(t, s.address)
+		before := strings.Count(s.stderr.String(), "Re-executing")
+		mgr := conn.Object("", upstartManager)
+		if err := mgr.Call(upstartIface+".EmitEvent", 0, "go", []string{fmt.Sprintf("R=%d", r)}, false).Err; err != nil {
+			t.Fatal(err)
+		}
+		// Let some pre-starts run (the spawns take a while), then re-exec
+		// while the rest start and end.
+		time.Sleep(time.Duration(r%4) * 10 * time.Millisecond)
+		call := mgr.Call(upstartIface+".Restart", 0)
+		conn.Close()
+		if call.Err != nil && !strings.Contains(call.Err.Error(), "closed") {
+			t.Fatalf("Restart: %v", call.Err)
+		}
+		waitFor(t, "the re-exec", func() bool { return strings.Count(s.stderr.String(), "Re-executing") > before })
+		waitFor(t, fmt.Sprintf("round %d's main processes", r), func() bool {
+			m, _ := filepath.Glob(fmt.Sprintf("%s/j*-%d", dir, r))
+			return len(m) == jobs || strings.Contains(s.stderr.String(), "Failed to spawn")
+		})
+		if strings.Contains(s.stderr.String(), "Failed to spawn") {
+			t.Fatalf("round %d: a spawn failed:\n%s", r, s.stderr.String())
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, _, code := s.ctl("initctl", "list")
+			if code == 0 && strings.Count(out, "stop/waiting") == jobs {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: tasks still not ended:\n%s\ndaemon said:\n%s", r, out, s.stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := strings.Count(s.stderr.String(), "Re-executing"); n != rounds {
+		t.Fatalf("%d re-execs for %d rounds", n, rounds)
+	}
+	t.Logf("%d of %d re-execs passed on exits reaped after the reaper stopped", strings.Count(s.stderr.String(), "exits reaped by the previous image"), rounds)
 }

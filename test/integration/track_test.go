@@ -129,11 +129,16 @@ func TestPreStartHelperTracked(t *testing.T) {
 		t.Fatal(errs)
 	}
 	var out string
-	waitFor(t, "the helper in status", func() bool {
-		out, _, _ = s.ctl("status", "helper")
+	// Upstart's status shows only the tracked process (the pre-start
+	// has ended); -v lists the members too.
+	waitFor(t, "the helper in status -v", func() bool {
+		out, _, _ = s.ctl("initctl", "-v", "status", "helper")
 		return strings.Contains(out, "\tpre-start process ")
 	})
-	m := regexp.MustCompile(`\tpre-start process (\d+)`).FindStringSubmatch(out)
+	if plain, _, _ := s.ctl("status", "helper"); strings.Contains(plain, "pre-start") {
+		t.Errorf("status without -v shows the helper: %q", plain)
+	}
+	m := regexp.MustCompile(`\tpre-start process (\d+) \(member\)`).FindStringSubmatch(out)
 	hp, _ := strconv.Atoi(m[1])
 	deadline := time.Now().Add(5 * time.Second)
 	for cmdline(hp) != "sleep 1008" && time.Now().Before(deadline) {
