@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 mkdir -p bin
 go build -o bin/ ./cmd/...
 for n in start stop restart reload status; do ln -sf initctl "bin/$n"; done
+for n in reboot halt poweroff telinit runlevel; do ln -sf shutdown "bin/$n"; done
 
 rt=$(mktemp -d)
 export XDG_RUNTIME_DIR="$rt" XDG_CACHE_HOME="$rt/cache"

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+
+	"github.com/goupstart/upstart/internal/kmsg"
 )
 
 // Upstart's log priorities, mapped onto slog levels.
@@ -28,15 +30,43 @@ func priorityName(l slog.Level) string {
 	return best
 }
 
-// lineHandler writes "init: message" lines, as Upstart's daemon does.
+// lineHandler writes "init: message" lines, as Upstart's daemon does: to
+// stderr or a file, or into the kernel log as "<PRIORITY>init: message"
+// (PID 1 of a machine).
 type lineHandler struct {
 	mu    *sync.Mutex
 	w     io.Writer
+	kmsg  *kmsg.Writer // when set, instead of w
 	level *slog.LevelVar
 }
 
 func newLineHandler(w io.Writer, level *slog.LevelVar) *lineHandler {
 	return &lineHandler{mu: &sync.Mutex{}, w: w, level: level}
+}
+
+// setOutput sends the lines to w, or to the kernel log if k is set.
+func (h *lineHandler) setOutput(w io.Writer, k *kmsg.Writer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.w, h.kmsg = w, k
+}
+
+// kmsgPriority maps a level to the kernel's priority, as Upstart's
+// daemon does (debug 7, info 6, message 5, warn 4, error 3, fatal 2).
+func kmsgPriority(l slog.Level) int {
+	switch {
+	case l >= priorities["fatal"]:
+		return kmsg.Crit
+	case l >= priorities["error"]:
+		return kmsg.Err
+	case l >= priorities["warn"]:
+		return kmsg.Warning
+	case l >= priorities["message"]:
+		return kmsg.Notice
+	case l >= priorities["info"]:
+		return kmsg.Info
+	}
+	return kmsg.Debug
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
@@ -49,6 +79,9 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	})
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.kmsg != nil {
+		return h.kmsg.Log(kmsgPriority(r.Level), msg)
+	}
 	_, err := fmt.Fprintf(h.w, "init: %s\n", msg)
 	return err
 }

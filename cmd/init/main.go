@@ -39,7 +39,8 @@ func init() {
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1,
 		syscall.SIGUSR2, syscall.SIGPWR, syscall.SIGWINCH, syscall.SIGQUIT, syscall.SIGPIPE,
 		syscall.SIGALRM, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGVTALRM,
-		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO)
+		syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGIO,
+		sigHalt, sigPowerOff, sigReboot)
 }
 
 func main() {
@@ -92,6 +93,7 @@ type daemon struct {
 	pid1    bool
 	level   slog.LevelVar
 	log     *slog.Logger
+	logh    *lineHandler
 	e       *engine.Engine
 	sup     *supervise.Supervisor
 	dirs    []string
@@ -118,7 +120,8 @@ type daemon struct {
 func (d *daemon) run() error {
 	o := d.o
 	d.level.Set(priorities[o.priority])
-	d.log = slog.New(newLineHandler(os.Stderr, &d.level))
+	d.logh = newLineHandler(os.Stderr, &d.level)
+	d.log = slog.New(d.logh)
 	for _, u := range o.unimplemented {
 		d.log.Warn(fmt.Sprintf("Option %s is not implemented by this init daemon; ignored", u))
 	}
@@ -128,12 +131,17 @@ func (d *daemon) run() error {
 			return fmt.Errorf("Need to be root")
 		}
 		if !d.pid1 {
+			// `init 2` from a shell works like `telinit 2`, as in Upstart.
+			if tel := telinitPath(); tel != "" {
+				syscall.Exec(tel, append([]string{"telinit"}, os.Args[1:]...), os.Environ())
+			}
 			return fmt.Errorf("Not being executed as init")
 		}
 		if !o.restart {
 			d.bootSetup()
 		}
 	}
+	d.setDaemonLog() // boot.go
 	env := d.globalEnv()
 	var err error
 	d.dirs, err = d.confDirs()
@@ -333,6 +341,24 @@ func executable() string {
 	return "/proc/self/exe"
 }
 
+// telinitPath finds telinit: beside this binary, else in /sbin, else on
+// PATH ("" if nowhere).
+func telinitPath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "telinit")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if _, err := os.Stat("/sbin/telinit"); err == nil {
+		return "/sbin/telinit"
+	}
+	if p, err := exec.LookPath("telinit"); err == nil {
+		return p
+	}
+	return ""
+}
+
 // call runs f on the loop and waits for it.
 func (d *daemon) call(f func()) {
 	done := make(chan struct{})
@@ -379,6 +405,9 @@ func (d *daemon) confChanged(files, dirs []string, all bool) {
 
 func (d *daemon) globalEnv() []string {
 	if d.o.user && !d.o.noInheritEnv {
+		if d.o.jobPath != "" {
+			return environ.Set(os.Environ(), "PATH="+d.o.jobPath)
+		}
 		return os.Environ()
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin"
@@ -386,6 +415,9 @@ func (d *daemon) globalEnv() []string {
 		if p := os.Getenv("PATH"); p != "" {
 			path = p
 		}
+	}
+	if d.o.jobPath != "" {
+		path = d.o.jobPath
 	}
 	env := []string{"PATH=" + path}
 	if t := os.Getenv("TERM"); t != "" {

@@ -39,6 +39,11 @@ type options struct {
 	// unimplemented are the Upstart options given that we do not
 	// implement; they are logged once at startup.
 	unimplemented []string
+
+	// PID-1 duties (boot.go, halt.go).
+	mountTmp, noCgroupMount bool
+	jobPath                 string // PATH of jobs ("": the default)
+	daemonLog               string // kmsg, stderr or a file ("": by mode)
 }
 
 // initOption is one option of the table that drives parsing and --help.
@@ -109,6 +114,12 @@ var initOptions = []initOption{
 		o.defaultOOM = &n
 		return nil
 	}},
+	{0, "--mount-tmp", "", "PID 1: mount a tmpfs on /tmp if nothing is there", flag(func(o *options) { o.mountTmp = true })},
+	{0, "--no-cgroup-mount", "", "PID 1: leave /sys/fs/cgroup alone (the system builds its own hierarchy there)",
+		flag(func(o *options) { o.noCgroupMount = true })},
+	{0, "--job-path", "PATH", "PATH in jobs' environment", func(o *options, v string) error { o.jobPath = v; return nil }},
+	{0, "--daemon-log", "TARGET", "where the daemon logs: kmsg, stderr or a file (default: kmsg as PID 1 of a machine, else stderr)",
+		func(o *options, v string) error { o.daemonLog = v; return nil }},
 	// libnih's.
 	{'q', "--quiet", "", "reduce output to errors only", flag(func(o *options) { o.priority = "error" })},
 	{'v', "--verbose", "", "increase output to include informational messages", flag(func(o *options) { o.priority = "info" })},

@@ -26,6 +26,8 @@ func (d *daemon) handleSignals() {
 			d.emit("keyboard-request")
 		case sig == syscall.SIGPWR && d.pid1:
 			d.emit("power-status-changed")
+		case shutdownSignals[sig] != "" && d.pid1:
+			d.endSystem(shutdownSignals[sig]) // returns only if reboot(2) failed
 		case sig == syscall.SIGUSR1:
 			d.bus.reconnect()
 		case sig == sigEndSession && !d.pid1:

@@ -80,6 +80,8 @@ Other commands:
   boot-chart                  Write an SVG timeline of the jobs since the daemon
                                 started.
   blame                       List jobs by the time they took to start.
+  disable-respawn             Stop every job from respawning (Chromium OS, for
+                                the shutdown).
   help                        display list of commands
 
 For more information on a command, try ` + "`initctl COMMAND --help'" + `.

@@ -139,6 +139,8 @@ func init() {
 			"Writes the chart to standard output.", nil},
 		{"blame", "", "List jobs by the time they took to start.", "", cmdBlame, "",
 			"Lists the job instances started since the daemon started, the slowest first.", nil},
+		{"disable-respawn", "", "Stop every job from respawning (Chromium OS, for the shutdown).", "", cmdDisableRespawn, "",
+			"From now on no job respawns; a job whose process ends is stopped as if it had no respawn stanza.", nil},
 		// libnih adds this one to every command table.
 		{"help", "", "display list of commands", "", nil, "", "", nil},
 	}
@@ -858,6 +860,18 @@ func cmdNotifyDiskWriteable(e *env, args []string) error {
 		return err
 	}
 	_, err = c.call(control.ManagerPath, control.ManagerIface, "NotifyDiskWriteable")
+	return err
+}
+
+// cmdDisableRespawn: no job respawns from now on (Chromium OS's
+// chromeos_shutdown uses it so that nothing comes back while the system
+// goes down).
+func cmdDisableRespawn(e *env, args []string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(control.ManagerPath, control.ExtManagerIface, "DisableRespawn")
 	return err
 }
 

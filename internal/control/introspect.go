@@ -58,7 +58,7 @@ func (s *ifaceSpec) prop(name string) *propSpec {
 	return nil
 }
 
-var managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec *ifaceSpec
+var managerSpec, extManagerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec *ifaceSpec
 
 // The tables are filled in init: their methods refer back to them.
 func init() {
@@ -95,6 +95,14 @@ func init() {
 		props: []propSpec{
 			{"version", "s", "read"},
 			{"log_priority", "s", "readwrite"},
+		},
+	}
+
+	extManagerSpec = &ifaceSpec{
+		name: ExtManagerIface,
+		methods: []methodSpec{
+			{name: "DisableRespawn", fn: mDisableRespawn},
+			{name: "Shutdown", in: []arg{{"how", "s"}}, fn: mShutdown},
 		},
 	}
 

@@ -213,12 +213,12 @@ func buildSpecTables() {
 	specsByKind = [...][]*ifaceSpec{
 		kindNode:     common,
 		kindJobs:     common,
-		kindManager:  with(managerSpec, propertiesSpec, diagSpec),
+		kindManager:  with(managerSpec, propertiesSpec, diagSpec, extManagerSpec),
 		kindJob:      with(jobSpec, propertiesSpec),
 		kindInstance: with(instanceSpec, propertiesSpec, extInstanceSpec),
 		kindBusShim:  with(busShimSpec),
 	}
-	for _, s := range []*ifaceSpec{managerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec, diagSpec} {
+	for _, s := range []*ifaceSpec{managerSpec, extManagerSpec, jobSpec, instanceSpec, extInstanceSpec, propertiesSpec, introspectSpec, peerSpec, busShimSpec, diagSpec} {
 		for i := range s.methods {
 			m := &s.methods[i]
 			var b strings.Builder
@@ -417,6 +417,36 @@ func mRestart(cl *call) ([]any, error) {
 		return nil, notSupported("Restart (re-exec)")
 	}
 	return noReply(r.ReExec())
+}
+
+// mDisableRespawn: no job respawns from now on (org.goupstart.Manager1).
+func mDisableRespawn(cl *call) ([]any, error) {
+	if err := cl.privileged("disable respawn"); err != nil {
+		return nil, err
+	}
+	r, ok := cl.backend().(RespawnDisabler)
+	if !ok {
+		return nil, notSupported("DisableRespawn")
+	}
+	return noReply(r.DisableRespawn())
+}
+
+// mShutdown asks PID 1 to end the system (org.goupstart.Manager1).
+func mShutdown(cl *call) ([]any, error) {
+	if err := cl.privileged("shut the system down"); err != nil {
+		return nil, err
+	}
+	how := cl.str(0)
+	switch how {
+	case "halt", "poweroff", "reboot":
+	default:
+		return nil, invalidArgs("Unknown shutdown action: " + how + " (halt, poweroff or reboot)")
+	}
+	r, ok := cl.backend().(SystemShutdowner)
+	if !ok || cl.opts().Session {
+		return nil, notSupported("Shutdown")
+	}
+	return noReply(r.SystemShutdown(how))
 }
 
 func mEmitEvent(cl *call) ([]any, error) {

@@ -17,9 +17,12 @@ const (
 	// ExtInstanceIface holds our additions to an instance, kept apart so
 	// that Upstart's own interfaces stay exactly as Upstart defines them.
 	ExtInstanceIface = "org.goupstart.Instance1"
-	PropertiesIface  = "org.freedesktop.DBus.Properties"
-	IntrospectIface  = "org.freedesktop.DBus.Introspectable"
-	PeerIface        = "org.freedesktop.DBus.Peer"
+	// ExtManagerIface holds our additions to the manager: DisableRespawn
+	// and Shutdown.
+	ExtManagerIface = "org.goupstart.Manager1"
+	PropertiesIface = "org.freedesktop.DBus.Properties"
+	IntrospectIface = "org.freedesktop.DBus.Introspectable"
+	PeerIface       = "org.freedesktop.DBus.Peer"
 
 	// SystemAddress is the private socket of the system instance.
 	SystemAddress = "unix:abstract=/com/ubuntu/upstart"

@@ -79,6 +79,14 @@ type (
 	DBusAddressNotifier interface{ NotifyDBusAddress(address string) error }
 	// DiskWriteableNotifier serves NotifyDiskWriteable (flush early job logs).
 	DiskWriteableNotifier interface{ NotifyDiskWriteable() error }
+	// RespawnDisabler serves org.goupstart.Manager1.DisableRespawn: no
+	// job respawns from then on.
+	RespawnDisabler interface{ DisableRespawn() error }
+	// SystemShutdowner serves org.goupstart.Manager1.Shutdown: PID 1
+	// stops every job, kills what is left, syncs and halts ("halt"),
+	// powers off ("poweroff") or reboots ("reboot"). It returns once the
+	// shutdown is under way.
+	SystemShutdowner interface{ SystemShutdown(how string) error }
 	// CGroupManagerNotifier serves NotifyCGroupManagerAddress.
 	CGroupManagerNotifier interface{ NotifyCGroupManagerAddress(address string) error }
 )

@@ -55,6 +55,12 @@ func (b *Backend) call(f func()) {
 	<-done
 }
 
+// DisableRespawn serves org.goupstart.Manager1.DisableRespawn.
+func (b *Backend) DisableRespawn() error {
+	b.call(b.E.DisableRespawn)
+	return nil
+}
+
 func (b *Backend) Jobs() (out []api.JobInfo) {
 	b.call(func() { out = b.E.Jobs() })
 	return

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"sort"
 	"syscall"
 	"time"
@@ -509,6 +510,19 @@ func (e *Engine) Running() []string {
 	}
 	return out
 }
+
+// DisableRespawn stops every job from respawning from now on: a main
+// process that ends is handled as in a job without `respawn` (Chromium
+// OS's initctl disable-respawn, used as the shutdown begins). Loop only.
+func (e *Engine) DisableRespawn() {
+	if !e.respawnDisabled {
+		e.logf(slog.LevelInfo, "Respawning disabled")
+	}
+	e.respawnDisabled = true
+}
+
+// RespawnDisabled tells whether DisableRespawn was called.
+func (e *Engine) RespawnDisabled() bool { return e.respawnDisabled }
 
 // Restarted tells subscribers that the daemon re-executed itself (the
 // D-Bus Restarted signal). Loop only.

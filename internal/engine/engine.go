@@ -98,6 +98,9 @@ type Engine struct {
 	subs    map[int]func(api.Signal)
 	nextSub int
 	polling bool
+	// respawnDisabled: no job respawns any more (initctl
+	// disable-respawn, a shutdown).
+	respawnDisabled bool
 
 	// incremental: changes of a few classes (UpdateJobs) update sorted
 	// and byEvent in place of marking them stale.

@@ -429,6 +429,34 @@ func TestImport(t *testing.T) {
 	}
 }
 
+// After DisableRespawn a respawning job's end is an end: a clean exit
+// stops it (RESULT=ok), a failure fails it; the flag survives a snapshot.
+func TestDisableRespawn(t *testing.T) {
+	h := newHarness(t)
+	h.job("r", "", "", "respawn main")
+	h.job("q", "", "", "respawn main")
+	h.e.StartJob("r", nil, nil)
+	h.e.StartJob("q", nil, nil)
+	h.exit(h.pid("r", "", conf.Main), 1)
+	h.wantStatus("r", "", "start/running") // respawned
+	h.e.DisableRespawn()
+	h.exit(h.pid("r", "", conf.Main), 0)
+	h.wantStatus("r", "", "stop/waiting")
+	ev := h.eventsFor("r")
+	if want := "stopped JOB=r INSTANCE= RESULT=ok PROCESS=main EXIT_STATUS=0"; ev[len(ev)-1] != want {
+		t.Fatalf("got %q", ev[len(ev)-1])
+	}
+	h.exit(h.pid("q", "", conf.Main), 3)
+	h.wantStatus("q", "", "stop/waiting")
+	ev = h.eventsFor("q")
+	if want := "stopped JOB=q INSTANCE= RESULT=failed PROCESS=main EXIT_STATUS=3"; ev[len(ev)-1] != want {
+		t.Fatalf("got %q", ev[len(ev)-1])
+	}
+	if !h.e.Snapshot(nil).RespawnDisabled {
+		t.Fatal("the snapshot lost the flag")
+	}
+}
+
 // reloadAll gives every job a new definition, as a reload that re-reads
 // every job file does (new objects, the same text).
 func (h *harness) reloadAll() {

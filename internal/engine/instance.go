@@ -666,12 +666,17 @@ func (e *Engine) mainEnded(i *instance, x exitInfo) {
 	if abnormal && !x.spawnErr && normalExit(d, status) {
 		abnormal = false
 	}
+	respawn := d.Respawn && !e.respawnDisabled
+	if d.Respawn && e.respawnDisabled && !d.Task && !x.spawnErr && !status.Signaled() && status.ExitStatus() == 0 {
+		// Respawn is off (a shutdown): a clean end is just an end.
+		abnormal = false
+	}
 	if i.rd != nil && i.rd.stopping && !x.spawnErr {
 		// It said STOPPING=1 first: an end it announced is no crash.
 		abnormal = false
 	}
 	if i.goal == job.GoalStart && abnormal {
-		if d.Respawn && !x.spawnErr {
+		if respawn && !x.spawnErr {
 			if e.respawnTooFast(i) {
 				e.flushSuppressed(i)
 				e.logf(slog.LevelWarn, "%s respawning too fast, stopped", i.label())

@@ -17,7 +17,7 @@ import (
 // keepFD is called with the file of every event that has one; it returns
 // the descriptor number that will be open in the next image.
 func (e *Engine) Snapshot(keepFD func(*os.File) int) *state.Engine {
-	s := &state.Engine{Env: append([]string(nil), e.env...), ReadyNextID: e.ready.nextID}
+	s := &state.Engine{Env: append([]string(nil), e.env...), RespawnDisabled: e.respawnDisabled, ReadyNextID: e.ready.nextID}
 	defIdx := map[*conf.Job]int{}
 	def := func(d *conf.Job) int {
 		if d == nil {
@@ -136,6 +136,7 @@ func (e *Engine) Restore(s *state.Engine, file func(fd int) *os.File) error {
 		e.stale = true
 		return fmt.Errorf("restore: %w", err)
 	}
+	e.respawnDisabled = s.RespawnDisabled
 	e.stale = true
 	e.Poll()
 	return nil

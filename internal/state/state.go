@@ -79,6 +79,8 @@ type Engine struct {
 	// conditions still know of (Queued false).
 	Events  []Event `json:"events"`
 	Classes []Class `json:"classes"`
+	// RespawnDisabled: initctl disable-respawn was used.
+	RespawnDisabled bool `json:"respawn_disabled,omitempty"`
 	// ReadyNextID is the last readiness watch id given out (optional).
 	ReadyNextID uint64 `json:"ready_next_id,omitempty"`
 }

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	for _, n := range []string{"start", "stop", "restart", "reload", "status"} {
 		os.Symlink("initctl", filepath.Join(dir, n))
 	}
+	for _, n := range []string{"reboot", "halt", "poweroff", "telinit", "runlevel"} {
+		os.Symlink("shutdown", filepath.Join(dir, n))
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
