@@ -22,6 +22,7 @@ import (
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
 	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/ready"
 	"github.com/goupstart/upstart/internal/state"
 	"github.com/goupstart/upstart/internal/supervise"
 )
@@ -110,6 +111,7 @@ type daemon struct {
 	done      chan struct{}
 	bus       *busLink        // bus.go
 	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
+	ready     *ready.Manager  // ready.go
 	// cgroupName is the name of PID 1's cgroup tree when it is not the
 	// default (passed on at a re-exec).
 	cgroupName string
@@ -191,7 +193,9 @@ func (d *daemon) run() error {
 	tracking := d.setupTracking(&eopts) // cgroups.go
 	d.log.Log(context.Background(), priorities["message"], "Process tracking: "+tracking)
 	d.setupEventLog(&eopts) // logging.go
+	d.setupReadiness(&eopts)
 	d.e = engine.New(eopts)
+	d.ready.Deliver = func(n engine.Notice) { d.e.Post(func() { d.e.HandleNotice(n) }) }
 	d.e.SetClock(engine.RealClock{Engine: d.e})
 	backend := &engine.Backend{
 		E:            d.e,
@@ -222,6 +226,7 @@ func (d *daemon) run() error {
 		<-returned
 	}
 	go d.e.Run(exits, d.done)
+	d.restoreReadiness(doc) // ready.go
 	d.call(d.reload)
 	if doc != nil {
 		// Watching a thousand groups again takes about 0.1 s: not before

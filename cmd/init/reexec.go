@@ -160,6 +160,16 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	reaped = append(reaped, queued...)
 	undo = append(undo, d.sup.Reattach)
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
+	// The readiness watchers stop before the snapshot: a notify message
+	// not read yet waits in its socket for the next image.
+	if d.ready != nil {
+		raw, err := d.ready.Detach(keepFD)
+		undo = append(undo, d.ready.Reattach)
+		if err != nil {
+			return fmt.Errorf("readiness watchers: %w", err)
+		}
+		doc.Ready = raw
+	}
 	doc.Engine = *d.e.Snapshot(keepFD)
 
 	b, err := state.Encode(&doc)

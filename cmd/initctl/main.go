@@ -571,6 +571,15 @@ func cmdStatus(e *env, args []string) error {
 		if v, err := c.property(ip, control.ExtInstanceIface, "tracking"); err == nil {
 			e.out(fmt.Sprintf("\ttracking: %v", v.Value()))
 		}
+		// Readiness (expect event, notify, …): what it waits for, and
+		// the last STATUS= of a notify job.
+		for _, p := range []string{"awaiting", "status"} {
+			if v, err := c.property(ip, control.ExtInstanceIface, p); err == nil {
+				if s, _ := v.Value().(string); s != "" {
+					e.out(fmt.Sprintf("\t%s: %s", p, s))
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -50,7 +50,16 @@ const (
 	ExpectDaemon
 	ExpectFork
 	ExpectExit // `expect exit N`
+	// ExpectEvent: `expect event COND` and its sugar (`expect notify`,
+	// `expect fd N`, `expect file PATH`, `expect socket …`, `expect dbus
+	// NAME`): the job is ready when ExpectOn matches.
+	ExpectEvent
 )
+
+// ReadyEvent is the event the readiness watchers of the `expect` sugar
+// emit: ready JOB=… INSTANCE=… SOURCE=notify|fd|file|socket|dbus (and a
+// detail of the source: FILE, PROTO and ADDR, NAME, FD).
+const ReadyEvent = "ready"
 
 // Console is where a job's standard streams go.
 type Console int
@@ -109,6 +118,17 @@ type Job struct {
 	KillTimeout   time.Duration `json:",omitempty"` // default 5s
 	KillSignal    int           `json:",omitempty"` // default SIGTERM
 	ReloadSignal  int           `json:",omitempty"` // default SIGHUP
+
+	// ExpectOn is the readiness condition of ExpectEvent: the `start on`
+	// language, $VAR expanded from the instance's environment.
+	ExpectOn *cond.Node `json:",omitempty"`
+	// ExpectWatch names the watcher of the sugar that produces the ready
+	// event: ["notify"], ["fd", "N"], ["file", PATH], ["socket", PROTO,
+	// ADDR], ["dbus", NAME]; nil for a plain `expect event`.
+	ExpectWatch []string `json:",omitempty"`
+	// Watchdog is the `watchdog SECONDS` interval: a job with a notify
+	// socket must send WATCHDOG=1 at least this often once running.
+	Watchdog time.Duration `json:",omitempty"`
 
 	Console Console `json:",omitempty"`
 	// LogPipe: `console log pipe`, output is logged through a pipe

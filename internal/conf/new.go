@@ -51,6 +51,8 @@ func (j *Job) Clone() *Job {
 	c := *j
 	c.StartOn = cloneNode(j.StartOn)
 	c.StopOn = cloneNode(j.StopOn)
+	c.ExpectOn = cloneNode(j.ExpectOn)
+	c.ExpectWatch = slices.Clone(j.ExpectWatch)
 	c.Emits = slices.Clone(j.Emits)
 	for i, p := range j.Process {
 		if p != nil {

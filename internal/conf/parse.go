@@ -139,6 +139,7 @@ func init() {
 		"limit":      stanzaLimit,
 		"apparmor":   stanzaApparmor,
 		"cgroup":     stanzaCgroup,
+		"watchdog":   stanzaWatchdog,
 	}
 }
 
@@ -328,7 +329,13 @@ func stanzaExpect(p *parser, _ int) error {
 	if err != nil {
 		return err
 	}
+	if t.text != "timeout" {
+		// A later expect stanza replaces an earlier one.
+		p.job.ExpectOn, p.job.ExpectWatch = nil, nil
+	}
 	switch t.text {
+	case "event", "notify", "fd", "file", "socket", "dbus":
+		return p.expectReady(t.text)
 	case "stop":
 		p.job.Expect, p.job.ExpectExits = ExpectStop, 0
 	case "daemon":

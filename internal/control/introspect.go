@@ -161,6 +161,8 @@ func init() {
 		props: []propSpec{
 			{"tracking", "s", "read"},
 			{"members", "a(si)", "read"},
+			{"awaiting", "s", "read"},
+			{"status", "s", "read"},
 		},
 	}
 

@@ -823,7 +823,15 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		for _, p := range in.Members {
 			members = append(members, procEntry{p.Name, int32(p.Pid)})
 		}
-		return map[string]any{"tracking": t, "members": members}, nil
+		props := map[string]any{"tracking": t, "members": members, "awaiting": "", "status": ""}
+		if r, ok := b.(ReadinessReporter); ok {
+			awaiting, status, err := r.ReadyInfo(o.job, o.instance)
+			if err != nil {
+				return nil, err
+			}
+			props["awaiting"], props["status"] = awaiting, status
+		}
+		return props, nil
 	}
 	return map[string]any{}, nil
 }

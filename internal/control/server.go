@@ -65,6 +65,12 @@ type (
 		RunAction(job, instance, name string) (pid int, err error)
 		Tracking() string
 	}
+	// ReadinessReporter serves the awaiting and status properties of our
+	// extension interface: what an instance waits for to be ready (""
+	// when it does not wait) and the last STATUS= it sent.
+	ReadinessReporter interface {
+		ReadyInfo(job, instance string) (awaiting, status string, err error)
+	}
 	// SessionEnder serves EndSession (Session Init logout). It is called
 	// after the caller has had its reply (the session may end the process
 	// before it returns); an error it returns is only logged.

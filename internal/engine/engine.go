@@ -75,6 +75,9 @@ type Options struct {
 	// Recover makes the loop survive a panic in one message (PID 1 may
 	// not die): it is logged with its stack and the loop goes on.
 	Recover bool
+	// Readiness sets up the watchers of `expect notify|fd|file|socket|
+	// dbus` and `watchdog` (nil: those jobs wait until the timeout).
+	Readiness Readiness
 }
 
 // Engine is the daemon's state. Its methods must be called on the loop
@@ -105,6 +108,8 @@ type Engine struct {
 
 	msgs chan func()
 	hist history // for the diagnostics (diag.go)
+
+	ready readyTable // readiness waits and watches (ready.go)
 	// Stats for benchmarks and tests.
 	EventsHandled uint64
 }

@@ -117,6 +117,7 @@ func (e *Engine) handle(ev *event) {
 		e.opt.OnEvent(ev.Name, ev.Env)
 	}
 	e.logf(slog.LevelDebug, "Handling %s event", ev.Name)
+	e.feedReady(ev)
 	for _, c := range e.classesFor(ev.Name) {
 		if e.classes[c.name] != c {
 			continue // removed while this event was handled

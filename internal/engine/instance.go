@@ -127,6 +127,9 @@ type instance struct {
 	// for `expect` readiness.
 	expectExits int
 	expectTimer Timer
+	// rd is the readiness state of `expect event` and its sugar (nil
+	// for jobs that use none of it).
+	rd *readiness
 
 	// The log of a respawning main process is rate-limited (respawnQuiet):
 	// the window's start, the exits logged in it, and those not logged.
@@ -190,6 +193,7 @@ func (e *Engine) enter(i *instance, s job.State) {
 	for {
 		old := i.state
 		i.state = s
+		e.leftState(i, old, s)
 		if !i.quiet {
 			e.logf(slog.LevelInfo, "%s state changed from %s to %s", i.label(), old, s)
 		}
@@ -251,6 +255,9 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		// `expect stop`; after N exits of the main process tree for
 		// fork, daemon and `expect exit N` (no ptrace: exits are counted
 		// as the reaper sees them).
+		if i.pids[conf.Main] != 0 && d.Expect == conf.ExpectEvent {
+			return e.startReadyWait(i)
+		}
 		if i.pids[conf.Main] == 0 || (d.Expect != conf.ExpectStop && !i.expectCounting()) {
 			return true
 		}
@@ -369,10 +376,20 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 	if argv != nil {
 		name = "tmpfiles"
 	}
-	pid, err := e.spawnRequest(supervise.Request{
+	req := supervise.Request{
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
 		Env: e.processEnv(i, t), Console: c,
-	}, name)
+	}
+	readied := t == conf.Main && argv == nil
+	if readied {
+		if err := e.readyPrepare(i, &req); err != nil {
+			return 0, err
+		}
+	}
+	pid, err := e.spawnRequest(req, name)
+	if readied {
+		e.readySpawned(i, pid)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -506,6 +523,7 @@ func (e *Engine) removeInstance(i *instance) {
 	if i.stopCond != nil {
 		e.release(i.stopCond.Reset())
 	}
+	e.readyClosed(i)
 	if c.instances[i.name] != i {
 		return
 	}
@@ -651,6 +669,10 @@ func (e *Engine) mainEnded(i *instance, x exitInfo) {
 	respawn := d.Respawn && !e.respawnDisabled
 	if d.Respawn && e.respawnDisabled && !d.Task && !x.spawnErr && !status.Signaled() && status.ExitStatus() == 0 {
 		// Respawn is off (a shutdown): a clean end is just an end.
+		abnormal = false
+	}
+	if i.rd != nil && i.rd.stopping && !x.spawnErr {
+		// It said STOPPING=1 first: an end it announced is no crash.
 		abnormal = false
 	}
 	if i.goal == job.GoalStart && abnormal {

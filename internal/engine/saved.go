@@ -17,7 +17,7 @@ import (
 // keepFD is called with the file of every event that has one; it returns
 // the descriptor number that will be open in the next image.
 func (e *Engine) Snapshot(keepFD func(*os.File) int) *state.Engine {
-	s := &state.Engine{Env: append([]string(nil), e.env...), RespawnDisabled: e.respawnDisabled}
+	s := &state.Engine{Env: append([]string(nil), e.env...), RespawnDisabled: e.respawnDisabled, ReadyNextID: e.ready.nextID}
 	defIdx := map[*conf.Job]int{}
 	def := func(d *conf.Job) int {
 		if d == nil {
@@ -106,6 +106,7 @@ func (e *Engine) snapshotInstance(i *instance, def func(*conf.Job) int, addEvent
 	for _, m := range i.members {
 		si.Members = append(si.Members, state.Member{Pid: m.pid, Name: m.name})
 	}
+	si.Ready = e.snapshotReady(i, latches)
 	return si
 }
 
@@ -182,6 +183,7 @@ func (r *restorer) latches(c *cond.Condition, ls []state.Latch) error {
 func (r *restorer) run(file func(fd int) *os.File) error {
 	e := r.e
 	e.env = append([]string(nil), r.s.Env...)
+	e.ready.nextID = r.s.ReadyNextID
 	progressOf := map[string]progress{"pending": pending, "handling": handling, "finished": finished}
 	for _, se := range r.s.Events {
 		p, ok := progressOf[se.Progress]
@@ -322,6 +324,9 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 			t = conf.DefaultExpectTimeout
 		}
 		e.armExpectTimer(i, max(si.ExpectDeadline.Sub(now), 0), t)
+	}
+	if err := r.readyInstance(i, si.Ready); err != nil {
+		return fmt.Errorf("ready: %w", err)
 	}
 	if _, spawning := spawnType[i.state]; spawning {
 		// Only a spawn waiting for a retry rests in a spawning state.

@@ -249,6 +249,8 @@ func expectName(d *conf.Job) string {
 		return "daemon"
 	case conf.ExpectExit:
 		return fmt.Sprintf("exit %d", d.ExpectExits)
+	case conf.ExpectEvent:
+		return readyName(d)
 	}
 	return "none"
 }

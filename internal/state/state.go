@@ -43,6 +43,9 @@ type Document struct {
 	// reaping and did not handle: the next image handles them first, so
 	// that what they start is spawned there (format 2).
 	Reaped []Reaped `json:"reaped,omitempty"`
+	// Ready is the readiness watchers' handover (ready.Handover): the
+	// notify sockets kept open across the exec. Optional.
+	Ready json.RawMessage `json:"ready,omitempty"`
 }
 
 // Reaped is one exit collected by the supervisor (supervise.Exit).
@@ -78,6 +81,8 @@ type Engine struct {
 	Classes []Class `json:"classes"`
 	// RespawnDisabled: initctl disable-respawn was used.
 	RespawnDisabled bool `json:"respawn_disabled,omitempty"`
+	// ReadyNextID is the last readiness watch id given out (optional).
+	ReadyNextID uint64 `json:"ready_next_id,omitempty"`
 }
 
 // Event is one event.
@@ -140,6 +145,27 @@ type Instance struct {
 	Members    []Member       `json:"members,omitempty"`
 	Sessions   map[int]string `json:"sessions,omitempty"`
 	ActionPids map[string]int `json:"action_pids,omitempty"`
+
+	// Ready is the readiness state of `expect event` and its sugar
+	// (optional: absent for jobs that use none of it).
+	Ready *Ready `json:"ready,omitempty"`
+}
+
+// Ready is an instance's readiness state. The wait's deadline is
+// ExpectDeadline.
+type Ready struct {
+	ID      uint64  `json:"id,omitempty"` // the watch id (0: none)
+	Waiting bool    `json:"waiting,omitempty"`
+	Latches []Latch `json:"latches,omitempty"` // of the expect event condition
+	Status  string  `json:"status,omitempty"`
+	Errno   int     `json:"errno,omitempty"`
+
+	Reloading bool `json:"reloading,omitempty"`
+	Stopping  bool `json:"stopping,omitempty"`
+	// Watchdog is the interval in force (ns); WatchdogDeadline is zero
+	// when no deadline runs.
+	Watchdog         time.Duration `json:"watchdog,omitempty"`
+	WatchdogDeadline time.Time     `json:"watchdog_deadline,omitzero"`
 }
 
 // Exit is how a process ended.

@@ -26,8 +26,12 @@ const PreExecArg = "--pre-exec"
 
 // preExecStatusFd is where the pre-exec process finds the close-on-exec
 // status pipe: nothing is written to it when the job's program is executed
-// (EOF), an encoded SpawnError otherwise.
+// (EOF), an encoded SpawnError otherwise. A job that wants descriptor 3
+// itself (`expect fd 3`) gets it, and the pipe is elsewhere (-S N).
 const preExecStatusFd = 3
+
+// statusFd is where this pre-exec process's status pipe is.
+var statusFd = preExecStatusFd
 
 // preSpec is what the pre-exec process applies before executing the job's
 // program, in this order: cgroup v1 hierarchies joined, then (Upstart's
@@ -46,6 +50,7 @@ type preSpec struct {
 	cred        *creds
 	path        string   // program to execute, as seen after chroot/chdir
 	argv        []string // its argv
+	pidEnv      string   // a variable set to the process's pid before the exec
 }
 
 type rlimit struct {
@@ -89,6 +94,9 @@ func (s *preSpec) args() []string {
 		}
 		a = append(a, "-g", strconv.FormatUint(uint64(c.gid), 10))
 		a = append(a, "-u", strconv.FormatUint(uint64(c.uid), 10))
+	}
+	if s.pidEnv != "" {
+		a = append(a, "-P", s.pidEnv)
 	}
 	a = append(a, "--", s.path)
 	return append(a, s.argv...)
@@ -144,6 +152,8 @@ func parsePreSpec(args []string) (*preSpec, error) {
 			} else {
 				s.oom = &x
 			}
+		case "-P":
+			s.pidEnv = v
 		case "-r":
 			s.chroot = v
 		case "-d":
@@ -195,7 +205,13 @@ func RunPreExec(args []string) {
 	// Thread attributes (nice, credentials) are per thread on Linux and
 	// execve keeps those of the calling thread: do everything on one.
 	runtime.LockOSThread()
-	unix.CloseOnExec(preExecStatusFd)
+	if len(args) >= 2 && args[0] == "-S" {
+		if n, err := strconv.Atoi(args[1]); err == nil {
+			statusFd = n
+		}
+		args = args[2:]
+	}
+	unix.CloseOnExec(statusFd)
 
 	spec, err := parsePreSpec(args)
 	if err != nil {
@@ -204,12 +220,15 @@ func RunPreExec(args []string) {
 	if op, err := spec.apply(); err != nil {
 		preExecFail(op, err)
 	}
+	if spec.pidEnv != "" {
+		os.Setenv(spec.pidEnv, strconv.Itoa(os.Getpid()))
+	}
 	err = unix.Exec(spec.path, spec.argv, os.Environ())
 	preExecFail(opExec, err)
 }
 
 func preExecFail(op string, err error) {
-	unix.Write(preExecStatusFd, encodeChildErr(op, err))
+	unix.Write(statusFd, encodeChildErr(op, err))
 	os.Exit(255)
 }
 

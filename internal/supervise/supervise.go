@@ -336,6 +336,9 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 	if len(r.CgroupProcs) > 0 {
 		spec.cgroupProcs, needPre = r.CgroupProcs, true
 	}
+	if r.PidEnv != "" {
+		spec.pidEnv, needPre = r.PidEnv, true
+	}
 	pl.dir = dir
 	if pl.chroot != "" {
 		if err := checkDir(pl.chroot); err != nil {
@@ -456,9 +459,8 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	}
 	attr := &syscall.ProcAttr{Env: r.Env, Sys: sys}
 	path, argv := pl.path, pl.argv
-	var statusR *os.File
+	var statusR, statusW *os.File
 	if pl.pre != nil {
-		var statusW *os.File
 		if statusR, statusW, err = os.Pipe(); err != nil {
 			return 0, &SpawnError{Op: opPreExec, Err: err}
 		}
@@ -494,6 +496,29 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 		}
 		files[ScriptFd] = scriptR.Fd()
 	}
+	for _, cf := range r.Files {
+		if cf.Num < 3 || (cf.Num == ScriptFd && pl.script != nil) {
+			if statusR != nil {
+				statusR.Close()
+			}
+			if scriptW != nil {
+				scriptW.Close()
+			}
+			return 0, &SpawnError{Op: opExec, Err: fmt.Errorf("descriptor %d is taken", cf.Num)}
+		}
+		for len(files) <= cf.Num {
+			files = append(files, ^uintptr(0))
+		}
+		if cf.Num == preExecStatusFd && pl.pre != nil {
+			// The job wants the pre-exec step's status descriptor:
+			// the status pipe moves past the others and the step is
+			// told where (-S, before its other arguments).
+			moved := len(files)
+			files = append(files, statusW.Fd())
+			argv = append(append(append([]string(nil), s.opts.PreExec...), "-S", strconv.Itoa(moved)), argv[len(s.opts.PreExec):]...)
+		}
+		files[cf.Num] = cf.File.Fd()
+	}
 	attr.Files = files
 
 	s.forkMu.RLock()
@@ -519,6 +544,7 @@ func (s *Supervisor) Spawn(r Request) (int, error) {
 	s.forkMu.RUnlock()
 	runtime.KeepAlive(std)
 	runtime.KeepAlive(r.CgroupDir)
+	runtime.KeepAlive(r.Files)
 
 	if err != nil {
 		if statusR != nil {

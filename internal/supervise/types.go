@@ -38,6 +38,21 @@ type Request struct {
 	// before anything of the job is applied (v1 cannot create a process
 	// in a cgroup). They make the spawn use the pre-exec mode.
 	CgroupProcs []string
+
+	// Files are extra descriptors for the child: File at descriptor Num
+	// (3 and up; not the script's descriptor, nor 3 when the pre-exec
+	// step is used). Spawn neither closes nor keeps them.
+	Files []ChildFile
+	// PidEnv, when set, names an environment variable that the process
+	// finds set to its own pid (WATCHDOG_PID); it makes the spawn use the
+	// pre-exec step, which knows the pid before the job's program runs.
+	PidEnv string
+}
+
+// ChildFile is one extra descriptor of a spawned process.
+type ChildFile struct {
+	Num  int
+	File *os.File
 }
 
 // Exit reports the end of a process that Spawn started. It is sent exactly
