@@ -3,13 +3,15 @@
 # them, their symlinks and (with --debian) the job set for Debian-like
 # systems into a root directory.
 #
-#   scripts/install.sh [--debian] [--destdir DIR]
+#   scripts/install.sh [--debian] [--session] [--destdir DIR]
 #
 #   --destdir DIR   install under DIR instead of / (DESTDIR-style: DIR/sbin,
 #                   DIR/etc/init, …; the system test builds its guest so)
 #   --debian        also install conf/debian/*.conf into DIR/etc/init (the
 #                   jobs that run /etc/init.d through sysv-rc, the gettys,
 #                   control-alt-delete, …; see conf/debian/*.conf)
+#   --session       also install conf/session/*.conf (the bridges of a
+#                   session instance) into DIR/usr/share/upstart/sessions
 #   --force-jobs    overwrite job files that exist already (default: keep
 #                   them, so local changes survive a reinstall)
 #
@@ -24,12 +26,14 @@ cd "$(dirname "$0")/.."
 
 destdir=
 debian=0
+session=0
 force=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--destdir) destdir=${2:?--destdir needs a directory}; shift 2 ;;
 	--destdir=*) destdir=${1#--destdir=}; shift ;;
 	--debian) debian=1; shift ;;
+	--session) session=1; shift ;;
 	--force-jobs) force=1; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "install.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -64,14 +68,23 @@ if [ -e "$destdir/sbin/shutdown" ]; then
 fi
 install -m 0644 conf/dbus/Upstart.conf "$destdir/etc/dbus-1/system.d/Upstart.conf"
 
-if [ "$debian" = 1 ]; then
-	for f in conf/debian/*.conf; do
-		t="$destdir/etc/init/${f##*/}"
+# install_jobs SRC DIR: job files of SRC into DIR, keeping edited ones
+# unless --force-jobs.
+install_jobs() {
+	install -d "$2"
+	for f in "$1"/*.conf; do
+		t="$2/${f##*/}"
 		if [ -e "$t" ] && [ "$force" = 0 ] && ! cmp -s "$f" "$t"; then
 			echo "install.sh: keeping the existing $t (--force-jobs replaces it)" >&2
 			continue
 		fi
 		install -m 0644 "$f" "$t"
 	done
+}
+if [ "$debian" = 1 ]; then
+	install_jobs conf/debian "$destdir/etc/init"
+fi
+if [ "$session" = 1 ]; then
+	install_jobs conf/session "$destdir/usr/share/upstart/sessions"
 fi
 echo "installed into ${destdir:-/}"

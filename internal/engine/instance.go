@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,6 +96,7 @@ type instance struct {
 	startEnv []string // a pending start environment, applied at starting
 	stopEnv  []string // environment overlaid on pre-stop and post-stop
 	stopCond *cond.Condition
+	fds      []*os.File // sockets of the events that started it (fds.go)
 
 	pids     [conf.NumProcessTypes]int
 	auxPid   int      // tmpfiles helper
@@ -380,6 +382,7 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
 		Env: e.processEnv(i, t), Console: c,
 	}
+	passFiles(i, &req)
 	readied := t == conf.Main && argv == nil
 	if readied {
 		if err := e.readyPrepare(i, &req); err != nil {
@@ -524,6 +527,7 @@ func (e *Engine) removeInstance(i *instance) {
 		e.release(i.stopCond.Reset())
 	}
 	e.readyClosed(i)
+	e.closeFiles(i)
 	if c.instances[i.name] != i {
 		return
 	}
@@ -799,6 +803,7 @@ func (e *Engine) startByCondition(c *class) {
 	i := e.instanceFor(c, name)
 	if i.goal != job.GoalStart {
 		i.startEnv = env
+		e.takeFiles(i, matched)
 		e.answerWaiters(i)
 		e.hold(i, matched)
 		e.changeGoal(i, job.GoalStart)

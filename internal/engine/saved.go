@@ -60,7 +60,13 @@ func (e *Engine) Snapshot(keepFD func(*os.File) int) *state.Engine {
 	for _, c := range e.sortedClasses() {
 		sc := state.Class{Name: c.name, Def: def(c.def), Next: def(c.next), Deleted: c.deleted, Start: latches(c.start)}
 		for _, i := range c.sortedInstances() {
-			sc.Instances = append(sc.Instances, e.snapshotInstance(i, def, addEvent, latches))
+			si := e.snapshotInstance(i, def, addEvent, latches)
+			for _, f := range i.fds {
+				if keepFD != nil {
+					si.FDs = append(si.FDs, keepFD(f))
+				}
+			}
+			sc.Instances = append(sc.Instances, si)
 		}
 		s.Classes = append(s.Classes, sc)
 	}
@@ -143,6 +149,7 @@ func (e *Engine) Restore(s *state.Engine, file func(fd int) *os.File) error {
 }
 
 type restorer struct {
+	file   func(fd int) *os.File
 	e      *Engine
 	s      *state.Engine
 	events []*event
@@ -182,6 +189,7 @@ func (r *restorer) latches(c *cond.Condition, ls []state.Latch) error {
 
 func (r *restorer) run(file func(fd int) *os.File) error {
 	e := r.e
+	r.file = file
 	e.env = append([]string(nil), r.s.Env...)
 	e.ready.nextID = r.s.ReadyNextID
 	progressOf := map[string]progress{"pending": pending, "handling": handling, "finished": finished}
@@ -261,6 +269,11 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 	if si.DeferredMain != nil {
 		x := loadExit(*si.DeferredMain)
 		i.deferredMain = &x
+	}
+	for _, fd := range si.FDs {
+		if fd >= 0 && r.file != nil {
+			i.fds = append(i.fds, r.file(fd))
+		}
 	}
 	// The pid table is derived from the instance: every process it runs.
 	claim := func(pid int, ref procRef) error {

@@ -90,7 +90,7 @@ func (m *Manager) Prepare(w engine.Watch, r *supervise.Request) error {
 		r.Env = environ.Set(r.Env, "NOTIFY_SOCKET=@"+x.name)
 		if w.Watchdog > 0 {
 			r.Env = environ.Set(r.Env, "WATCHDOG_USEC="+strconv.FormatInt(w.Watchdog.Microseconds(), 10))
-			r.PidEnv = "WATCHDOG_PID"
+			r.PidEnv = append(r.PidEnv, "WATCHDOG_PID")
 		}
 	}
 	if len(w.Kind) == 2 && w.Kind[0] == "fd" {

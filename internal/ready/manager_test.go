@@ -62,7 +62,7 @@ func TestNotifySocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close(7)
-	if v, _ := environ.Lookup(r.Env, "WATCHDOG_USEC"); v != "3000000" || r.PidEnv != "WATCHDOG_PID" {
+	if v, _ := environ.Lookup(r.Env, "WATCHDOG_USEC"); v != "3000000" || len(r.PidEnv) != 1 || r.PidEnv[0] != "WATCHDOG_PID" {
 		t.Errorf("watchdog env %v pid env %q", r.Env, r.PidEnv)
 	}
 	m.Spawned(7, os.Getpid())

@@ -149,6 +149,10 @@ type Instance struct {
 	// Ready is the readiness state of `expect event` and its sugar
 	// (optional: absent for jobs that use none of it).
 	Ready *Ready `json:"ready,omitempty"`
+
+	// FDs are the descriptors of the sockets the instance was started
+	// with (socket activation), open in the next image (optional).
+	FDs []int `json:"fds,omitempty"`
 }
 
 // Ready is an instance's readiness state. The wait's deadline is

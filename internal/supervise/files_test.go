@@ -18,13 +18,13 @@ func TestChildFilesAndPidEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := execJob(`/bin/sh -c 'echo "$WATCHDOG_PID $$" >&5'`)
+		j := execJob(`/bin/sh -c 'echo "$WATCHDOG_PID $$ $LISTEN_PID" >&5'`)
 		if pre {
 			j = forcePre(j)
 		}
 		req := Request{Job: j, Files: []ChildFile{{Num: 5, File: w}}}
 		if pre {
-			req.PidEnv = "WATCHDOG_PID"
+			req.PidEnv = []string{"WATCHDOG_PID", "LISTEN_PID"}
 		}
 		pid, err := h.spawn(req)
 		w.Close()
@@ -35,8 +35,8 @@ func TestChildFilesAndPidEnv(t *testing.T) {
 		r.Close()
 		h.wait(pid)
 		f := strings.Fields(string(out))
-		if pre && (len(f) != 2 || f[0] != strconv.Itoa(pid) || f[1] != f[0]) {
-			t.Errorf("pre-exec: fd 5 got %q, want the pid %d twice", out, pid)
+		if pre && (len(f) != 3 || f[0] != strconv.Itoa(pid) || f[1] != f[0] || f[2] != f[0]) {
+			t.Errorf("pre-exec: fd 5 got %q, want the pid %d three times", out, pid)
 		}
 		if !pre && (len(f) != 1 || f[0] != strconv.Itoa(pid)) {
 			t.Errorf("direct: fd 5 got %q, want pid %d", out, pid)

@@ -50,7 +50,7 @@ type preSpec struct {
 	cred        *creds
 	path        string   // program to execute, as seen after chroot/chdir
 	argv        []string // its argv
-	pidEnv      string   // a variable set to the process's pid before the exec
+	pidEnv      []string // variables set to the process's pid before the exec
 }
 
 type rlimit struct {
@@ -95,8 +95,8 @@ func (s *preSpec) args() []string {
 		a = append(a, "-g", strconv.FormatUint(uint64(c.gid), 10))
 		a = append(a, "-u", strconv.FormatUint(uint64(c.uid), 10))
 	}
-	if s.pidEnv != "" {
-		a = append(a, "-P", s.pidEnv)
+	for _, v := range s.pidEnv {
+		a = append(a, "-P", v)
 	}
 	a = append(a, "--", s.path)
 	return append(a, s.argv...)
@@ -153,7 +153,7 @@ func parsePreSpec(args []string) (*preSpec, error) {
 				s.oom = &x
 			}
 		case "-P":
-			s.pidEnv = v
+			s.pidEnv = append(s.pidEnv, v)
 		case "-r":
 			s.chroot = v
 		case "-d":
@@ -220,8 +220,8 @@ func RunPreExec(args []string) {
 	if op, err := spec.apply(); err != nil {
 		preExecFail(op, err)
 	}
-	if spec.pidEnv != "" {
-		os.Setenv(spec.pidEnv, strconv.Itoa(os.Getpid()))
+	for _, v := range spec.pidEnv {
+		os.Setenv(v, strconv.Itoa(os.Getpid()))
 	}
 	err = unix.Exec(spec.path, spec.argv, os.Environ())
 	preExecFail(opExec, err)

@@ -336,7 +336,7 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 	if len(r.CgroupProcs) > 0 {
 		spec.cgroupProcs, needPre = r.CgroupProcs, true
 	}
-	if r.PidEnv != "" {
+	if len(r.PidEnv) > 0 {
 		spec.pidEnv, needPre = r.PidEnv, true
 	}
 	pl.dir = dir

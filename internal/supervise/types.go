@@ -43,10 +43,10 @@ type Request struct {
 	// (3 and up; not the script's descriptor, nor 3 when the pre-exec
 	// step is used). Spawn neither closes nor keeps them.
 	Files []ChildFile
-	// PidEnv, when set, names an environment variable that the process
-	// finds set to its own pid (WATCHDOG_PID); it makes the spawn use the
+	// PidEnv names environment variables that the process finds set to
+	// its own pid (WATCHDOG_PID, LISTEN_PID); they make the spawn use the
 	// pre-exec step, which knows the pid before the job's program runs.
-	PidEnv string
+	PidEnv []string
 }
 
 // ChildFile is one extra descriptor of a spawned process.

@@ -10,14 +10,19 @@ import (
 	"github.com/goupstart/upstart/internal/conf"
 )
 
-// TestDebianJobsCheck: every job of conf/debian parses and its scripts
+// TestDebianJobsCheck: every job of conf/debian and conf/session parses
+// and its scripts
 // pass `sh -n`.
 func TestDebianJobsCheck(t *testing.T) {
 	files, _ := filepath.Glob("../../conf/debian/*.conf")
 	if len(files) < 13 {
 		t.Fatalf("conf/debian has %d jobs", len(files))
 	}
-	for _, f := range files {
+	session, _ := filepath.Glob("../../conf/session/*.conf")
+	if len(session) < 3 {
+		t.Fatalf("conf/session has %d jobs", len(session))
+	}
+	for _, f := range append(files, session...) {
 		if _, errs := conf.CheckFile(f, "/bin/sh"); len(errs) > 0 {
 			t.Errorf("%s: %v", f, errs)
 		}
