@@ -65,7 +65,9 @@ func BenchmarkSocketActivation(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s.ctl("stop", "web")
+		if out, errs, c := s.ctl("stop", "web"); c != 0 {
+			b.Fatalf("stop web: %s %s", out, errs)
+		}
 		time.Sleep(300 * time.Millisecond) // the bridge looks again 250 ms after an event
 		b.StartTimer()
 		d, err := first()
