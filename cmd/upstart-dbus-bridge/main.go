@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/godbus/dbus/v5"
@@ -73,49 +72,36 @@ func (w *watcher) Jobs(c *bridge.Conn, jobs []bridge.Job) {
 // listen stays connected to the bus (reconnecting when it goes away) and
 // bridges its signals.
 func listen(open func(...dbus.ConnOption) (*dbus.Conn, error), busName string, w *watcher, log *slog.Logger, stop <-chan struct{}) {
-	backoff := 50 * time.Millisecond
-	for {
+	bridge.Reconnect(stop, log, "bus", func() (bool, error) {
 		conn, err := open()
-		if err == nil {
-			if err = conn.Auth(nil); err == nil {
-				if err = conn.Hello(); err == nil {
-					err = conn.AddMatchSignal()
-				}
-			}
-			if err != nil {
-				conn.Close()
+		if err != nil {
+			return false, err
+		}
+		defer conn.Close()
+		if err = conn.Auth(nil); err == nil {
+			if err = conn.Hello(); err == nil {
+				err = conn.AddMatchSignal()
 			}
 		}
 		if err != nil {
-			log.Debug("bus", "err", err)
-			select {
-			case <-stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			continue
+			return false, err
 		}
-		backoff = 50 * time.Millisecond
 		sigs := make(chan *dbus.Signal, 256)
 		conn.Signal(sigs)
-		for done := false; !done; {
+		for {
 			select {
 			case <-stop:
-				conn.Close()
-				return
+				return true, nil
 			case s, ok := <-sigs:
 				if !ok {
-					done = true
-					break
+					return false, nil
 				}
 				if env, ok := signalEnv(s, busName); ok && (w.always || w.wanted.Load()) {
 					w.em.Emit("dbus", env)
 				}
 			}
 		}
-		conn.Close()
-	}
+	})
 }
 
 // signalEnv is the dbus event's environment for s, or false for a signal

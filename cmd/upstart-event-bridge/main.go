@@ -13,7 +13,6 @@ import (
 	"flag"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/goupstart/upstart/internal/bridge"
 	"github.com/goupstart/upstart/internal/control"
@@ -44,33 +43,21 @@ func (s session) Jobs(c *bridge.Conn, _ []bridge.Job) { s.em.SetConn(c) }
 // seen on a bus.
 func follow(o bridge.Options, em *bridge.Emitter, log *slog.Logger, stop <-chan struct{}) {
 	lost := false
-	backoff := 50 * time.Millisecond
-	for {
+	bridge.Reconnect(stop, log, "system instance", func() (bool, error) {
 		c, err := bridge.Dial(o)
-		if err == nil {
-			err = c.Subscribe("EventEmitted", "Restarted")
-		}
 		if err != nil {
-			log.Debug("system instance", "err", err)
-			select {
-			case <-stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			continue
+			return false, err
 		}
-		backoff = 50 * time.Millisecond
+		defer c.Close()
+		if err := c.Subscribe("EventEmitted", "Restarted"); err != nil {
+			return false, err
+		}
 		if lost {
 			em.Emit(":sys:restarted", nil)
 		}
-		if !forward(c, em, stop) {
-			c.Close()
-			return
-		}
-		c.Close()
 		lost = true
-	}
+		return !forward(c, em, stop), nil
+	})
 }
 
 // forward copies events until the connection ends (true) or stop (false).

@@ -204,32 +204,45 @@ type Watcher interface {
 	Jobs(c *Conn, jobs []Job)
 }
 
-// Run keeps w connected to init until stop is closed: it connects
-// (retrying with a back-off of 50 ms doubling to 2 s), hands w the jobs,
-// and hands them again after each JobAdded or JobRemoved. When init goes
-// away (a re-exec closes every connection) it connects again.
+// Run keeps w connected to init until stop is closed: it connects, hands w
+// the jobs, and hands them again after each JobAdded or JobRemoved. When
+// init goes away (a re-exec closes every connection) it connects again.
 func Run(o Options, w Watcher, log *slog.Logger, stop <-chan struct{}) {
-	backoff := 50 * time.Millisecond
-	for {
+	Reconnect(stop, log, "init", func() (bool, error) {
 		c, err := Dial(o)
 		if err != nil {
-			log.Debug("connect", "err", err)
-			select {
-			case <-stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			continue
+			return false, err
 		}
-		backoff = 50 * time.Millisecond
+		defer c.Close()
 		log.Debug("connected to init")
-		if serve(c, w, log, stop) {
-			c.Close()
+		return serve(c, w, log, stop), nil
+	})
+}
+
+// Reconnect runs session until stop is closed. session connects and
+// serves: it returns an error when it could not connect (tried again after
+// a back-off of 50 ms, doubling to 2 s), and done when stop was closed
+// while it served. A session that ended because its peer went away is
+// started again at once.
+func Reconnect(stop <-chan struct{}, log *slog.Logger, what string, session func() (done bool, err error)) {
+	backoff := 50 * time.Millisecond
+	for {
+		done, err := session()
+		if done {
 			return
 		}
-		c.Close()
-		log.Debug("disconnected from init; reconnecting")
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			log.Debug(what + ": disconnected; reconnecting")
+			continue
+		}
+		log.Debug(what, "err", err)
+		select {
+		case <-stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
