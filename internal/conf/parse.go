@@ -217,17 +217,12 @@ func stanzaImport(p *parser, _ int) error {
 }
 
 // on parses the rest of a `start on` / `stop on` stanza.
-func (p *parser) on(dst **cond.Node) error {
-	kw, err := p.word()
-	if err != nil {
-		return err
-	}
-	if kw.text != "on" {
-		return p.errAt(kw.line, "Unknown stanza")
-	}
+// condition parses the rest of the stanza as a `start on`-style
+// condition, blaming errors on the line the condition parser names.
+func (p *parser) condition() (*cond.Node, error) {
 	toks, err := p.condTokens()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n, err := cond.Parse(toks)
 	if err != nil {
@@ -236,9 +231,24 @@ func (p *parser) on(dst **cond.Node) error {
 			if line == 0 {
 				line = p.line
 			}
-			return p.errAt(line, pe.Msg)
+			return nil, p.errAt(line, pe.Msg)
 		}
-		return p.err(err.Error())
+		return nil, p.err(err.Error())
+	}
+	return n, nil
+}
+
+func (p *parser) on(dst **cond.Node) error {
+	kw, err := p.word()
+	if err != nil {
+		return err
+	}
+	if kw.text != "on" {
+		return p.errAt(kw.line, "Unknown stanza")
+	}
+	n, err := p.condition()
+	if err != nil {
+		return err
 	}
 	*dst = n
 	return nil

@@ -27,20 +27,9 @@ const MaxNotifyFD = 255
 func (p *parser) expectReady(kind string) error {
 	j := p.job
 	if kind == "event" {
-		toks, err := p.condTokens()
+		n, err := p.condition()
 		if err != nil {
 			return err
-		}
-		n, err := cond.Parse(toks)
-		if err != nil {
-			if pe, ok := err.(*cond.ParseError); ok {
-				line := pe.Line
-				if line == 0 {
-					line = p.line
-				}
-				return p.errAt(line, pe.Msg)
-			}
-			return p.err(err.Error())
 		}
 		j.Expect, j.ExpectExits, j.ExpectOn, j.ExpectWatch = ExpectEvent, 0, n, nil
 		return nil

@@ -504,18 +504,24 @@ func reaches(ph *Phase, from, to int) bool {
 	return false
 }
 
-// remaining runs Kahn's algorithm and returns the steps left over (those
-// in or behind a cycle), nil when the graph is acyclic.
-func remaining(ph *Phase) []int {
-	n := len(ph.Steps)
-	waits := make([]int, n)
-	next := make([][]int, n)
+// edges returns, per step, how many steps it waits for and which steps
+// wait for it.
+func (ph *Phase) edges() (waits []int, next [][]int) {
+	waits = make([]int, len(ph.Steps))
+	next = make([][]int, len(ph.Steps))
 	for i, s := range ph.Steps {
 		waits[i] = len(s.after)
 		for _, j := range s.after {
 			next[j] = append(next[j], i)
 		}
 	}
+	return waits, next
+}
+
+// remaining runs Kahn's algorithm and returns the steps left over (those
+// in or behind a cycle), nil when the graph is acyclic.
+func remaining(ph *Phase) []int {
+	waits, next := ph.edges()
 	var ready []int
 	for i := range waits {
 		if waits[i] == 0 {
@@ -533,7 +539,7 @@ func remaining(ph *Phase) []int {
 			}
 		}
 	}
-	if done == n {
+	if done == len(ph.Steps) {
 		return nil
 	}
 	var left []int

@@ -94,14 +94,7 @@ func (r *Runner) logf(format string, args ...any) {
 func (r *Runner) runPhase(ctx context.Context, ph *Phase) []Result {
 	n := len(ph.Steps)
 	results := make([]Result, n)
-	waits := make([]int, n)
-	next := make([][]int, n)
-	for i, s := range ph.Steps {
-		waits[i] = len(s.after)
-		for _, j := range s.after {
-			next[j] = append(next[j], i)
-		}
-	}
+	waits, next := ph.edges()
 	par := r.Parallel
 	if par <= 0 {
 		par = DefaultParallel

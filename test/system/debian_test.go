@@ -30,12 +30,8 @@ func TestBootDebian(t *testing.T) {
 	if os.Getuid() != 0 {
 		skipOrFail(t, "building the Debian tree needs root")
 	}
-	for _, bin := range []string{"qemu-system-x86_64", "cpio", "mmdebstrap"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, "%s is not installed", bin)
-		}
-	}
-	if testing.Short() {
+	needTools(t, "qemu-system-x86_64", "cpio", "mmdebstrap")
+	if testing.Short() && os.Getenv("CI") == "" {
 		t.Skip("a Debian boot takes minutes under emulation; not in -short")
 	}
 	out, err := exec.Command("./debian-rootfs").Output()
@@ -90,16 +86,7 @@ func bootDebian(t *testing.T, rootfs, dest, accel, appendArgs string, during fun
 	err := cmd.Wait()
 	wall := time.Since(t0)
 	logb, _ := os.ReadFile(console)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("qemu-boot: %v", err)
-	}
-	if code == 3 {
-		skipOrFail(t, "qemu-boot cannot run here: %s", qout.String())
-	}
+	code := qemuExit(t, err, qout.String())
 	t.Logf("qemu-boot (%s, %.0fs): %s", accel, wall.Seconds(), strings.TrimSpace(qout.String()))
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -26,6 +26,46 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Skipf(format+" (CI installs it and runs this test)", args...)
 }
 
+// needTools skips (fails in CI) a test whose programs are missing.
+func needTools(t *testing.T, bins ...string) {
+	t.Helper()
+	for _, bin := range bins {
+		if _, err := exec.LookPath(bin); err != nil {
+			skipOrFail(t, "%s is not installed", bin)
+		}
+	}
+}
+
+// buildGuest builds the static binaries a guest runs into a new
+// directory and returns it.
+func buildGuest(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/init", "../../cmd/initctl", "../../cmd/shutdown")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// qemuExit is qemu-boot's exit status; status 3 (it cannot run here)
+// skips the test outside CI.
+func qemuExit(t *testing.T, err error, out string) int {
+	t.Helper()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("qemu-boot: %v", err)
+	}
+	if code == 3 {
+		skipOrFail(t, "qemu-boot cannot run here: %s", out)
+	}
+	return code
+}
+
 // TestBootRealKernel boots init as PID 1 of a real kernel. The guest's
 // check job (testdata/init/check.conf) verifies from inside: output
 // logged while /var/log/upstart did not exist yet reaches its file after
@@ -39,17 +79,8 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 // which goes through shutdown to runlevel 0, whose job asks PID 1 to
 // end the system; qemu-boot's exit status says how the guest ended.
 func TestBootRealKernel(t *testing.T) {
-	for _, bin := range []string{"qemu-system-x86_64", "busybox", "cpio"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, "%s is not installed", bin)
-		}
-	}
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/init", "../../cmd/initctl", "../../cmd/shutdown")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	needTools(t, "qemu-system-x86_64", "busybox", "cpio")
+	dir := buildGuest(t)
 	console := filepath.Join(dir, "console.log")
 	monitor := filepath.Join(dir, "monitor.sock")
 	args := []string{
@@ -96,16 +127,7 @@ wait:
 		}
 	}
 	log, _ := os.ReadFile(console)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("qemu-boot: %v", err)
-	}
-	if code == 3 {
-		skipOrFail(t, "qemu-boot cannot run here: %s", out.String())
-	}
+	code := qemuExit(t, err, out.String())
 	t.Logf("qemu-boot: %s", strings.TrimSpace(out.String()))
 	if code != 0 {
 		t.Fatalf("the guest did not power off cleanly (qemu-boot exit %d)\nconsole:\n%s", code, log)
@@ -157,17 +179,8 @@ func sendMonitor(path, command string) error {
 // (initctl emit runlevel RUNLEVEL=0): the halt job disables respawning
 // and runs halt --force --poweroff.
 func TestBootChromeOSGraph(t *testing.T) {
-	for _, bin := range []string{"qemu-system-x86_64", "busybox", "cpio"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, "%s is not installed", bin)
-		}
-	}
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/init", "../../cmd/initctl", "../../cmd/shutdown")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	needTools(t, "qemu-system-x86_64", "busybox", "cpio")
+	dir := buildGuest(t)
 	console := filepath.Join(dir, "console.log")
 	args := []string{
 		"--init-path", "/sbin/init", "--init", filepath.Join(dir, "init"),
@@ -182,16 +195,7 @@ func TestBootChromeOSGraph(t *testing.T) {
 	}
 	out, err := exec.Command("./qemu-boot", args...).CombinedOutput()
 	log, _ := os.ReadFile(console)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("qemu-boot: %v", err)
-	}
-	if code == 3 {
-		skipOrFail(t, "qemu-boot cannot run here: %s", out)
-	}
+	code := qemuExit(t, err, string(out))
 	t.Logf("qemu-boot: %s", strings.TrimSpace(string(out)))
 	if code != 0 {
 		t.Fatalf("the guest did not power off cleanly (qemu-boot exit %d)\nconsole:\n%s", code, log)
