@@ -186,6 +186,7 @@ func (d *daemon) run() error {
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
 		ImportDefaultDeny: o.importDeny, StripInitKeys: o.stripInitKeys,
+		PidFiles: supervise.PidFiles{},
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone

@@ -75,6 +75,9 @@ type Options struct {
 	// Recover makes the loop survive a panic in one message (PID 1 may
 	// not die): it is logged with its stack and the loop goes on.
 	Recover bool
+	// PidFiles reads the pid files of `pid file PATH` when a main
+	// process hands over to another (nil: the oldest process left).
+	PidFiles PidFiles
 	// Readiness sets up the watchers of `expect notify|fd|file|socket|
 	// dbus` and `watchdog` (nil: those jobs wait until the timeout).
 	Readiness Readiness

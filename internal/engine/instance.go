@@ -139,6 +139,8 @@ type instance struct {
 	logged        int
 	logSuppressed int
 	quiet         bool // this end of main and the respawn after it are not logged
+	// pidFileWarned: a refused pid file was logged (once per instance).
+	pidFileWarned bool
 }
 
 func (i *instance) label() string {
@@ -596,7 +598,7 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	}
 	i.pids[t] = 0
 	if t == conf.Main {
-		e.mainExited(i, info)
+		e.mainExited(i, x.Pid, info)
 	} else {
 		// What the process left running (a helper started in the
 		// background) stays tracked under its process name.
@@ -637,7 +639,7 @@ func (e *Engine) logExit(i *instance, t fmt.Stringer, x supervise.Exit) {
 	}
 }
 
-func (e *Engine) mainExited(i *instance, x exitInfo) {
+func (e *Engine) mainExited(i *instance, old int, x exitInfo) {
 	if i.state != job.Killed && !(i.state == job.Spawned && i.expectCounting()) {
 		e.stopExpect(i)
 	}
@@ -652,6 +654,8 @@ func (e *Engine) mainExited(i *instance, x exitInfo) {
 		return
 	case i.state == job.Stopping:
 		i.lastMain = x
+		return
+	case e.follow(i, old, x):
 		return
 	case (i.state == job.PostStart && i.pids[conf.PostStart] != 0) || (i.state == job.PreStop && i.pids[conf.PreStop] != 0):
 		i.deferredMain = &x
