@@ -164,7 +164,10 @@ func TestReforkingDaemonFollowed(t *testing.T) {
 			waitForDiag(t, "the new master to lead", func() bool {
 				p := statusPid(s, "oldest")
 				return p != 0 && cmdline(p) == fmt.Sprintf("sh %s %s/oldest.pid 2", script, dir)
-			}, func() string { out, _, _ := s.ctl("initctl", "-v", "status", "oldest"); return out + psTree() + s.stderr.String() })
+			}, func() string {
+				out, _, _ := s.ctl("initctl", "-v", "status", "oldest")
+				return out + psTree() + s.stderr.String()
+			})
 
 			// A pid file naming a foreign process: refused, logged once,
 			// the oldest followed instead.
