@@ -90,8 +90,9 @@ func findProc(cmd string) int {
 // A service whose main process re-forks is followed, not stopped: with
 // `pid file`, the pid it names; without, the oldest process left (here
 // the old generation's worker, then, once that ends, the new master). A
-// pid file naming a foreign process is refused and logged once. Stop
-// kills the new leader and everything left. With cgroups and with pid
+// pid file naming a foreign process is refused and logged once. A
+// stateful re-exec keeps the followed leader. Stop kills the new leader
+// and everything left. With cgroups and with pid
 // tracking.
 func TestReforkingDaemonFollowed(t *testing.T) {
 	for _, mode := range []struct{ name, arg string }{{"cgroups", ""}, {"pids", "--no-cgroups"}} {
@@ -124,7 +125,16 @@ func TestReforkingDaemonFollowed(t *testing.T) {
 			}
 			first := statusPid(s, "named")
 			waitFor(t, "the first pid file", func() bool { return readPid(t, pf) == first })
-			for gen := 2; gen <= 3; gen++ {
+			for gen := 2; gen <= 4; gen++ {
+				if gen == 4 {
+					// The followed leader is the main process of the
+					// re-exec document; the next image follows on.
+					want := statusPid(s, "named")
+					restartDaemon(t, s)
+					if p := statusPid(s, "named"); p != want {
+						t.Fatalf("after the re-exec main is %d, want %d", p, want)
+					}
+				}
 				old := statusPid(s, "named")
 				if _, errs, code := s.ctl("reload", "named"); code != 0 {
 					t.Fatalf("reload: %s", errs)
