@@ -212,18 +212,33 @@ func TestReforkingDaemonFollowed(t *testing.T) {
 	}
 }
 
-// A crash with nothing left still respawns; the end of a followed leader
-// with nothing left is the end of the main process.
+// Respawn: a crash of the main process that leaves a process in its
+// group is followed (the group is not empty); the crash of that one,
+// with nothing left, respawns the job.
 func TestReforkCrashRespawns(t *testing.T) {
 	s := startSession(t, map[string]string{
-		"crashy": "respawn\nexec sleep 1075\n",
+		"crashy": "respawn\nexec sh -c 'sleep 1076 & exec sleep 1075'\n",
 	}, "--verbose")
 	if _, errs, code := s.ctl("start", "crashy"); code != 0 {
 		t.Fatal(errs)
 	}
-	p := statusPid(s, "crashy")
-	syscall.Kill(p, syscall.SIGSEGV)
-	waitFor(t, "the respawn", func() bool { q := statusPid(s, "crashy"); return q != 0 && q != p })
+	first := statusPid(s, "crashy")
+	waitFor(t, "the main process to exec", func() bool { return cmdline(first) == "sleep 1075" })
+	waitFor(t, "its child", func() bool { return findProc("sleep 1076") != 0 })
+	syscall.Kill(first, syscall.SIGSEGV)
+	var child int
+	waitFor(t, "the child to lead", func() bool {
+		child = statusPid(s, "crashy")
+		return child != 0 && child != first
+	})
+	if cmdline(child) != "sleep 1076" || strings.Contains(s.stderr.String(), "respawning") {
+		t.Fatalf("main %d (%q) after the crash; log:\n%s", child, cmdline(child), s.stderr.String())
+	}
+	syscall.Kill(child, syscall.SIGSEGV)
+	waitFor(t, "the respawn", func() bool {
+		p := statusPid(s, "crashy")
+		return p != 0 && p != child && cmdline(p) == "sleep 1075"
+	})
 	if !strings.Contains(s.stderr.String(), "crashy main process ended, respawning") {
 		t.Errorf("no respawn in the log:\n%s", s.stderr.String())
 	}
