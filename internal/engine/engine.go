@@ -86,9 +86,11 @@ type Options struct {
 // Engine is the daemon's state. Its methods must be called on the loop
 // goroutine only; Backend and Post are the ways in from elsewhere.
 type Engine struct {
-	opt     Options
-	log     *slog.Logger
-	classes map[string]*class
+	// startTime orders processes by start (tests use a fake).
+	startTime func(pid int) (uint64, bool)
+	opt       Options
+	log       *slog.Logger
+	classes   map[string]*class
 	// sorted and byEvent are derived from classes and rebuilt after a
 	// change: the classes in name order, and for each event name the
 	// classes (in name order) whose conditions mention it.
@@ -134,13 +136,14 @@ func New(opt Options) *Engine {
 		opt.DefaultConsole = conf.ConsoleLog
 	}
 	e := &Engine{
-		opt:     opt,
-		log:     opt.Log,
-		classes: map[string]*class{},
-		pids:    map[int]procRef{},
-		env:     append([]string(nil), opt.Env...),
-		subs:    map[int]func(api.Signal){},
-		msgs:    make(chan func(), 256),
+		startTime: supervise.StartTime,
+		opt:       opt,
+		log:       opt.Log,
+		classes:   map[string]*class{},
+		pids:      map[int]procRef{},
+		env:       append([]string(nil), opt.Env...),
+		subs:      map[int]func(api.Signal){},
+		msgs:      make(chan func(), 256),
 	}
 	e.hist.start = e.now() // the boot chart's origin
 	return e

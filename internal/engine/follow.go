@@ -16,6 +16,9 @@ import (
 // must not block (the engine calls it on the loop).
 type PidFiles interface {
 	ReadPid(path string) (int, error)
+	// OwnChild reports whether pid is init's own child, whose end init
+	// will see (a process whose parent lives on is reaped by that parent).
+	OwnChild(pid int) bool
 }
 
 // follow handles the end of the main process of a running instance whose
@@ -53,7 +56,7 @@ func (e *Engine) follow(i *instance, old int, x exitInfo) bool {
 	sort.Ints(cands)
 	next, why := e.pidFromFile(i, old, cands), "its pid file"
 	if next == 0 {
-		next, why = oldest(cands), "the oldest process left"
+		next, why = e.oldest(cands), "the oldest process left"
 	}
 	ref := e.pids[next]
 	ref.member = false
@@ -91,9 +94,16 @@ func (e *Engine) pidFromFile(i *instance, old int, cands []int) int {
 		return 0 // not rewritten (yet)
 	}
 	for _, c := range cands {
-		if c == pid {
-			return pid
+		if c != pid {
+			continue
 		}
+		if !e.opt.PidFiles.OwnChild(pid) {
+			// Its parent, a process of the job, would reap it unseen:
+			// follow the oldest (that parent's line) until it is ours.
+			e.logf(slog.LevelDebug, "%s pid file names %d, whose parent is not init: not yet", i.label(), pid)
+			return 0
+		}
+		return pid
 	}
 	e.pidFileRefused(i, "pid file "+path+" names process "+strconv.Itoa(pid)+", which is not a process of the job's main group: ignored")
 	return 0

@@ -14,11 +14,15 @@ import (
 	"github.com/goupstart/upstart/internal/supervise"
 )
 
-// fakePidFiles answers ReadPid from a map (a missing path is an error).
+// fakePidFiles answers ReadPid from a map (a missing path is an error);
+// every pid is init's child but those in notOurs.
 type fakePidFiles struct {
-	pids  map[string]int
-	reads []string
+	pids    map[string]int
+	reads   []string
+	notOurs map[int]bool
 }
+
+func (f *fakePidFiles) OwnChild(pid int) bool { return !f.notOurs[pid] }
 
 func (f *fakePidFiles) ReadPid(path string) (int, error) {
 	f.reads = append(f.reads, path)
@@ -56,17 +60,16 @@ func TestFollowNewLeader(t *testing.T) {
 	tr.members[5002] = "main" // its worker (started later)
 	h.exit(first, 0)
 	h.wantStatus("d", "", "start/running")
-	if got := h.pid("d", "", conf.Main); got != 5001 && got != 5002 {
-		t.Fatalf("main is %d, want a member", got)
+	if got := h.pid("d", "", conf.Main); got != 5001 {
+		t.Fatalf("main is %d, want the oldest, 5001", got)
 	}
-	main := h.pid("d", "", conf.Main)
 	info, _ := h.e.InstanceInfo("d", "")
-	if len(info.Processes) != 1 || info.Processes[0].Pid != main {
-		t.Fatalf("processes %+v, want the new leader %d", info.Processes, main)
+	if len(info.Processes) != 1 || info.Processes[0].Pid != 5001 || len(info.Members) != 2 {
+		t.Fatalf("processes %+v, members %+v: want the new leader 5001 (and 5002 among the members)", info.Processes, info.Members)
 	}
 	// The new leader re-forks again: the worker left is followed.
-	other := 5001 + 5002 - main
-	h.orphanExit(main, 0, tr)
+	other := 5002
+	h.orphanExit(5001, 0, tr)
 	h.wantStatus("d", "", "start/running")
 	if got := h.pid("d", "", conf.Main); got != other {
 		t.Fatalf("main is %d, want %d", got, other)
@@ -112,8 +115,9 @@ func TestFollowPidFile(t *testing.T) {
 		tr.members[5110+n] = "main"
 		h.orphanExit(h.pid("p", "", conf.Main), 0, tr)
 		h.wantStatus("p", "", "start/running")
-		if got := h.pid("p", "", conf.Main); got == foreign || got == 0 {
-			t.Fatalf("main is %d after a pid file naming %d", got, foreign)
+		// The oldest left: the old master's worker, then the next.
+		if got, want := h.pid("p", "", conf.Main), []int{5101, 5110}[n]; got != want {
+			t.Fatalf("main is %d after a pid file naming %d, want the oldest, %d", got, foreign, want)
 		}
 	}
 	if n := strings.Count(log.String(), "which is not a process of the job's main group: ignored"); n != 1 {
@@ -121,6 +125,34 @@ func TestFollowPidFile(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "pid file /run/p-1.pid names process 1,") {
 		t.Fatalf("no refusal naming pid 1 in the log:\n%s", log)
+	}
+}
+
+// A pid file that names a process whose parent (another process of the
+// job) is alive: that parent would reap it without init seeing its end,
+// so the oldest is followed until the named one is init's child.
+func TestFollowPidFileNotOurChild(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	pf := &fakePidFiles{pids: map[string]int{}, notOurs: map[int]bool{5802: true}}
+	h.e.opt.PidFiles = pf
+	log := logTo(h)
+	d := h.job("g", "", "", "main")
+	d.PidFile = "/run/g.pid"
+	h.e.StartJob("g", nil, nil)
+	tr.members[5801] = "main" // the middle process
+	tr.members[5802] = "main" // its child, named in the pid file
+	pf.pids["/run/g.pid"] = 5802
+	h.exit(h.pid("g", "", conf.Main), 0)
+	if got := h.pid("g", "", conf.Main); got != 5801 {
+		t.Fatalf("main %d, want the middle process 5801", got)
+	}
+	delete(pf.notOurs, 5802) // re-parented to init when 5801 ends
+	h.orphanExit(5801, 0, tr)
+	if got := h.pid("g", "", conf.Main); got != 5802 {
+		t.Fatalf("main %d, want 5802", got)
+	}
+	if strings.Contains(log.String(), "ignored") {
+		t.Fatalf("logged as refused:\n%s", log)
 	}
 }
 

@@ -289,7 +289,7 @@ func (e *Engine) expectExit(i *instance) {
 	sort.Ints(cands)
 	main := cands[0]
 	if len(cands) > 1 {
-		main = oldest(cands)
+		main = e.oldest(cands)
 	}
 	e.stopExpect(i)
 	ref := e.pids[main]
@@ -313,10 +313,10 @@ func (e *Engine) dropMemberKeepRef(i *instance, pid int) {
 
 // oldest returns the pid that started first (by /proc start time), the
 // lowest pid if that cannot be read.
-func oldest(pids []int) int {
+func (e *Engine) oldest(pids []int) int {
 	best, bestStart := pids[0], ^uint64(0)
 	for _, p := range pids {
-		if st, ok := supervise.StartTime(p); ok && st < bestStart {
+		if st, ok := e.startTime(p); ok && st < bestStart {
 			best, bestStart = p, st
 		}
 	}

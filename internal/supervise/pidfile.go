@@ -19,6 +19,19 @@ type PidFiles struct{}
 // ReadPid implements engine.PidFiles.
 func (PidFiles) ReadPid(path string) (int, error) { return ReadPidFile(path) }
 
+// OwnChild implements engine.PidFiles: pid's parent is this process.
+func (PidFiles) OwnChild(pid int) bool { return ParentPid(pid) == os.Getpid() }
+
+// ParentPid is pid's parent (field 4 of /proc/PID/stat), 0 if unknown.
+func ParentPid(pid int) int {
+	f, ok := procStat(pid)
+	if !ok || len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
 // ReadPidFile reads the decimal pid a daemon wrote to path (surrounding
 // white space allowed). The daemon may be hostile: the file is opened
 // without blocking and must be a regular file (a FIFO would otherwise

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -43,5 +44,19 @@ func TestReadPidFile(t *testing.T) {
 	}
 	if _, err := ReadPidFile(dir); err == nil {
 		t.Error("a directory read")
+	}
+}
+
+func TestOwnChild(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if !(PidFiles{}).OwnChild(cmd.Process.Pid) {
+		t.Errorf("our child %d is not our child", cmd.Process.Pid)
+	}
+	if (PidFiles{}).OwnChild(os.Getpid()) || (PidFiles{}).OwnChild(1<<30) {
+		t.Error("ourselves or a missing pid counted as our child")
 	}
 }
