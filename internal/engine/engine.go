@@ -86,11 +86,9 @@ type Options struct {
 // Engine is the daemon's state. Its methods must be called on the loop
 // goroutine only; Backend and Post are the ways in from elsewhere.
 type Engine struct {
-	// startTime orders processes by start (tests use a fake).
-	startTime func(pid int) (uint64, bool)
-	opt       Options
-	log       *slog.Logger
-	classes   map[string]*class
+	opt     Options
+	log     *slog.Logger
+	classes map[string]*class
 	// sorted and byEvent are derived from classes and rebuilt after a
 	// change: the classes in name order, and for each event name the
 	// classes (in name order) whose conditions mention it.
@@ -115,6 +113,10 @@ type Engine struct {
 	hist history // for the diagnostics (diag.go)
 
 	ready readyTable // readiness waits and watches (ready.go)
+
+	// startTime orders processes by start (tests use a fake).
+	startTime func(pid int) (uint64, bool)
+
 	// Stats for benchmarks and tests.
 	EventsHandled uint64
 }
@@ -136,16 +138,16 @@ func New(opt Options) *Engine {
 		opt.DefaultConsole = conf.ConsoleLog
 	}
 	e := &Engine{
-		startTime: supervise.StartTime,
-		opt:       opt,
-		log:       opt.Log,
-		classes:   map[string]*class{},
-		pids:      map[int]procRef{},
-		env:       append([]string(nil), opt.Env...),
-		subs:      map[int]func(api.Signal){},
-		msgs:      make(chan func(), 256),
+		opt:     opt,
+		log:     opt.Log,
+		classes: map[string]*class{},
+		pids:    map[int]procRef{},
+		env:     append([]string(nil), opt.Env...),
+		subs:    map[int]func(api.Signal){},
+		msgs:    make(chan func(), 256),
 	}
 	e.hist.start = e.now() // the boot chart's origin
+	e.startTime = supervise.StartTime
 	return e
 }
 
