@@ -345,3 +345,47 @@ http {
 		}
 	}
 }
+
+// As PID 1 of a PID namespace (cgroups as the system instance has them):
+// the re-forked daemon is followed through its pid file, and stop leaves
+// nothing of it.
+func TestPID1ReforkFollowed(t *testing.T) {
+	needRoot(t, "a PID namespace")
+	needTool(t, "unshare")
+	needTool(t, "nsenter")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "refork.sh")
+	os.WriteFile(script, []byte(reforkScript), 0o755)
+	pf := filepath.Join(dir, "pid1.pid")
+	confdir := t.TempDir()
+	writeJob(t, confdir, "zzrefork", fmt.Sprintf("start on startup\npid file %s\nexec sh %s %s\n", pf, script, pf))
+	initPid, stderr := startPID1(t, nil, "--confdir", confdir, "--no-log", "--verbose")
+	ctl := func(args ...string) string {
+		out, _, _ := runTool(t, nil, "nsenter", append([]string{"-t", strconv.Itoa(initPid), "-n", filepath.Join(binDir, "initctl")}, args...)...)
+		return out
+	}
+	// Pids here are the namespace's: compare status with the pid file.
+	nsPid := func() int {
+		out := ctl("status", "zzrefork")
+		p, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(out, "zzrefork start/running, process ")))
+		return p
+	}
+	var first int
+	waitFor(t, "the job and its pid file", func() bool {
+		first = nsPid()
+		return first != 0 && readPid(t, pf) == first
+	})
+	ctl("reload", "zzrefork")
+	waitForDiag(t, "status to show the new master", func() bool {
+		p := nsPid()
+		return p != 0 && p != first && p == readPid(t, pf)
+	}, func() string { return ctl("status", "zzrefork") + psTree() + stderr.String() })
+	if out := ctl("stop", "zzrefork"); out != "zzrefork stop/waiting\n" {
+		t.Fatalf("stop: %q\n%s", out, stderr.String())
+	}
+	for _, p := range processes() {
+		if p.state != "Z" && strings.Contains(p.cmdline, script) {
+			t.Errorf("left running after stop: %+v", p)
+		}
+	}
+}
