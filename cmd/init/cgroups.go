@@ -136,7 +136,7 @@ func cgroupV2Path(s string) string {
 
 // Place implements engine.Placer.
 func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int), error) {
-	g, err := t.m.Group(r.Job.Name, r.Instance, process, r.Job.Cgroups)
+	g, err := t.m.GroupEnv(r.Job.Name, r.Instance, process, r.Job.Cgroups, r.Env)
 	if err != nil {
 		return nil, fmt.Errorf("unable to set up cgroup: %w", err)
 	}
