@@ -288,3 +288,28 @@ func TestFollowAcrossReexec(t *testing.T) {
 	h2.orphanExit(5702, 0, tr)
 	h2.wantStatus("e", "", "stop/waiting")
 }
+
+// BenchmarkFollow: one hand-over of a running daemon's main process to
+// the process it forked, as the engine handles it (tracker and pid file
+// faked: the cost of the engine's part, not of reading /proc).
+func BenchmarkFollow(b *testing.B) {
+	h, tr := newTrackedHarness(&testing.T{})
+	h.e.opt.PidFiles = &fakePidFiles{pids: map[string]int{}}
+	d := h.job("b", "", "", "main")
+	d.PidFile = "/run/b.pid"
+	h.e.StartJob("b", nil, nil)
+	pf := h.e.opt.PidFiles.(*fakePidFiles)
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		old := h.pid("b", "", conf.Main)
+		next := 100000 + n
+		tr.members[next] = "main"
+		pf.pids["/run/b.pid"] = next
+		pf.reads = pf.reads[:0]
+		h.e.ProcessExited(supervise.Exit{Pid: old, Orphan: n > 0})
+		delete(tr.members, old)
+		if h.pid("b", "", conf.Main) != next {
+			b.Fatalf("not followed at %d", n)
+		}
+	}
+}
