@@ -107,6 +107,10 @@ func main() {
 		floorMain(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == nsrootArg {
+		nsrootMain(os.Args[2:])
+		return
+	}
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
