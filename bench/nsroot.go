@@ -213,11 +213,11 @@ func startConfined(sys, dir string, spec nsSpec, stopSig syscall.Signal) (*insta
 		// Become the namespace's root (the host's nsUID): without it the
 		// process keeps the host's uid 0, which the namespace does not
 		// map, and loses every capability at exec.
-		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
-		UseCgroupFD:                true,
-		CgroupFD:                   int(cg.Fd()),
-		Setpgid:                    true,
-		Pdeathsig:                  syscall.SIGKILL,
+		Credential:  &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+		UseCgroupFD: true,
+		CgroupFD:    int(cg.Fd()),
+		Setpgid:     true,
+		Pdeathsig:   syscall.SIGKILL,
 	}
 	in := &instance{sys: sys, dir: dir, cmd: cmd, done: make(chan struct{}), stopSig: stopSig}
 	in.started = time.Now()
@@ -434,4 +434,3 @@ func remountRO(p string) error {
 	}
 	return nil
 }
-
