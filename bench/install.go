@@ -9,7 +9,7 @@ import (
 )
 
 // peerPackages maps a peer to its Debian package.
-var peerPackages = map[string]string{"s6": "s6", "runit": "runit", "supervisord": "supervisor"}
+var peerPackages = map[string]string{"s6": "s6", "runit": "runit", "supervisord": "supervisor", "finit": "finit"}
 
 // installPeers installs the packages of the peers whose check fails. It
 // never fails: a peer that is still missing afterwards is skipped.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,7 @@ echo "uid_map $(cat /proc/self/uid_map)"
 echo inside > /tmp/$MARK && mkdir /tmp/d && echo x > /tmp/d/x || { echo "FAIL writing /tmp"; exit 14; }
 echo x > /run/x && echo y > /var/y && echo z > /etc/hosts || { echo "FAIL writing /run, /var, /etc"; exit 14; }
 if touch /usr/$MARK 2>/dev/null; then echo "FAIL /usr is writable"; exit 12; fi
+case "$(grep -E '^([^ ]+ ){4}/usr ' /proc/self/mountinfo | cut -d' ' -f6)" in ro,*|ro) ;; *) echo "FAIL /usr is not mounted read-only"; exit 12;; esac
 echo "cgroup $(cat /proc/self/cgroup)"
 [ -e /sys/fs/cgroup/cgroup.procs ] || { echo "FAIL no cgroup2 at /sys/fs/cgroup"; exit 15; }
 rm -rf /tmp/* /tmp/.[!.]*
@@ -133,4 +135,44 @@ func TestConfinement(t *testing.T) {
 		t.Fatalf("the private root left %d entries in the host directory", len(ents))
 	}
 	t.Logf("stand-in: %s (host /tmp: %d entries before, %d gone since)", strings.ReplaceAll(out, "\n", "; "), len(before), gone)
+}
+
+// TestFinitLifecycle runs finit itself, confined, through one lifecycle
+// run of 10 services with 2 kills: every service starts, each killed one
+// is replaced, all stop, and the host's /tmp keeps its sentinel.
+func TestFinitLifecycle(t *testing.T) {
+	if err := (finit{}).check(); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("finit cannot run here: %v", err)
+		}
+		t.Fatalf("CI: finit cannot run: %v", err)
+	}
+	sentinel, err := os.MkdirTemp("", "finit-sentinel-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sentinel)
+	os.WriteFile(filepath.Join(sentinel, "keep"), []byte("keep"), 0o600)
+	root, err := os.MkdirTemp("", "upstart-bench-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	r, err := runLifecycle(finit{}, root, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.coldMs <= 0 || r.stopMs <= 0 || r.pssKB <= 0 || len(r.respawnAllMs) != 2 {
+		t.Fatalf("incomplete figures: %+v", r)
+	}
+	if !r.stopExitedCleanly {
+		t.Errorf("finit did not end after SIGTERM")
+	}
+	if b, err := os.ReadFile(filepath.Join(sentinel, "keep")); err != nil || string(b) != "keep" {
+		t.Fatalf("the host's /tmp lost the sentinel: %v", err)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(cgroup2Root(), fmt.Sprintf("bench-finit-%d-*", benchID))); len(ents) != 0 {
+		t.Errorf("cgroups left: %v", ents)
+	}
+	t.Logf("finit N=10: cold %.1f ms, stop %.1f ms, pss %d kB, respawn %v ms", r.coldMs, r.stopMs, r.pssKB, r.respawnAllMs)
 }

@@ -33,6 +33,9 @@ type instance struct {
 	stopSig syscall.Signal
 	logDir  string // where logged services' output ends up
 	env     []string
+	// onCleanup, when set, runs after the root process is killed (the
+	// confinement's cgroup removal).
+	onCleanup func()
 }
 
 func (in *instance) pid() int { return in.cmd.Process.Pid }
