@@ -16,7 +16,14 @@ var peerPackages = map[string]string{"s6": "s6", "runit": "runit", "supervisord"
 func installPeers(peers []system, noInstall bool) {
 	var pkgs []string
 	for _, p := range peers {
-		if pkg, ok := peerPackages[p.name()]; ok && p.check() != nil {
+		missing := p.check() != nil
+		if _, ok := p.(finit); ok {
+			// finit's check also needs root and namespaces, which no
+			// install gives.
+			_, err := os.Stat(finitBin)
+			missing = err != nil
+		}
+		if pkg, ok := peerPackages[p.name()]; ok && missing {
 			pkgs = append(pkgs, pkg)
 		}
 	}
