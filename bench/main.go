@@ -135,6 +135,7 @@ func run(c config, w io.Writer) int {
 			out = append(out, describe(p))
 		}
 		sweep(root, needles)
+		removeConfinedCgroups()
 		if !keepDirs {
 			os.RemoveAll(root)
 		}

@@ -434,3 +434,16 @@ func remountRO(p string) error {
 	}
 	return nil
 }
+
+// removeConfinedCgroups kills and removes the cgroups this bench process
+// made (runs already remove theirs; this is for a run cut short).
+func removeConfinedCgroups() {
+	root := cgroup2Root()
+	if root == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, fmt.Sprintf("bench-*-%d-*", benchID)))
+	for _, d := range dirs {
+		(&confined{cgroup: d}).cleanup()
+	}
+}
