@@ -61,8 +61,8 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 	// Cold start: from starting the supervisor until every service process
 	// exists in /proc.
 	// supervisord needs about 15 ms per service on an idle machine; a busy
-	// one (shared VM) has taken 2-3 times as long.
-	deadline := in.started.Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
+	// one (shared VM, eight benches at once) has taken 4-5 times as long.
+	deadline := in.started.Add(10*time.Second + time.Duration(n)*100*time.Millisecond)
 	for {
 		t := time.Now()
 		found := r.scanMarked(m)
