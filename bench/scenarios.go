@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
 	"github.com/goupstart/upstart/internal/control"
 )
 
@@ -313,7 +316,15 @@ func runLogging(sys system, root string, totalBytes int64, pipe bool) (res loggi
 		return res, errors.New("writer never opened its fifo")
 	}
 
+	// Through a pty (ours's `console log`, the floor's pty row) every
+	// "\n" arrives as "\r\n": the logs are complete one byte per line
+	// later. (Counting only totalBytes ended the run at 99% and verified
+	// the logs while the last 1% was still being written: now and then
+	// 0.3–0.9 MB "lost" and the line being written "damaged".)
 	want := base + totalBytes
+	if !pipe && (sys.name() == "ours" || sys.name() == "floor") {
+		want += lines
+	}
 	last, lastGrowth := base, t0
 	var t1 time.Time
 	hardDeadline := t0.Add(300 * time.Second)
@@ -456,6 +467,9 @@ func writerMain(args []string) {
 		os.Exit(2)
 	}
 	lines, _ := strconv.ParseInt(args[1], 10, 64)
+	if !ownSession(args) {
+		return
+	}
 	os.Stdout.WriteString("probe " + writerTag + "\n")
 	f, err := os.Open(args[0])
 	if err != nil {
@@ -477,6 +491,37 @@ func writerMain(args []string) {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// ownSession puts the writer in a session of its own under every system,
+// as ours (like Upstart), s6 and runit start services; the floor and
+// supervisord do not. On this machine the kernel schedules each session as
+// a group (autogroup), and under load a writer in its own session wrote
+// through the same logger at about 40% of the rate it had in its
+// supervisor's session (the logger package in one process, 8 interleaved
+// pairs of 30 MB at load 28: medians 246 against 640 MB/s). Without this
+// the pipe row compared sessions, not loggers. A process group leader
+// (supervisord makes each child one) may not start a session: it runs the
+// writer again as a child that does, and waits; false means this process
+// is that parent and is done.
+func ownSession(args []string) bool {
+	if sid, err := unix.Getsid(0); err == nil && sid == os.Getpid() {
+		return true
+	}
+	if _, err := unix.Setsid(); err == nil {
+		return true
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return true
+	}
+	cmd := exec.Command(self, append([]string{writerArg}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		os.Exit(5)
+	}
+	return false
 }
 
 // ---- ours only ---------------------------------------------------------------
