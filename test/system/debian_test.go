@@ -16,16 +16,19 @@ import (
 // TestBootDebian boots a Debian 12 root filesystem (debian-rootfs: built
 // once with mmdebstrap and cached) with our init, tools and the job set
 // of conf/debian, installed by scripts/install.sh, as PID 1 of a real
-// kernel, twice. Each time the guest's check-debian job checks from
-// inside that runlevel 2 is reached (`runlevel` prints "N 2"), sshd
-// listens on port 22, rsyslogd and cron run and a getty runs on ttyS0,
-// and sysv-events shows the init scripts' events reaching jobs. The first
+// kernel, twice. Each time the guest's check-debian job
+// checks from inside that runlevel 2 is reached (`runlevel` prints "N
+// 2"), sshd listens on port 22, rsyslogd and cron run and a getty runs on
+// ttyS0, and sysv-events shows the init scripts' events reaching jobs; a
+// job with `apparmor load` and `apparmor switch` runs confined (issue 12);
+// the udev bridge, started as the shipped job before udevd's coldplug,
+// emits net-device-added for the guest's virtio NIC (issue 11). The first
 // boot then runs `shutdown -h now`: every stop script of runlevel 0 must
 // end well in dependency order, sendsigs find nothing that needed
 // SIGKILL, the halt script run last and the kernel power down; it logs
-// the boot and shutdown times. The second gets Ctrl-Alt-Del from QEMU's
-// monitor: the control-alt-delete event, the shipped job's `shutdown -r
-// now`, the runlevel 6 scripts and the kernel's restart.
+// the boot and shutdown times. The second gets Ctrl-Alt-Del from
+// QEMU's monitor: the control-alt-delete event, the shipped job's
+// `shutdown -r now`, the runlevel 6 scripts and the kernel's restart.
 func TestBootDebian(t *testing.T) {
 	if os.Getuid() != 0 {
 		skipOrFail(t, "building the Debian tree needs root")
@@ -68,11 +71,15 @@ func bootDebian(t *testing.T, rootfs, dest, accel, appendArgs string, during fun
 	args := []string{"--no-busybox",
 		"--init-path", "/sbin/init", "--init", filepath.Join(dest, "sbin/init"),
 		"--add", rootfs + ":/", "--add", dest + ":/", "--add", "testdata/debian:/etc/init",
+		"--add", "testdata/debian-aa:/etc/goupstart-test",
+		// The cloud kernel's NIC drivers are modules: udevd loads them
+		// for the virtio NIC (user networking, nothing on the host).
+		"--modules", "virtio_pci,virtio_net",
 		"--mem", "1G", "--accel", accel, "--timeout", "400", "--console-log", console, "-q"}
 	if appendArgs != "" {
 		args = append(args, "--append", appendArgs)
 	}
-	args = append(args, "--", "-monitor", "unix:"+monitor+",server=on,wait=off")
+	args = append(args, "--", "-monitor", "unix:"+monitor+",server=on,wait=off", "-nic", "user,model=virtio-net-pci")
 	cmd := exec.Command("./qemu-boot", args...)
 	var qout strings.Builder
 	cmd.Stdout, cmd.Stderr = &qout, &qout
@@ -102,7 +109,7 @@ func checkBoot(t *testing.T, log string) {
 	for _, want := range []string{
 		"CHECK runlevel N 2", "CHECK sshd-listening", "CHECK rsyslogd running", "CHECK cron running", "CHECK getty on ttyS0",
 		"CHECK event started JOB=ssh SYSV_ACTION=start RUNLEVEL=2",
-		"sysv-rc: runlevel S (from N): 16 scripts", "sysv-rc: runlevel 2 (from N): 6 scripts",
+		"sysv-rc: runlevel S (from N): 18 scripts", "sysv-rc: runlevel 2 (from N): 6 scripts",
 		"sysv-rc: start ssh: ok", "sysv-rc: start rsyslog: ok", "sysv-rc: start cron: ok",
 	} {
 		if !strings.Contains(log, want) {
@@ -111,6 +118,45 @@ func checkBoot(t *testing.T, log string) {
 	}
 	if strings.Contains(log, "CHECK FAILED") || strings.Contains(log, ": FAILED,") {
 		t.Errorf("a check or a script failed")
+	}
+	checkAppArmor(t, log)
+	checkNetDevice(t, log)
+}
+
+// checkAppArmor: the aa-confined job (apparmor load + apparmor switch)
+// ran its main process under its profile, which denied it /etc/shadow
+// (the kernel's audit line says so too); its pre-start ran unconfined.
+func checkAppArmor(t *testing.T, log string) {
+	t.Helper()
+	for _, want := range []string{
+		"CHECK apparmor enabled=Y", "sysv-rc: start apparmor: ok",
+		"CHECK aa-pre-start label unconfined", "CHECK aa-label goupstart-confined (enforce)", "CHECK aa-confined done",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`CHECK aa-denied /etc/shadow: .*Permission denied`).MatchString(log) {
+		t.Errorf("the confined job was not denied /etc/shadow")
+	}
+	if !regexp.MustCompile(`apparmor="DENIED" operation="open"[^\n]* profile="goupstart-confined" name="/etc/shadow"`).MatchString(log) {
+		t.Errorf("no AppArmor denial of /etc/shadow in the kernel's log")
+	}
+}
+
+// checkNetDevice: the udev bridge, started by the shipped job before
+// udevd's coldplug, emitted net-device-added for the guest's NIC (found in
+// /sys/class/net by the check job) and a job started on it.
+func checkNetDevice(t *testing.T, log string) {
+	t.Helper()
+	m := regexp.MustCompile(`CHECK nic (\S+) net-device-added seen`).FindAllStringSubmatch(log, -1)
+	if len(m) == 0 {
+		t.Errorf("no NIC with its net-device-added")
+	}
+	for _, n := range m {
+		if !strings.Contains(log, "CHECK event net-device-added INTERFACE="+n[1]+" DEVPATH=/devices/pci") {
+			t.Errorf("no net-device-added INTERFACE=%s of a PCI device", n[1])
+		}
 	}
 }
 
