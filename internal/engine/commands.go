@@ -326,7 +326,7 @@ func (i *instance) info() api.InstanceInfo {
 	for _, a := range i.def.Actions {
 		add(a.Name, i.actionPids[a.Name])
 	}
-	add("tmpfiles", i.auxPid)
+	add(i.auxName(), i.auxPid)
 	return info
 }
 

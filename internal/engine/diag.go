@@ -240,8 +240,10 @@ func (e *Engine) waitingFor(i *instance) string {
 		return "the starting event to be handled (jobs that start on it go first)"
 	case job.Stopping:
 		return "the stopping event to be handled (jobs that start on it go first)"
-	case job.Security:
+	case job.Tmpfiles:
 		return fmt.Sprintf("systemd-tmpfiles (pid %d) to end", i.auxPid)
+	case job.Security:
+		return fmt.Sprintf("its security process, AppArmor's parser (pid %d), to end", i.auxPid)
 	case job.PreStart:
 		return pid(conf.PreStart)
 	case job.PostStart:

@@ -24,7 +24,11 @@ type fakeSpawner struct {
 }
 
 func (f *fakeSpawner) Spawn(r supervise.Request) (int, error) {
-	if err := f.fail[r.Job.Name+"/"+r.Type.String()]; err != nil {
+	key := r.Job.Name + "/" + r.Type.String()
+	if r.Security {
+		key = r.Job.Name + "/security"
+	}
+	if err := f.fail[key]; err != nil {
 		return 0, err
 	}
 	f.next++
@@ -201,7 +205,7 @@ func (h *harness) eventsFor(jobName string) []string {
 func (h *harness) spawns(jobName string, t conf.ProcessType) int {
 	n := 0
 	for _, r := range h.sp.procs {
-		if r.Job.Name == jobName && r.Type == t && r.Argv == nil {
+		if r.Job.Name == jobName && r.Type == t && r.Argv == nil && !r.Security {
 			n++
 		}
 	}

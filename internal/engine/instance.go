@@ -99,7 +99,7 @@ type instance struct {
 	fds      []*os.File // sockets of the events that started it (fds.go)
 
 	pids     [conf.NumProcessTypes]int
-	auxPid   int      // tmpfiles helper
+	auxPid   int      // the helper step running (auxName)
 	hook     *event   // the starting/stopping event it waits on
 	holding  []*event // events it started or stopped, released at rest
 	waiters  []waiter // control requests waiting for rest
@@ -141,6 +141,15 @@ type instance struct {
 	quiet         bool // this end of main and the respawn after it are not logged
 	// pidFileWarned: a refused pid file was logged (once per instance).
 	pidFileWarned bool
+}
+
+// auxName names the helper step running as auxPid: the tmpfiles step
+// waits in its state, the security process in security.
+func (i *instance) auxName() string {
+	if i.state == job.Tmpfiles {
+		return auxTmpfiles
+	}
+	return auxSecurity
 }
 
 func (i *instance) label() string {
@@ -240,7 +249,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		// The Chromium OS fork's step: the job's tmpfiles.d configs,
 		// applied with --remove too so that r, R and D lines act.
 		argv := append([]string{"systemd-tmpfiles", "--create", "--remove"}, d.Tmpfiles...)
-		pid, err := e.spawn(i, conf.PreStart, argv)
+		pid, err := e.spawn(i, conf.PreStart, auxTmpfiles, argv)
 		if err != nil {
 			e.failed(i, exitInfo{name: "tmpfiles", spawnErr: true, set: true})
 			e.setGoal(i, job.GoalStop)
@@ -248,8 +257,24 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		}
 		i.auxPid = pid
 		return false
-	case job.SecuritySpawning, job.Security:
+	case job.SecuritySpawning:
+		// `apparmor load`: the security process (AppArmor's parser)
+		// runs before pre-start; the supervisor refuses it, and so the
+		// start, where AppArmor is not available.
+		if d.ApparmorLoad == "" {
+			return true
+		}
+		pid, err := e.spawn(i, conf.PreStart, auxSecurity, nil)
+		if err != nil {
+			e.logf(slog.LevelWarn, "Failed to spawn %s security process: %v", i.label(), err)
+			e.failed(i, exitInfo{name: auxSecurity, spawnErr: true, set: true})
+			e.setGoal(i, job.GoalStop)
+			return true
+		}
+		i.auxPid = pid
 		return true
+	case job.Security:
+		return i.auxPid == 0
 	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
 		return e.spawnStep(i)
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
@@ -371,21 +396,32 @@ func (e *Engine) processEnv(i *instance, t conf.ProcessType) []string {
 	return env
 }
 
-func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, error) {
+// The helper steps of a start (aux processes), by the name status and
+// the stopped event's PROCESS give them.
+const (
+	auxTmpfiles = "tmpfiles"
+	auxSecurity = "security"
+)
+
+// spawn starts process t of the instance, or with aux set the helper step
+// of that name (argv for tmpfiles; the supervisor knows the security
+// process's command).
+func (e *Engine) spawn(i *instance, t conf.ProcessType, aux string, argv []string) (int, error) {
 	c := i.def.Console
 	if c == conf.ConsoleDefault {
 		c = e.opt.DefaultConsole
 	}
 	name := t.String()
-	if argv != nil {
-		name = "tmpfiles"
+	if aux != "" {
+		name = aux
 	}
 	req := supervise.Request{
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
-		Env: e.processEnv(i, t), Console: c,
+		Security: aux == auxSecurity,
+		Env:      e.processEnv(i, t), Console: c,
 	}
 	passFiles(i, &req)
-	readied := t == conf.Main && argv == nil
+	readied := t == conf.Main && aux == ""
 	if readied {
 		if err := e.readyPrepare(i, &req); err != nil {
 			return 0, err
@@ -398,8 +434,8 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	e.pids[pid] = procRef{inst: i, typ: t, aux: argv != nil}
-	if argv == nil {
+	e.pids[pid] = procRef{inst: i, typ: t, aux: aux != ""}
+	if aux == "" {
 		i.noteSession(pid, t.String())
 	}
 	return pid, nil
@@ -416,7 +452,7 @@ func (e *Engine) spawnStep(i *instance) bool {
 		i.spawnRetries = 0
 		return true
 	}
-	pid, err := e.spawn(i, t, nil)
+	pid, err := e.spawn(i, t, "", nil)
 	switch {
 	case err != nil && supervise.Transient(err):
 		d := spawnRetryDelay(i.spawnRetries)
@@ -576,12 +612,21 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	}
 	if ref.aux {
 		i.auxPid = 0
-		if x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled() {
+		name := i.auxName()
+		bad := x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled()
+		switch {
+		case name == auxSecurity:
+			// Upstart ignores the parser's status; a profile that did
+			// not load fails the start here instead (docs/decisions.md).
+			e.logExit(i, actionLabel(name), x)
+		case bad:
 			e.logf(slog.LevelWarn, "%s tmpfiles step failed", i.label())
-			e.failed(i, exitInfo{name: "tmpfiles", status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
+		}
+		if bad {
+			e.failed(i, exitInfo{name: name, status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
 			e.setGoal(i, job.GoalStop)
 		}
-		if i.state == job.Tmpfiles {
+		if i.state == job.Tmpfiles || i.state == job.Security {
 			e.advance(i)
 		}
 		e.Poll()
