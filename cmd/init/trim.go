@@ -9,9 +9,10 @@ package main
 // of free heap (measured: 12.0 MiB anonymous memory for 4.4 MiB live). A
 // lower GOGC would shrink that at the price of more collections while busy
 // (D-Bus emits allocate a few KiB each). Instead the daemon keeps the
-// default while it works and, one second after a collection, if it has
-// allocated less than idleAllocBytes since, runs debug.FreeOSMemory (one
-// more collection, then every free page back). The check is armed only by
+// default while it works and, once a quarter of a second after a
+// collection (or the start) passes in which it allocated less than
+// idleAllocBytes, runs
+// debug.FreeOSMemory (one more collection, then every free page back). The check is armed only by
 // a collection, and a collection only happens when the daemon allocates,
 // so an idle daemon never wakes for it.
 
@@ -24,12 +25,13 @@ import (
 )
 
 const (
-	// trimDelay is how long after a collection the daemon looks again.
-	trimDelay = time.Second
+	// trimDelay is how long after a collection the daemon looks, and
+	// then looks again while it is busy.
+	trimDelay = 250 * time.Millisecond
 	// idleAllocBytes: allocating less than this in trimDelay is idle (a
 	// respawn or a status call allocates a few KiB).
-	idleAllocBytes = 256 << 10
-	// trimMinBytes: less free heap than this is not worth a collection.
+	idleAllocBytes = 64 << 10
+	// trimMinBytes: less to give back than this is not worth a collection.
 	trimMinBytes = 512 << 10
 )
 
@@ -44,8 +46,13 @@ func startTrimmer() {
 	t := &trimmer{samples: []metrics.Sample{
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}}
 	t.watch()
+	// The boot is work too, and a small one may end before the first
+	// collection.
+	t.collected()
 }
 
 // gcSentinel is garbage as soon as it is made: its cleanup runs after the
@@ -55,12 +62,11 @@ type gcSentinel struct{ p *int }
 
 func (t *trimmer) watch() {
 	s := &gcSentinel{}
-	runtime.AddCleanup(s, func(t *trimmer) { t.collected() }, t)
+	runtime.AddCleanup(s, func(t *trimmer) { t.watch(); t.collected() }, t)
 }
 
 // collected runs after each collection (in the cleanup goroutine).
 func (t *trimmer) collected() {
-	t.watch()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.armed {
@@ -71,9 +77,17 @@ func (t *trimmer) collected() {
 	time.AfterFunc(trimDelay, func() { t.check(start) })
 }
 
+// read returns the bytes allocated so far and what a trim would give
+// back: the free heap and the garbage (allocated objects beyond the heap
+// found live by the last collection).
 func (t *trimmer) read() [2]uint64 {
 	metrics.Read(t.samples)
-	return [2]uint64{t.samples[0].Value.Uint64(), t.samples[1].Value.Uint64()}
+	v := func(i int) uint64 { return t.samples[i].Value.Uint64() }
+	gain := v(1)
+	if v(2) > v(3) {
+		gain += v(2) - v(3)
+	}
+	return [2]uint64{v(0), gain}
 }
 
 func (t *trimmer) check(start uint64) {
