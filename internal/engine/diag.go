@@ -172,7 +172,7 @@ func (e *Engine) Why(name string, env []string) (api.WhyReport, error) {
 		return api.WhyReport{}, err
 	}
 	r := api.WhyReport{Job: c.name, Instance: iname, Goal: job.GoalStop.String(), State: job.Waiting.String()}
-	inst := c.instances[iname]
+	inst := c.get(iname)
 	if err != nil {
 		inst, r.Instance = nil, ""
 	}

@@ -20,11 +20,13 @@ import (
 
 // class is a registered job definition with its instances.
 type class struct {
-	name      string
-	def       *conf.Job
-	start     *cond.Condition
-	instances map[string]*instance
-	ilist     []*instance // the instances in name order
+	name  string
+	def   *conf.Job
+	start *cond.Condition
+	// ilist holds the instances in name order, and is what finds them by
+	// name (binary search): a map per class cost 200 bytes per job for
+	// the one instance most jobs have.
+	ilist []*instance
 	// next is a newer definition waiting for the last instance to end;
 	// deleted means the file is gone and the class goes with its last
 	// instance.
@@ -36,8 +38,22 @@ type class struct {
 // instances while they iterate: the slice is replaced, never changed.
 func (c *class) sortedInstances() []*instance { return c.ilist }
 
+// lookup finds the instance called name.
+func (c *class) lookup(name string) (*instance, bool) {
+	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= name })
+	if n < len(c.ilist) && c.ilist[n].name == name {
+		return c.ilist[n], true
+	}
+	return nil, false
+}
+
+// get is lookup without the flag.
+func (c *class) get(name string) *instance {
+	i, _ := c.lookup(name)
+	return i
+}
+
 func (c *class) addInstance(i *instance) {
-	c.instances[i.name] = i
 	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= i.name })
 	l := make([]*instance, 0, len(c.ilist)+1)
 	l = append(append(append(l, c.ilist[:n]...), i), c.ilist[n:]...)
@@ -45,7 +61,6 @@ func (c *class) addInstance(i *instance) {
 }
 
 func (c *class) removeInstance(i *instance) {
-	delete(c.instances, i.name)
 	l := make([]*instance, 0, len(c.ilist))
 	for _, o := range c.ilist {
 		if o != i {
@@ -528,7 +543,7 @@ func (e *Engine) removeInstance(i *instance) {
 	}
 	e.readyClosed(i)
 	e.closeFiles(i)
-	if c.instances[i.name] != i {
+	if c.get(i.name) != i {
 		return
 	}
 	c.removeInstance(i)
@@ -537,7 +552,7 @@ func (e *Engine) removeInstance(i *instance) {
 		e.opt.Placer.InstanceGone(c.name, i.name)
 	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.classIdle(c)
 	}
 }
@@ -903,7 +918,7 @@ func (e *Engine) classEnv(d *conf.Job) []string {
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
-	if i, ok := c.instances[name]; ok {
+	if i, ok := c.lookup(name); ok {
 		return i
 	}
 	i := &instance{class: c, def: c.def, name: name, env: e.classEnv(c.def)}

@@ -213,7 +213,7 @@ func (r *restorer) run(file func(fd int) *os.File) error {
 		if err != nil {
 			return fmt.Errorf("class %s: %w", sc.Name, err)
 		}
-		c := &class{name: sc.Name, def: d, deleted: sc.Deleted, instances: map[string]*instance{}}
+		c := &class{name: sc.Name, def: d, deleted: sc.Deleted}
 		if sc.Next >= 0 {
 			if c.next, err = r.def(sc.Next); err != nil {
 				return fmt.Errorf("class %s: %w", sc.Name, err)
@@ -252,7 +252,7 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 	if !ok {
 		return fmt.Errorf("unknown state %q", si.State)
 	}
-	if _, dup := c.instances[si.Name]; dup {
+	if _, dup := c.lookup(si.Name); dup {
 		return fmt.Errorf("instance twice")
 	}
 	i := &instance{class: c, def: d, name: si.Name, goal: goal, state: st,

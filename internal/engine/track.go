@@ -54,10 +54,10 @@ func (e *Engine) orphanExited(x supervise.Exit) {
 		return
 	}
 	c := e.classes[jobName]
-	if c == nil || c.instances[iname] == nil {
+	if c == nil || c.get(iname) == nil {
 		return
 	}
-	i := c.instances[iname]
+	i := c.get(iname)
 	switch {
 	case process == "main" && i.state == job.Spawned && i.expectCounting():
 		e.expectExit(i)
@@ -75,7 +75,7 @@ func (e *Engine) GroupEmpty(jobName, iname, process string) (idle bool) {
 	if c == nil {
 		return true
 	}
-	i := c.instances[iname]
+	i := c.get(iname)
 	if i == nil {
 		return true
 	}
