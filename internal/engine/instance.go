@@ -154,6 +154,8 @@ type instance struct {
 	logged        int
 	logSuppressed int
 	quiet         bool // this end of main and the respawn after it are not logged
+
+	rec *recName // its names in the boot chart's record (diag.go)
 }
 
 func (i *instance) label() string {
