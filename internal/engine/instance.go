@@ -902,8 +902,13 @@ func expandInstance(d *conf.Job, env []string) (string, error) {
 	return environ.Expand(d.Instance, env)
 }
 
-// classEnv is the global environment plus the class's env stanzas.
+// classEnv is the global environment plus the class's env stanzas. Each
+// instance keeps its own copy (environ.Set changes lists in place), sized
+// to what it holds: a Builder's list has room for 8 more.
 func (e *Engine) classEnv(d *conf.Job) []string {
+	if len(d.Env) == 0 {
+		return append(make([]string, 0, len(e.env)), e.env...)
+	}
 	b := environ.NewBuilder(e.env)
 	for _, kv := range d.Env {
 		if strings.IndexByte(kv, '=') >= 0 {
@@ -916,7 +921,8 @@ func (e *Engine) classEnv(d *conf.Job) []string {
 			b.Unset(kv)
 		}
 	}
-	return b.List()
+	l := b.List()
+	return append(make([]string, 0, len(l)), l...)
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
