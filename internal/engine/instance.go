@@ -137,8 +137,11 @@ type instance struct {
 
 	// members are processes of the instance we did not spawn: children
 	// that outlived their parent, double-forked daemons.
-	members    []member
-	sessions   map[int]string // every spawned pid (a session leader) → process name
+	members []member
+	// sessions holds every spawned pid (a session leader) with its
+	// process name: a list, as most instances have one or two (a map
+	// cost 250 bytes per job).
+	sessions   []session
 	actionPids map[string]int // running custom actions
 	// expectExits counts exits of the main process tree while waiting
 	// for `expect` readiness.

@@ -83,7 +83,7 @@ func (e *Engine) snapshotInstance(i *instance, def func(*conf.Job) int, addEvent
 		AuxPid: i.auxPid, Hook: -1,
 		Failed: i.failed, Failure: saveExit(i.failure), LastMain: saveExit(i.lastMain),
 		RespawnCount: i.respawnCount, RespawnTime: i.respawnTime, ExpectExits: i.expectExits,
-		Sessions: i.sessions, ActionPids: i.actionPids,
+		Sessions: i.sessionMap(), ActionPids: i.actionPids,
 	}
 	for t, pid := range i.pids {
 		if pid != 0 {
@@ -259,7 +259,10 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 		env: si.Env, startEnv: si.StartEnv, stopEnv: si.StopEnv,
 		auxPid: si.AuxPid, failed: si.Failed, failure: loadExit(si.Failure), lastMain: loadExit(si.LastMain),
 		respawnCount: si.RespawnCount, respawnTime: si.RespawnTime, expectExits: si.ExpectExits,
-		sessions: si.Sessions, actionPids: si.ActionPids}
+		actionPids: si.ActionPids}
+	for pid, name := range si.Sessions {
+		i.sessions = append(i.sessions, session{pid, name})
+	}
 	if d.StopOn != nil {
 		i.stopCond = cond.New(d.StopOn)
 	}
