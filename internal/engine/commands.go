@@ -76,7 +76,7 @@ func (e *Engine) StartJob(name string, env []string, reply func(inst string, err
 		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	i := e.instanceFor(c, iname)
-	i.startEnv = environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
+	i.startEnv = fit(environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...))
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
@@ -141,7 +141,7 @@ func (e *Engine) RestartJob(name string, env []string, reply func(inst string, e
 		r = func(err error) { reply(i.name, err) }
 	}
 	if len(env) > 0 {
-		i.startEnv = environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...)
+		i.startEnv = fit(environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...))
 	}
 	return e.restartInstance(i, r)
 }

@@ -813,7 +813,7 @@ func (e *Engine) startByCondition(c *class) {
 	evEnv, names := matchedEnv(matched)
 	env := e.classEnv(c.def)
 	env = environ.Merge(env, e.importFilter(c.def, evEnv, true)...)
-	env = environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " "))
+	env = fit(environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " ")))
 	name, err := expandInstance(c.def, env)
 	if err != nil {
 		e.logf(slog.LevelWarn, "Failed to obtain %s instance: %v", c.name, err)
@@ -926,6 +926,15 @@ func (e *Engine) classEnv(d *conf.Job) []string {
 	}
 	l := b.List()
 	return append(make([]string, 0, len(l)), l...)
+}
+
+// fit returns env in an array of its own length when growing it left
+// room: an instance keeps its environment for its whole life.
+func fit(env []string) []string {
+	if cap(env)-len(env) <= 1 {
+		return env
+	}
+	return append(make([]string, 0, len(env)), env...)
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
