@@ -11,10 +11,10 @@ package main
 // (D-Bus emits allocate a few KiB each). Instead the daemon keeps the
 // default while it works and, once a quarter of a second after a
 // collection (or the start) passes in which it allocated less than
-// idleAllocBytes, runs
-// debug.FreeOSMemory (one more collection, then every free page back). The check is armed only by
-// a collection, and a collection only happens when the daemon allocates,
-// so an idle daemon never wakes for it.
+// idleAllocBytes, runs debug.FreeOSMemory (one more collection, then every
+// free page back). The check is armed only by a collection, and a
+// collection only happens when the daemon allocates, so an idle daemon
+// never wakes for it.
 
 import (
 	"runtime"
