@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,7 +57,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
 	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
 	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure, and running jobs for the reexec figure")
-	fs.StringVar(&systems, "systems", "ours,upstart,s6,runit,supervisord,floor", "systems to compare (floor: the reference rows, not a peer)")
+	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor", "systems to compare (floor: the reference rows, not a peer)")
 	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
 	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
@@ -107,6 +108,10 @@ func main() {
 		floorMain(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == nsrootArg {
+		nsrootMain(os.Args[2:])
+		return
+	}
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
@@ -130,6 +135,7 @@ func run(c config, w io.Writer) int {
 			out = append(out, describe(p))
 		}
 		sweep(root, needles)
+		removeConfinedCgroups()
 		if !keepDirs {
 			os.RemoveAll(root)
 		}
@@ -145,7 +151,7 @@ func run(c config, w io.Writer) int {
 	}()
 
 	o := &ours{bin: c.oursBin}
-	all := map[string]system{"ours": o, "upstart": upstart{}, "s6": s6{}, "runit": runit{}, "supervisord": supervisord{}, "floor": floor{}}
+	all := map[string]system{"ours": o, "upstart": upstart{}, "s6": s6{}, "runit": runit{}, "supervisord": supervisord{}, "finit": finit{}, "floor": floor{}}
 	var systems []system
 	for _, name := range c.systems {
 		s, ok := all[strings.TrimSpace(name)]
@@ -201,10 +207,10 @@ func run(c config, w io.Writer) int {
 		}
 		failures[sys][group]++
 		why := "failed: " + err.Error()
-		if isNotImplemented(err) {
+		if isNotImplemented(err) || errors.Is(err, errNotMeasured) {
 			why = err.Error()
 		}
-		if isNotImplemented(err) || failures[sys][group] >= maxFailures {
+		if isNotImplemented(err) || errors.Is(err, errNotMeasured) || failures[sys][group] >= maxFailures {
 			failed[sys][group] = true
 		}
 		for _, k := range keys {

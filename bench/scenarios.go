@@ -61,8 +61,8 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 	// Cold start: from starting the supervisor until every service process
 	// exists in /proc.
 	// supervisord needs about 15 ms per service on an idle machine; a busy
-	// one (shared VM) has taken 2-3 times as long.
-	deadline := in.started.Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
+	// one (shared VM, eight benches at once) has taken 4-5 times as long.
+	deadline := in.started.Add(10*time.Second + time.Duration(n)*100*time.Millisecond)
 	for {
 		t := time.Now()
 		found := r.scanMarked(m)
@@ -211,6 +211,9 @@ func respawnKills(r *procReader, m marker, n, kills int) ([]float64, error) {
 // cleanupRun kills the supervisor and everything that belongs to the run.
 func cleanupRun(in *instance, dir, prefix string) {
 	in.kill()
+	if in.onCleanup != nil {
+		in.onCleanup()
+	}
 	if left := sweep(dir, []string{dir, prefix}); len(left) > 0 {
 		for _, p := range left {
 			warnf("run %s: process %s survived the sweep", dir, describe(p))
@@ -234,6 +237,9 @@ const (
 var writerTag = "bench-writer-" + benchPrefix
 
 var errNotImplemented = errors.New("not yet implemented")
+
+// errNotMeasured marks a scenario a system is deliberately not run in.
+var errNotMeasured = errors.New("not measured")
 
 // loggingResult is one logging run.
 type loggingResult struct {
