@@ -73,6 +73,7 @@ func main() {
 	if os.Getenv("UPSTART_WRITE_STATEFILE") != "" {
 		o.writeStateFile = true
 	}
+	startTrimmer()
 	if err := d.run(); err != nil {
 		fatal(err)
 	}

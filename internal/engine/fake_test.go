@@ -153,10 +153,10 @@ func (h *harness) job(name, startOn, stopOn, spec string) *conf.Job {
 // pid returns the live pid of a job's process type (0 if none).
 func (h *harness) pid(jobName, inst string, t conf.ProcessType) int {
 	c := h.e.classes[jobName]
-	if c == nil || c.instances[inst] == nil {
+	if c == nil || c.get(inst) == nil {
 		return 0
 	}
-	return c.instances[inst].pids[t]
+	return c.get(inst).pids[t]
 }
 
 func (h *harness) exit(pid, code int) {
@@ -174,10 +174,10 @@ func (h *harness) kill(pid int, sig syscall.Signal) {
 // status is "goal/state" of an instance, or "none".
 func (h *harness) status(jobName, inst string) string {
 	c := h.e.classes[jobName]
-	if c == nil || c.instances[inst] == nil {
+	if c == nil || c.get(inst) == nil {
 		return "stop/waiting"
 	}
-	i := c.instances[inst]
+	i := c.get(inst)
 	return i.goal.String() + "/" + i.state.String()
 }
 

@@ -20,11 +20,13 @@ import (
 
 // class is a registered job definition with its instances.
 type class struct {
-	name      string
-	def       *conf.Job
-	start     *cond.Condition
-	instances map[string]*instance
-	ilist     []*instance // the instances in name order
+	name  string
+	def   *conf.Job
+	start *cond.Condition
+	// ilist holds the instances in name order, and is what finds them by
+	// name (binary search): a map per class cost 200 bytes per job for
+	// the one instance most jobs have.
+	ilist []*instance
 	// next is a newer definition waiting for the last instance to end;
 	// deleted means the file is gone and the class goes with its last
 	// instance.
@@ -36,8 +38,22 @@ type class struct {
 // instances while they iterate: the slice is replaced, never changed.
 func (c *class) sortedInstances() []*instance { return c.ilist }
 
+// lookup finds the instance called name.
+func (c *class) lookup(name string) (*instance, bool) {
+	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= name })
+	if n < len(c.ilist) && c.ilist[n].name == name {
+		return c.ilist[n], true
+	}
+	return nil, false
+}
+
+// get is lookup without the flag.
+func (c *class) get(name string) *instance {
+	i, _ := c.lookup(name)
+	return i
+}
+
 func (c *class) addInstance(i *instance) {
-	c.instances[i.name] = i
 	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= i.name })
 	l := make([]*instance, 0, len(c.ilist)+1)
 	l = append(append(append(l, c.ilist[:n]...), i), c.ilist[n:]...)
@@ -45,7 +61,6 @@ func (c *class) addInstance(i *instance) {
 }
 
 func (c *class) removeInstance(i *instance) {
-	delete(c.instances, i.name)
 	l := make([]*instance, 0, len(c.ilist))
 	for _, o := range c.ilist {
 		if o != i {
@@ -122,8 +137,11 @@ type instance struct {
 
 	// members are processes of the instance we did not spawn: children
 	// that outlived their parent, double-forked daemons.
-	members    []member
-	sessions   map[int]string // every spawned pid (a session leader) → process name
+	members []member
+	// sessions holds every spawned pid (a session leader) with its
+	// process name: a list, as most instances have one or two (a map
+	// cost 250 bytes per job).
+	sessions   []session
 	actionPids map[string]int // running custom actions
 	// expectExits counts exits of the main process tree while waiting
 	// for `expect` readiness.
@@ -141,6 +159,8 @@ type instance struct {
 	quiet         bool // this end of main and the respawn after it are not logged
 	// pidFileWarned: a refused pid file was logged (once per instance).
 	pidFileWarned bool
+
+	rec *recName // its names in the boot chart's record (diag.go)
 }
 
 // auxName names the helper step running as auxPid: the tmpfiles step
@@ -566,7 +586,7 @@ func (e *Engine) removeInstance(i *instance) {
 	}
 	e.readyClosed(i)
 	e.closeFiles(i)
-	if c.instances[i.name] != i {
+	if c.get(i.name) != i {
 		return
 	}
 	c.removeInstance(i)
@@ -575,7 +595,7 @@ func (e *Engine) removeInstance(i *instance) {
 		e.opt.Placer.InstanceGone(c.name, i.name)
 	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.classIdle(c)
 	}
 }
@@ -842,7 +862,7 @@ func (e *Engine) startByCondition(c *class) {
 	evEnv, names := matchedEnv(matched)
 	env := e.classEnv(c.def)
 	env = environ.Merge(env, e.importFilter(c.def, evEnv, true)...)
-	env = environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " "))
+	env = fit(environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " ")))
 	name, err := expandInstance(c.def, env)
 	if err != nil {
 		e.logf(slog.LevelWarn, "Failed to obtain %s instance: %v", c.name, err)
@@ -934,8 +954,13 @@ func expandInstance(d *conf.Job, env []string) (string, error) {
 	return environ.Expand(d.Instance, env)
 }
 
-// classEnv is the global environment plus the class's env stanzas.
+// classEnv is the global environment plus the class's env stanzas. Each
+// instance keeps its own copy (environ.Set changes lists in place), sized
+// to what it holds: a Builder's list has room for 8 more.
 func (e *Engine) classEnv(d *conf.Job) []string {
+	if len(d.Env) == 0 {
+		return append(make([]string, 0, len(e.env)), e.env...)
+	}
 	b := environ.NewBuilder(e.env)
 	for _, kv := range d.Env {
 		if strings.IndexByte(kv, '=') >= 0 {
@@ -948,11 +973,21 @@ func (e *Engine) classEnv(d *conf.Job) []string {
 			b.Unset(kv)
 		}
 	}
-	return b.List()
+	l := b.List()
+	return append(make([]string, 0, len(l)), l...)
+}
+
+// fit returns env in an array of its own length when growing it left
+// room: an instance keeps its environment for its whole life.
+func fit(env []string) []string {
+	if cap(env)-len(env) <= 1 {
+		return env
+	}
+	return append(make([]string, 0, len(env)), env...)
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
-	if i, ok := c.instances[name]; ok {
+	if i, ok := c.lookup(name); ok {
 		return i
 	}
 	i := &instance{class: c, def: c.def, name: name, env: e.classEnv(c.def)}
