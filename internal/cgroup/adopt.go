@@ -45,6 +45,8 @@ var testAdoptHook func(stage int, g *Group)
 // returned and watched all the same.
 func (m *Manager) Adopt() ([]GroupName, error) {
 	m.mu.Lock()
+	// The previous image may have made v1 directories: releases look there.
+	m.v1Used = len(m.v1root) > 0
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, errors.New("cgroup: adopt: manager closed")

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -173,7 +172,7 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 }
 
 func walkProcs(dir string, f func(int)) error {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	b, err := readSmall(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return err
 	}
@@ -206,14 +205,12 @@ func (g *Group) Populated() (bool, error) {
 }
 
 func populated(dir string) (bool, error) {
-	f, err := os.Open(filepath.Join(dir, "cgroup.events"))
+	b, err := readSmall(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "populated "); ok {
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "populated "); ok {
 			return v != "0", nil
 		}
 	}
@@ -498,7 +495,11 @@ func (m *Manager) ReleaseInstance(job, instance string) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, root := range append([]string{m.root}, m.v1Roots()...) {
+	roots := []string{m.root}
+	if m.v1Used {
+		roots = append(roots, m.v1Roots()...)
+	}
+	for _, root := range roots {
 		// Named groups (@NAME directories) that are left empty, then
 		// INSTANCE and JOB; populated ones stay (rmdir fails).
 		pruneNamed(filepath.Join(root, instRel))
