@@ -12,13 +12,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -125,7 +128,39 @@ func copyOut(f, r *os.File, size int) {
 	}
 }
 
+// floorCgroup is the floor doing what ours does per service beyond a
+// fork/exec: a cgroup v2 directory of its own per service, the process
+// cloned straight into it (CLONE_INTO_CGROUP), and a session of its own
+// (setsid), as Upstart's processes are session leaders. Its cold start
+// and stop are the least a supervisor with per-service cgroups can do
+// here; the plain floor is the least any supervisor can do.
+type floorCgroup struct{}
+
+const floorCgroupSys = "floor-cgroup"
+
+func (floorCgroup) name() string { return floorCgroupSys }
+func (floorCgroup) check() error {
+	if cgroup2Root() == "" {
+		return errors.New("no cgroup v2 hierarchy mounted")
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (cgroup directories)")
+	}
+	return nil
+}
+
+func (floorCgroup) start(dir string, svcs []service, logging bool) (*instance, error) {
+	if logging {
+		return nil, fmt.Errorf("%w: floor-cgroup is a lifecycle reference (its loggers are the floor's)", errNotMeasured)
+	}
+	return startFloor(floorCgroupSys, dir, svcs, true)
+}
+
 func (floor) start(dir string, svcs []service, logging bool) (*instance, error) {
+	return startFloor("floor", dir, svcs, false)
+}
+
+func startFloor(name, dir string, svcs []service, cgroups bool) (*instance, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -146,7 +181,11 @@ func (floor) start(dir string, svcs []service, logging bool) (*instance, error) 
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
 		return nil, err
 	}
-	in, err := launch("floor", dir, []string{self, floorArg, conf}, baseEnv(), syscall.SIGTERM)
+	argv := []string{self, floorArg, conf}
+	if cgroups {
+		argv = append(argv, filepath.Join(cgroup2Root(), fmt.Sprintf("bench-floor-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)))
+	}
+	in, err := launch(name, dir, argv, baseEnv(), syscall.SIGTERM)
 	if in != nil {
 		in.logDir = logs
 	}
@@ -155,9 +194,19 @@ func (floor) start(dir string, svcs []service, logging bool) (*instance, error) 
 
 // floorMain is the floor supervisor's process.
 func floorMain(args []string) {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: bench __floor CONFIG")
+	if len(args) != 1 && len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench __floor CONFIG [CGROUP-DIR]")
 		os.Exit(2)
+	}
+	// With CGROUP-DIR: one cgroup per service below it, each process
+	// cloned into its service's group and made a session leader.
+	cgRoot := ""
+	if len(args) == 2 {
+		cgRoot = args[1]
+		if err := os.Mkdir(cgRoot, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	b, err := os.ReadFile(args[0])
 	if err != nil {
@@ -188,6 +237,20 @@ func floorMain(args []string) {
 		stdio := []*os.File{devnull, devnull, devnull}
 		attr := &syscall.SysProcAttr{}
 		var closeAfter []*os.File
+		if cgRoot != "" {
+			d := filepath.Join(cgRoot, "s"+strconv.Itoa(k))
+			if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			defer unix.Close(fd)
+			attr.UseCgroupFD, attr.CgroupFD, attr.Setsid = true, fd, true
+		}
 		if s.Logged {
 			f, err := os.OpenFile(s.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 			if err != nil {
@@ -256,6 +319,12 @@ func floorMain(args []string) {
 			}
 		}
 		if stopping && len(pids) == 0 {
+			if cgRoot != "" {
+				for k := range svcs {
+					os.Remove(filepath.Join(cgRoot, "s"+strconv.Itoa(k)))
+				}
+				os.Remove(cgRoot)
+			}
 			os.Exit(0)
 		}
 	}

@@ -57,7 +57,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
 	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
 	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure, and running jobs for the reexec figure")
-	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor", "systems to compare (floor: the reference rows, not a peer)")
+	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor,floor-cgroup", "systems to compare (floor, floor-cgroup: the reference rows, not peers)")
 	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
 	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
@@ -151,7 +151,7 @@ func run(c config, w io.Writer) int {
 	}()
 
 	o := &ours{bin: c.oursBin}
-	all := map[string]system{"ours": o, "upstart": upstart{}, "s6": s6{}, "runit": runit{}, "supervisord": supervisord{}, "finit": finit{}, "floor": floor{}}
+	all := map[string]system{"ours": o, "upstart": upstart{}, "s6": s6{}, "runit": runit{}, "supervisord": supervisord{}, "finit": finit{}, "floor": floor{}, floorCgroupSys: floorCgroup{}}
 	var systems []system
 	for _, name := range c.systems {
 		s, ok := all[strings.TrimSpace(name)]
@@ -174,7 +174,7 @@ func run(c config, w io.Writer) int {
 	var active []system
 	for _, s := range systems {
 		names = append(names, s.name())
-		if s.name() != "ours" && s.name() != "floor" {
+		if s.name() != "ours" && s.name() != "floor" && s.name() != floorCgroupSys {
 			peerNames = append(peerNames, s.name())
 		}
 		if err := s.check(); err != nil {

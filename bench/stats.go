@@ -187,8 +187,8 @@ func (r *results) markdown(w io.Writer, systems, peers []string) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", sc.key, sc.unit, better, strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "| scenario | %s | best peer | goal (ours/best) | ours/floor | goal (ours/floor) | met |\n", strings.Join(prefixAll("ours/", peers), " | "))
-	fmt.Fprintf(w, "|---|%s---|---|---|---|---|\n", strings.Repeat("---|", len(peers)))
+	fmt.Fprintf(w, "| scenario | %s | best peer | goal (ours/best) | ours/floor | goal (ours/floor) | ours/floor-cgroup | met |\n", strings.Join(prefixAll("ours/", peers), " | "))
+	fmt.Fprintf(w, "|---|%s---|---|---|---|---|---|\n", strings.Repeat("---|", len(peers)))
 	for _, sc := range r.scenarios {
 		if sc.oursOnly {
 			continue
@@ -224,8 +224,8 @@ func (r *results) markdown(w io.Writer, systems, peers []string) {
 				met = yesNo(ok)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", sc.key, strings.Join(cells, " | "), bestName,
-			goalText(sc.goal, sc.lowerBetter), fmtNum(rf), goalText(sc.floorGoal, sc.lowerBetter), met)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", sc.key, strings.Join(cells, " | "), bestName,
+			goalText(sc.goal, sc.lowerBetter), fmtNum(rf), goalText(sc.floorGoal, sc.lowerBetter), fmtNum(r.ratio(sc.key, floorCgroupSys)), met)
 	}
 }
 
@@ -323,7 +323,7 @@ func (r *results) machine(w io.Writer, systems, peers []string) {
 		if sc.oursOnly {
 			continue
 		}
-		for _, p := range append(peers, floorSys) {
+		for _, p := range append(peers, floorSys, floorCgroupSys) {
 			if x := r.ratio(sc.key, p); !math.IsNaN(x) {
 				fmt.Fprintf(w, "RATIO scenario=%s ours/%s=%g\n", sc.key, p, round4(x))
 			}
