@@ -31,8 +31,17 @@ func init() {
 	runtime.MemProfileRate = 4096 // fine-grained heap profiles
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGUSR2)
+	// UPSTART_PPROF_CPU_AT_START=1: the CPU profile starts now (cpu-0.pprof),
+	// so that start-up and a cold start of the jobs are in it.
+	var cpu0 *os.File
+	if os.Getenv("UPSTART_PPROF_CPU_AT_START") != "" {
+		os.Unsetenv("UPSTART_PPROF_CPU_AT_START")
+		if f, err := os.Create(filepath.Join(dir, "cpu-0.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
+			cpu0 = f
+		}
+	}
 	go func() {
-		var cpu *os.File
+		cpu := cpu0
 		for n := 1; ; n++ {
 			<-c
 			name := func(kind, ext string) string { return filepath.Join(dir, fmt.Sprintf("%s-%d.%s", kind, n, ext)) }

@@ -258,7 +258,12 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	}
 	// From the tree's root down: any of it may have been removed from
 	// outside (rmdir of an empty group) since we made it.
-	created, err := mkdirs(filepath.Dir(m.root), append([]string{m.name, ej, ei}, sub...)...)
+	// The tree's root is there nearly always: start below it, and make
+	// it again only when it is gone.
+	created, err := mkdirs(m.root, append([]string{ej, ei}, sub...)...)
+	if errors.Is(err, os.ErrNotExist) {
+		created, err = mkdirs(filepath.Dir(m.root), append([]string{m.name, ej, ei}, sub...)...)
+	}
 	if err != nil {
 		return nil, err
 	}
