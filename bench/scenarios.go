@@ -642,7 +642,8 @@ func countLines(s string) int {
 
 // runReexec starts ours with n services, waits until every service process
 // exists, asks for a stateful re-exec (D-Bus Restart over the private
-// socket) and returns the time until the new image answers a call; then
+// socket) and returns the time until the new image answers a call about
+// its jobs (GetAllJobs); then
 // it checks that nothing was lost: every job and pid in `initctl list` is
 // the same, and every service process is still there.
 func runReexec(o *ours, root string, n int) (float64, error) {
@@ -685,7 +686,10 @@ func runReexec(o *ours, root string, n int) (float64, error) {
 	for {
 		if b, _ := os.ReadFile(cmdline); bytes.Contains(b, []byte("\x00--restart\x00")) {
 			if pc, err := control.DialPeer(addr); err == nil {
-				err = pc.Call(control.ManagerPath, "org.freedesktop.DBus.Properties", "Get", control.ManagerIface, "version")
+				// A call the engine answers (not the version, which
+				// the control server knows by itself): the new image
+				// answers when its jobs are restored.
+				err = pc.Call(control.ManagerPath, control.ManagerIface, "GetAllJobs")
 				pc.Close()
 				if err == nil {
 					took = time.Since(t0)

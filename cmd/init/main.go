@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -76,6 +77,15 @@ func main() {
 		fatal(err)
 	}
 }
+
+// stateHeapLimit bounds the heap while the collector is paused for the
+// restore after a re-exec: past it the collector runs as usual (a
+// document of a thousand jobs needs about 10 MiB).
+const stateHeapLimit = 256 << 20
+
+// resumeGC ends the pause of the collector for the restore (a no-op
+// without one).
+var resumeGC = func() {}
 
 func fatal(err error) {
 	fmt.Fprintf(os.Stderr, "init: %v\n", err)
@@ -156,6 +166,20 @@ func (d *daemon) run() error {
 	}
 	var doc *state.Document // the previous image's, after a re-exec
 	if o.stateFD >= 0 {
+		// The document is read and the engine rebuilt with the collector
+		// paused (up to stateHeapLimit of heap): a thousand jobs are
+		// millions of small allocations that all stay, and collecting
+		// meanwhile only delays the first answer (docs/decisions.md).
+		if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 1 {
+			// A second P until the job files are read again: the loop
+			// answers meanwhile (see below).
+			runtime.GOMAXPROCS(2)
+		}
+		gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(stateHeapLimit)
+		resumeGC = func() {
+			debug.SetGCPercent(gc)
+			debug.SetMemoryLimit(limit)
+		}
 		doc = d.readState(o.stateFD)
 	}
 
@@ -225,14 +249,11 @@ func (d *daemon) run() error {
 		close(early)
 		<-returned
 	}
+	resumeGC()
 	go d.e.Run(exits, d.done)
 	d.restoreReadiness(doc) // ready.go
-	d.call(d.reload)
-	if doc != nil {
-		// Watching a thousand groups again takes about 0.1 s: not before
-		// the private socket answers (an Empty that comes meanwhile is not
-		// lost: Adopt looks after it has watched).
-		go d.adoptCgroups() // cgroups.go
+	if doc == nil {
+		d.call(d.reload)
 	}
 
 	srv := d.controlServer(backend, control.Options{Session: user,
@@ -263,6 +284,12 @@ func (d *daemon) run() error {
 			go srv.Serve(l)
 		}
 	}
+	if doc != nil {
+		// Watching a thousand groups again takes about 0.1 s: not before
+		// the private socket answers (an Empty that comes meanwhile is not
+		// lost: Adopt looks after it has watched).
+		go d.adoptCgroups() // cgroups.go
+	}
 	d.bus.start()
 	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
 		go d.bus.notify(doc.Daemon.BusAddress)
@@ -273,16 +300,32 @@ func (d *daemon) run() error {
 		}
 		defer d.removeSessionFile()
 	}
-	if w, err := conf.NewWatcher(d.dirs); err != nil {
+	w, err := conf.NewWatcher(d.dirs)
+	if err != nil {
 		d.log.Warn(fmt.Sprintf("Unable to watch configuration directories: %v", err))
 	} else {
 		defer w.Close()
-		go func() {
-			for range w.C {
-				d.confChanged(w.Changes())
-			}
-		}()
 	}
+	go func() {
+		if doc != nil {
+			// After a re-exec the restored jobs keep the definitions
+			// they had and answer at once; the job files are read
+			// again now, off the loop (reading a thousand takes longer
+			// than the rest of the restart), and applied on it. The
+			// watcher was set up first, and its changes are applied
+			// after: none is lost or undone.
+			d.reloadOffLoop()
+		}
+		if o.stateFD >= 0 && os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1) // the second P's work is done
+		}
+		if w == nil {
+			return
+		}
+		for range w.C {
+			d.confChanged(w.Changes())
+		}
+	}()
 	if !o.noStartupEvent && !o.restart {
 		name := o.startupEvent
 		d.e.Post(func() {
@@ -374,6 +417,16 @@ func (d *daemon) reload() {
 		d.log.Error(err.Error())
 	}
 	d.e.SetJobs(jobs)
+}
+
+// reloadOffLoop re-reads every job file off the loop and applies them on
+// it (as reload).
+func (d *daemon) reloadOffLoop() {
+	jobs, errs := conf.Load(d.dirs)
+	for _, err := range errs {
+		d.log.Error(err.Error())
+	}
+	d.call(func() { d.e.SetJobs(jobs) })
 }
 
 // confChanged applies a batch of changes the configuration watcher saw:

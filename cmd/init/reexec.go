@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,6 +160,14 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	}
 	reaped = append(reaped, queued...)
 	undo = append(undo, d.sup.Reattach)
+	// No collection while the state is taken and written: what they
+	// allocate stays until the exec (the heap is bounded as on the way
+	// in, stateHeapLimit).
+	gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(stateHeapLimit)
+	undo = append(undo, func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+	})
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
 	// The readiness watchers stop before the snapshot: a notify message
 	// not read yet waits in its socket for the next image.

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"syscall"
 	"time"
@@ -430,6 +431,16 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 	wasDeleted := c.deleted
 	c.deleted = false
 	if c.def == d {
+		return
+	}
+	if len(c.instances) > 0 && reflect.DeepEqual(c.def, d) {
+		// The same file read again (a reload, the one after a re-exec):
+		// nothing to wait for, and no second copy of the definition for
+		// the state document to carry.
+		c.next = nil
+		if wasDeleted {
+			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+		}
 		return
 	}
 	if len(c.instances) == 0 {
