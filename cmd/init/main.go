@@ -166,9 +166,9 @@ func (d *daemon) run() error {
 	}
 	var doc *state.Document // the previous image's, after a re-exec
 	if o.stateFD >= 0 {
-		// The document is read and the engine rebuilt with the collector
-		// paused (up to stateHeapLimit of heap): a thousand jobs are
-		// millions of small allocations that all stay, and collecting
+		// The document is read, the engine rebuilt and the job files
+		// read again with the collector paused (up to stateHeapLimit of
+		// heap): what they allocate mostly stays, and collecting
 		// meanwhile only delays the first answer (docs/decisions.md).
 		if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 1 {
 			// A second P until the job files are read again: the loop
@@ -249,7 +249,6 @@ func (d *daemon) run() error {
 		close(early)
 		<-returned
 	}
-	resumeGC()
 	go d.e.Run(exits, d.done)
 	d.restoreReadiness(doc) // ready.go
 	if doc == nil {
@@ -316,8 +315,11 @@ func (d *daemon) run() error {
 			// after: none is lost or undone.
 			d.reloadOffLoop()
 		}
+		// The collector resumes (it starts a collection at once) and
+		// the second P goes once the restart's work is done.
+		resumeGC()
 		if o.stateFD >= 0 && os.Getenv("GOMAXPROCS") == "" {
-			runtime.GOMAXPROCS(1) // the second P's work is done
+			runtime.GOMAXPROCS(1)
 		}
 		if w == nil {
 			return
