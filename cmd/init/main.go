@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,9 +120,12 @@ type daemon struct {
 	inherited *os.File
 	session   string // session file, removed at exit
 	done      chan struct{}
-	bus       *busLink        // bus.go
-	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
-	ready     *ready.Manager  // ready.go
+	bus       *busLink                       // bus.go
+	cgroups   atomic.Pointer[cgroup.Manager] // cgroups.go; nil: pid tracking
+	// late: the tracking of a daemon that started without a hierarchy,
+	// or re-executed (cgroups.go); nil otherwise.
+	late  *lateTracking
+	ready *ready.Manager // ready.go
 	// cgroupName is the name of PID 1's cgroup tree when it is not the
 	// default (passed on at a re-exec).
 	cgroupName string

@@ -344,6 +344,23 @@ func (b *Backend) RunAction(job, instance, name string) (pid int, err error) {
 	return
 }
 
+// TrackingReporter is a Placer whose instances are not all tracked the
+// same way (a daemon that started without cgroups and found a hierarchy
+// later): it says how one instance is. It is called on the loop.
+type TrackingReporter interface {
+	TrackingOf(job, instance string) string
+}
+
+// TrackingOf says how an instance's processes are tracked: "cgroups" or
+// "pids".
+func (b *Backend) TrackingOf(job, instance string) (t string) {
+	if r, ok := b.E.opt.Placer.(TrackingReporter); ok {
+		b.call(func() { t = r.TrackingOf(job, instance) })
+		return t
+	}
+	return b.Tracking()
+}
+
 // Tracking says how processes are tracked: "cgroups" or "pids".
 func (b *Backend) Tracking() string {
 	if b.E.opt.Placer != nil {
