@@ -61,6 +61,8 @@ func TestReexec(t *testing.T) {
 	daemonPid := s.cmd.Process.Pid
 
 	restartDaemon(t, s)
+	talkerLog := filepath.Join(s.logDir(), "talker.log")
+	atRestart := strings.Count(readLog(t, talkerLog), "\r\n")
 
 	if s.cmd.ProcessState != nil {
 		t.Fatalf("the daemon exited: %v", s.cmd.ProcessState)
@@ -106,10 +108,14 @@ func TestReexec(t *testing.T) {
 	waitFor(t, "inst (1)'s process to end", func() bool { _, err := os.Stat("/proc/" + m[1]); return err != nil })
 
 	// The talker's log has every line, in order, from before, across and
-	// after the re-exec.
-	time.Sleep(300 * time.Millisecond)
+	// after the re-exec (lines are counted, not time: a re-exec may take
+	// milliseconds, and a loaded machine runs the talker slowly).
+	waitLog(t, talkerLog, "40 lines, 10 of them after the re-exec", func(l string) bool {
+		n := strings.Count(l, "\r\n")
+		return n >= 40 && n >= atRestart+10
+	})
 	s.mustCtl("stop", "talker")
-	log := readLog(t, filepath.Join(s.logDir(), "talker.log"))
+	log := readLog(t, talkerLog)
 	lines := strings.Split(strings.TrimSuffix(log, "\r\n"), "\r\n")
 	if len(lines) < 40 {
 		t.Fatalf("talker.log has %d lines", len(lines))
