@@ -55,7 +55,10 @@ func (b *daemonBackend) ReExec() error {
 // the descriptors.
 func (b *daemonBackend) GetState() (string, error) {
 	doc := state.Document{Written: time.Now(), Daemon: b.d.daemonState(-1)}
-	b.d.call(func() { doc.Engine = *b.d.e.Snapshot(nil) })
+	b.d.call(func() {
+		doc.Engine = *b.d.e.Snapshot(nil)
+		doc.Daemon.PidTracked = b.d.pidTracked()
+	})
 	out, err := state.Encode(&doc)
 	return string(out), err
 }
@@ -180,6 +183,7 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		doc.Ready = raw
 	}
 	doc.Engine = *d.e.Snapshot(keepFD)
+	doc.Daemon.PidTracked = d.pidTracked()
 
 	b, err := state.Encode(&doc)
 	if err != nil {
@@ -402,7 +406,7 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 			return os.NewFile(uintptr(fd), "event-file")
 		})
 		if err == nil {
-			d.restoredTracking() // cgroups.go
+			d.restoredTracking(doc) // cgroups.go
 			// Before anything the new reaper collects: these came first.
 			if len(doc.Reaped) > 0 {
 				d.log.Info(fmt.Sprintf("Handling %d exits reaped by the previous image", len(doc.Reaped)))

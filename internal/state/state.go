@@ -72,6 +72,17 @@ type Daemon struct {
 	// notify-dbus-address (empty: none).
 	BusAddress  string `json:"bus_address,omitempty"`
 	LogPriority string `json:"log_priority,omitempty"`
+	// PidTracked names the instances whose processes the daemon tracked
+	// by pid although it had a cgroup hierarchy (they started before it
+	// had one). Format 3; a document of an earlier format does not say,
+	// and the next image looks at where the instances' processes are.
+	PidTracked []InstanceRef `json:"pid_tracked,omitempty"`
+}
+
+// InstanceRef names an instance.
+type InstanceRef struct {
+	Job      string `json:"job"`
+	Instance string `json:"instance"`
 }
 
 // Engine is the engine's state.

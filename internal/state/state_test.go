@@ -70,7 +70,7 @@ func TestSharedEnvironments(t *testing.T) {
 		}}})
 	}
 	classes[7].Instances[0].StartEnv = []string{"A=1"}
-	doc := &Document{Daemon: Daemon{ListenerFD: -1}, Engine: Engine{Classes: classes,
+	doc := &Document{Daemon: Daemon{ListenerFD: -1, PidTracked: []InstanceRef{{Job: "j7", Instance: ""}}}, Engine: Engine{Classes: classes,
 		Events: []Event{{Name: "startup", Env: []string{"A=1"}, FD: -1}, {Name: "x", FD: -1}}}}
 	b, err := Encode(doc)
 	if err != nil {
@@ -95,6 +95,9 @@ func TestSharedEnvironments(t *testing.T) {
 	}
 	if ev := d.Engine.Events; strings.Join(ev[0].Env, " ") != "A=1" || ev[1].Env != nil || d.Engine.Envs != nil {
 		t.Fatalf("events %+v", ev)
+	}
+	if len(d.Daemon.PidTracked) != 1 || d.Daemon.PidTracked[0] != (InstanceRef{Job: "j7"}) {
+		t.Fatalf("pid-tracked instances %+v", d.Daemon.PidTracked)
 	}
 	d.Engine.Classes[0].Instances[0].Env[0] = "PATH=/changed"
 	if d.Engine.Classes[1].Instances[0].Env[0] != "PATH=/bin" {
