@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cgroup"
 	"github.com/goupstart/upstart/internal/conf"
@@ -287,12 +289,6 @@ func (d *daemon) run() error {
 			go srv.Serve(l)
 		}
 	}
-	if doc != nil {
-		// Watching a thousand groups again takes about 0.1 s: not before
-		// the private socket answers (an Empty that comes meanwhile is not
-		// lost: Adopt looks after it has watched).
-		go d.adoptCgroups() // cgroups.go
-	}
 	d.bus.start()
 	if doc != nil && doc.Daemon.BusAddress != "" && !o.noDBus {
 		go d.bus.notify(doc.Daemon.BusAddress)
@@ -316,8 +312,14 @@ func (d *daemon) run() error {
 			// again now, off the loop (reading a thousand takes longer
 			// than the rest of the restart), and applied on it. The
 			// watcher was set up first, and its changes are applied
-			// after: none is lost or undone.
-			d.reloadOffLoop()
+			// after: none is lost or undone. Then the cgroup tree is
+			// watched again (an Empty that comes meanwhile is not lost:
+			// Adopt looks after it has watched). Both at a low CPU
+			// priority, so that the first answers do not wait for them.
+			lowPriority(func() {
+				d.reloadOffLoop()
+				d.adoptCgroups() // cgroups.go
+			})
 		}
 		// The collector resumes (it starts a collection at once) and
 		// the second P goes once the restart's work is done.
@@ -423,6 +425,28 @@ func (d *daemon) reload() {
 		d.log.Error(err.Error())
 	}
 	d.e.SetJobs(jobs)
+}
+
+// catchUpNice is the nice value of the thread that catches up after a
+// re-exec: below the daemon's other threads, not so low that a busy
+// machine starves it (a nice 10 thread gets about a tenth of what a
+// nice 0 one gets).
+const catchUpNice = 10
+
+// lowPriority runs f on an OS thread of its own at nice catchUpNice, and
+// waits for it. The thread ends with f: it stays locked, so the runtime
+// discards it rather than reuse it (a thread may lower its priority but
+// not, unprivileged, raise it again), and the threads the runtime starts
+// meanwhile come from its template thread, not this one.
+func lowPriority(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), catchUpNice)
+		f()
+	}()
+	<-done
 }
 
 // reloadOffLoop re-reads every job file off the loop and applies them on
