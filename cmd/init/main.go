@@ -76,6 +76,7 @@ func main() {
 	if os.Getenv("UPSTART_WRITE_STATEFILE") != "" {
 		o.writeStateFile = true
 	}
+	startTrimmer()
 	if err := d.run(); err != nil {
 		fatal(err)
 	}
@@ -216,6 +217,7 @@ func (d *daemon) run() error {
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
 		ImportDefaultDeny: o.importDeny, StripInitKeys: o.stripInitKeys,
+		PidFiles: supervise.PidFiles{},
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone

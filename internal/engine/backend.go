@@ -215,7 +215,7 @@ func (e *Engine) envTable(jobDetails []string) (*[]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		i, ok := c.instances[jobDetails[1]]
+		i, ok := c.lookup(jobDetails[1])
 		if !ok {
 			return nil, api.Errorf(api.ErrUnknownJobInstance, "Unknown instance: "+jobDetails[1]+" of job "+jobDetails[0])
 		}
@@ -311,7 +311,7 @@ func (b *Backend) ResetEnv(jobDetails []string) error {
 			*t = append([]string(nil), b.E.opt.Env...)
 			return
 		}
-		i := b.E.classes[jobDetails[0]].instances[jobDetails[1]]
+		i := b.E.classes[jobDetails[0]].get(jobDetails[1])
 		*t = b.E.classEnv(i.def)
 	})
 }

@@ -25,7 +25,7 @@ func (e *Engine) class(name string) (*class, error) {
 		return nil, api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
 	}
 	c, ok := e.classes[name]
-	if !ok || c.deleted && len(c.instances) == 0 {
+	if !ok || c.deleted && len(c.ilist) == 0 {
 		return nil, api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	return c, nil
@@ -70,14 +70,14 @@ func (e *Engine) StartJob(name string, env []string, reply func(inst string, err
 	if err != nil {
 		return err
 	}
-	if i, ok := c.instances[iname]; ok && i.goal == job.GoalStart {
+	if i, ok := c.lookup(iname); ok && i.goal == job.GoalStart {
 		return api.Errorf(api.ErrAlreadyStarted, "Job is already running: "+i.label())
 	}
 	if c.deleted {
 		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	i := e.instanceFor(c, iname)
-	i.startEnv = environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
+	i.startEnv = fit(environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...))
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
@@ -99,7 +99,7 @@ func (e *Engine) findInstance(name string, env []string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i, ok := c.instances[iname]
+	i, ok := c.lookup(iname)
 	if !ok {
 		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
 	}
@@ -142,7 +142,7 @@ func (e *Engine) RestartJob(name string, env []string, reply func(inst string, e
 		r = func(err error) { reply(i.name, err) }
 	}
 	if len(env) > 0 {
-		i.startEnv = environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...)
+		i.startEnv = fit(environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...))
 	}
 	return e.restartInstance(i, r)
 }
@@ -166,7 +166,7 @@ func (e *Engine) instanceByName(jobName, iname string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i, ok := c.instances[iname]
+	i, ok := c.lookup(iname)
 	if !ok {
 		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
 	}
@@ -256,7 +256,7 @@ func rpn(n *cond.Node) [][]string {
 func (e *Engine) Jobs() []api.JobInfo {
 	var out []api.JobInfo
 	for _, c := range e.sortedClasses() {
-		if c.deleted && len(c.instances) == 0 {
+		if c.deleted && len(c.ilist) == 0 {
 			continue
 		}
 		out = append(out, jobInfo(c))
@@ -333,7 +333,7 @@ func (e *Engine) refreshMembers(i *instance) {
 func (e *Engine) AllStatus(members bool) []api.JobStatus {
 	var out []api.JobStatus
 	for _, c := range e.sortedClasses() {
-		if c.deleted && len(c.instances) == 0 {
+		if c.deleted && len(c.ilist) == 0 {
 			continue
 		}
 		js := api.JobStatus{Name: c.name}
@@ -370,7 +370,7 @@ func (i *instance) info() api.InstanceInfo {
 	for _, a := range i.def.Actions {
 		add(a.Name, i.actionPids[a.Name])
 	}
-	add("tmpfiles", i.auxPid)
+	add(i.auxName(), i.auxPid)
 	return info
 }
 
@@ -421,7 +421,7 @@ func (e *Engine) UpdateJobs(changed map[string]*conf.Job) {
 func (e *Engine) setJob(n string, d *conf.Job) {
 	c, ok := e.classes[n]
 	if !ok {
-		c = &class{name: n, instances: map[string]*instance{}}
+		c = &class{name: n}
 		e.classes[n] = c
 		e.indexAdd(c)
 		e.install(c, d)
@@ -433,7 +433,7 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 	if c.def == d {
 		return
 	}
-	if len(c.instances) > 0 && reflect.DeepEqual(c.def, d) {
+	if len(c.ilist) > 0 && reflect.DeepEqual(c.def, d) {
 		// The same file read again (a reload, the one after a re-exec):
 		// nothing to wait for, and no second copy of the definition for
 		// the state document to carry.
@@ -443,7 +443,7 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 		}
 		return
 	}
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.install(c, d)
 	} else {
 		c.next = d
@@ -458,7 +458,7 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 func (e *Engine) dropJob(c *class) {
 	c.deleted = true
 	c.next = nil
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.classIdle(c)
 	}
 }
@@ -549,7 +549,7 @@ func (e *Engine) KillEverything() int {
 func (e *Engine) InstanceCount() int {
 	n := 0
 	for _, c := range e.classes {
-		n += len(c.instances)
+		n += len(c.ilist)
 	}
 	return n
 }
