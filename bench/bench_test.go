@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 // scenarioNames are the names CI expects in the output, whatever ran.
 var scenarioNames = []string{
 	"cold-start", "respawn", "memory-rss", "memory-pss", "stop-all",
-	"logging-throughput", "logging-lost", "emit-initctl", "emit-dbus", "load-jobs", "reexec",
+	"logging-throughput", "logging-lost", "emit-initctl", "emit-dbus", "load-jobs", "reexec", "initctl-list",
 }
 
 func TestLineRoundTrip(t *testing.T) {

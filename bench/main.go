@@ -316,11 +316,14 @@ func run(c config, w io.Writer) int {
 			put(fmt.Sprintf("load-jobs/%d", c.loadJobs), "load-jobs", r.load1000Ms)
 			put("load-jobs/0", "load-jobs-0", r.load0Ms)
 			key := fmt.Sprintf("reexec/%d", c.loadJobs)
-			if v, err := runReexec(o, root, c.loadJobs); err != nil {
+			listKey := fmt.Sprintf("initctl-list/%d", c.loadJobs)
+			if v, list, err := runReexec(o, root, c.loadJobs); err != nil {
 				res.setStatus(key, "ours", "failed: "+err.Error())
+				res.setStatus(listKey, "ours", "failed: "+err.Error())
 			} else {
 				res.add(key, "ours", v)
-				infof("  ours-only: stateful re-exec with %d running jobs %.1f ms", c.loadJobs, v)
+				res.add(listKey, "ours", list)
+				infof("  ours-only: stateful re-exec with %d running jobs %.1f ms; initctl list %.1f ms", c.loadJobs, v, list)
 			}
 			infof("  ours-only: initctl emit %.0f/s, D-Bus emit %.0f/s (godbus client %.0f/s), load %d jobs %.1f ms (0 jobs %.1f ms) %v",
 				r.emitInitctl, r.emitDBus, r.emitGodbus, c.loadJobs, r.load1000Ms, r.load0Ms, errText(r.errs))
@@ -396,6 +399,7 @@ func declareScenarios(res *results, c config) {
 	res.declare(scenario{key: fmt.Sprintf("load-jobs/%d", c.loadJobs), base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
 	res.declare(scenario{key: "load-jobs/0", base: "load-jobs", unit: "ms", lowerBetter: true, oursOnly: true})
 	res.declare(scenario{key: fmt.Sprintf("reexec/%d", c.loadJobs), base: "reexec", unit: "ms", lowerBetter: true, oursOnly: true})
+	res.declare(scenario{key: fmt.Sprintf("initctl-list/%d", c.loadJobs), base: "initctl-list", unit: "ms", lowerBetter: true, oursOnly: true})
 	for _, g := range []string{"lifecycle", "logging", "ours"} {
 		if c.groups[g] {
 			continue

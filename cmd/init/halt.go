@@ -140,7 +140,7 @@ func (d *daemon) endSystem(how string) {
 		// In a container the file systems are (parts of) the host's:
 		// they are not ours to remount.
 		n := mount.RemountReadOnly(func(f string, a ...any) { warn(f, a...) })
-		d.log.Info(fmt.Sprintf("Remounted %d file systems read-only", n))
+		msg("Remounted %d file systems read-only", n)
 		unix.Sync()
 	}
 	cmd := map[string]int{"halt": unix.LINUX_REBOOT_CMD_HALT, "poweroff": unix.LINUX_REBOOT_CMD_POWER_OFF,

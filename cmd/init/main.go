@@ -12,10 +12,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cgroup"
@@ -78,6 +81,15 @@ func main() {
 		fatal(err)
 	}
 }
+
+// stateHeapLimit bounds the heap while the collector is paused for the
+// restore after a re-exec: past it the collector runs as usual (a
+// document of a thousand jobs needs about 10 MiB).
+const stateHeapLimit = 256 << 20
+
+// resumeGC ends the pause of the collector for the restore (a no-op
+// without one).
+var resumeGC = func() {}
 
 func fatal(err error) {
 	fmt.Fprintf(os.Stderr, "init: %v\n", err)
@@ -161,6 +173,20 @@ func (d *daemon) run() error {
 	}
 	var doc *state.Document // the previous image's, after a re-exec
 	if o.stateFD >= 0 {
+		// The document is read, the engine rebuilt and the job files
+		// read again with the collector paused (up to stateHeapLimit of
+		// heap): what they allocate mostly stays, and collecting
+		// meanwhile only delays the first answer (docs/decisions.md).
+		if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 1 {
+			// A second P until the job files are read again: the loop
+			// answers meanwhile (see below).
+			runtime.GOMAXPROCS(2)
+		}
+		gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(stateHeapLimit)
+		resumeGC = func() {
+			debug.SetGCPercent(gc)
+			debug.SetMemoryLimit(limit)
+		}
 		doc = d.readState(o.stateFD)
 	}
 
@@ -233,12 +259,8 @@ func (d *daemon) run() error {
 	}
 	go d.e.Run(exits, d.done)
 	d.restoreReadiness(doc) // ready.go
-	d.call(d.reload)
-	if doc != nil {
-		// Watching a thousand groups again takes about 0.1 s: not before
-		// the private socket answers (an Empty that comes meanwhile is not
-		// lost: Adopt looks after it has watched).
-		go d.adoptCgroups() // cgroups.go
+	if doc == nil {
+		d.call(d.reload)
 	}
 
 	srv := d.controlServer(backend, control.Options{Session: user,
@@ -279,16 +301,41 @@ func (d *daemon) run() error {
 		}
 		defer d.removeSessionFile()
 	}
-	if w, err := conf.NewWatcher(d.dirs); err != nil {
+	w, err := conf.NewWatcher(d.dirs)
+	if err != nil {
 		d.log.Warn(fmt.Sprintf("Unable to watch configuration directories: %v", err))
 	} else {
 		defer w.Close()
-		go func() {
-			for range w.C {
-				d.confChanged(w.Changes())
-			}
-		}()
 	}
+	go func() {
+		if doc != nil {
+			// After a re-exec the restored jobs keep the definitions
+			// they had and answer at once; the job files are read
+			// again now, off the loop (reading a thousand takes longer
+			// than the rest of the restart), and applied on it. The
+			// watcher was set up first, and its changes are applied
+			// after: none is lost or undone. Then the cgroup tree is
+			// watched again (an Empty that comes meanwhile is not lost:
+			// Adopt looks after it has watched). Both at a low CPU
+			// priority, so that the first answers do not wait for them.
+			lowPriority(func() {
+				d.reloadOffLoop()
+				d.adoptCgroups() // cgroups.go
+			})
+		}
+		// The collector resumes (it starts a collection at once) and
+		// the second P goes once the restart's work is done.
+		resumeGC()
+		if o.stateFD >= 0 && os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1)
+		}
+		if w == nil {
+			return
+		}
+		for range w.C {
+			d.confChanged(w.Changes())
+		}
+	}()
 	if !o.noStartupEvent && !o.restart {
 		name := o.startupEvent
 		d.e.Post(func() {
@@ -380,6 +427,38 @@ func (d *daemon) reload() {
 		d.log.Error(err.Error())
 	}
 	d.e.SetJobs(jobs)
+}
+
+// catchUpNice is the nice value of the thread that catches up after a
+// re-exec: below the daemon's other threads, not so low that a busy
+// machine starves it (a nice 10 thread gets about a tenth of what a
+// nice 0 one gets).
+const catchUpNice = 10
+
+// lowPriority runs f on an OS thread of its own at nice catchUpNice, and
+// waits for it. The thread ends with f: it stays locked, so the runtime
+// discards it rather than reuse it (a thread may lower its priority but
+// not, unprivileged, raise it again), and the threads the runtime starts
+// meanwhile come from its template thread, not this one.
+func lowPriority(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), catchUpNice)
+		f()
+	}()
+	<-done
+}
+
+// reloadOffLoop re-reads every job file off the loop and applies them on
+// it (as reload).
+func (d *daemon) reloadOffLoop() {
+	jobs, errs := conf.Load(d.dirs)
+	for _, err := range errs {
+		d.log.Error(err.Error())
+	}
+	d.call(func() { d.e.SetJobs(jobs) })
 }
 
 // confChanged applies a batch of changes the configuration watcher saw:

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,7 +55,10 @@ func (b *daemonBackend) ReExec() error {
 // the descriptors.
 func (b *daemonBackend) GetState() (string, error) {
 	doc := state.Document{Written: time.Now(), Daemon: b.d.daemonState(-1)}
-	b.d.call(func() { doc.Engine = *b.d.e.Snapshot(nil) })
+	b.d.call(func() {
+		doc.Engine = *b.d.e.Snapshot(nil)
+		doc.Daemon.PidTracked = b.d.pidTracked()
+	})
 	out, err := state.Encode(&doc)
 	return string(out), err
 }
@@ -159,6 +163,14 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	}
 	reaped = append(reaped, queued...)
 	undo = append(undo, d.sup.Reattach)
+	// No collection while the state is taken and written: what they
+	// allocate stays until the exec (the heap is bounded as on the way
+	// in, stateHeapLimit).
+	gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(stateHeapLimit)
+	undo = append(undo, func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+	})
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
 	// The readiness watchers stop before the snapshot: a notify message
 	// not read yet waits in its socket for the next image.
@@ -171,6 +183,7 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		doc.Ready = raw
 	}
 	doc.Engine = *d.e.Snapshot(keepFD)
+	doc.Daemon.PidTracked = d.pidTracked()
 
 	b, err := state.Encode(&doc)
 	if err != nil {
@@ -393,7 +406,7 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 			return os.NewFile(uintptr(fd), "event-file")
 		})
 		if err == nil {
-			d.restoredTracking() // cgroups.go
+			d.restoredTracking(doc) // cgroups.go
 			// Before anything the new reaper collects: these came first.
 			if len(doc.Reaped) > 0 {
 				d.log.Info(fmt.Sprintf("Handling %d exits reaped by the previous image", len(doc.Reaped)))

@@ -327,3 +327,67 @@ func skipOutsideCI(t *testing.T, why string) {
 	}
 	t.Skip(why + "; CI is unset")
 }
+
+// listingFake adds GetAllStatus (control.StatusLister) to the fake, built
+// from what its Upstart calls answer; perInstance counts those calls.
+type listingFake struct {
+	*controltest.Fake
+	bulk, perInstance int
+}
+
+func (f *listingFake) Instances(job string) ([]api.InstanceInfo, error) {
+	f.perInstance++
+	return f.Fake.Instances(job)
+}
+
+func (f *listingFake) AllStatus(members bool) []api.JobStatus {
+	f.bulk++
+	var out []api.JobStatus
+	for _, j := range f.Fake.Jobs() {
+		insts, _ := f.Fake.Instances(j.Name)
+		out = append(out, api.JobStatus{Name: j.Name, Instances: insts})
+	}
+	return out
+}
+
+// `initctl list` takes one GetAllStatus call where the daemon has it, and
+// prints byte for byte what Upstart's calls one by one give (the harness's
+// fake has no GetAllStatus, so initctl falls back to them there).
+func TestListInOneCall(t *testing.T) {
+	h := newHarness(t)
+	lf := &listingFake{Fake: h.fake}
+	addr := "unix:path=" + filepath.Join(t.TempDir(), "bulk")
+	l, err := control.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := control.NewServer(lf, control.Options{Logf: func(string, ...any) {}})
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	bulk := &harness{fake: h.fake, srv: srv, env: map[string]string{"UPSTART_SESSION": addr}}
+
+	h.fake.SetInstance(api.InstanceInfo{Job: "test", Goal: "stop", State: "pre-stop",
+		Processes: []api.Process{{Name: "main", Pid: 10}, {Name: "pre-stop", Pid: 11}, {Name: "reopen", Pid: 12}},
+		Members:   []api.Process{{Name: "main", Pid: 10}, {Name: "main", Pid: 13}}})
+	for _, name := range []string{"beetroot", "a b\tc", "caf\xe9", "\u00e9t\u00e9"} {
+		h.fake.SetInstance(api.InstanceInfo{Job: "inst", Name: name, Goal: "start", State: "running",
+			Processes: []api.Process{{Name: "main", Pid: 20}}})
+	}
+	for _, args := range [][]string{{"initctl", "list"}, {"initctl", "-v", "list"}, {"initctl", "-q", "list"}} {
+		want, werr, wcode := h.run(args...)
+		lf.perInstance = 0
+		got, gerr, gcode := bulk.run(args...)
+		if got != want || gerr != werr || gcode != wcode || wcode != 0 {
+			t.Errorf("%q: one call gives\n%q %q %d\ncall by call\n%q %q %d", args, got, gerr, gcode, want, werr, wcode)
+		}
+		if lf.perInstance != 0 {
+			t.Errorf("%q: %d GetAllInstances calls besides GetAllStatus", args, lf.perInstance)
+		}
+	}
+	if lf.bulk != 3 {
+		t.Errorf("%d GetAllStatus calls for 3 lists", lf.bulk)
+	}
+	if out, _, _ := h.run("initctl", "-v", "list"); !strings.Contains(out, "\tmain process 13 (member)") || !strings.Contains(out, "inst (caf\ufffd) start/running") {
+		t.Errorf("list -v: %q", out)
+	}
+}

@@ -54,6 +54,13 @@ type InstanceInfo struct {
 	Members     []Process // every live process of the instance, by type (ours)
 }
 
+// JobStatus is a job class with its instances (all of `initctl list` in
+// one answer).
+type JobStatus struct {
+	Name      string
+	Instances []InstanceInfo
+}
+
 // Signal is a change the control server broadcasts to its clients.
 type Signal struct {
 	Kind     SignalKind

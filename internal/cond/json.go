@@ -72,14 +72,15 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 		*n = Node{Op: v.Op, Left: v.Left, Right: v.Right, Name: v.Name, Args: v.Args}
 		return nil
 	}
-	var items []json.RawMessage
+	// One pass of the decoder for the whole list (a re-exec reads a
+	// thousand of these): operators come as strings, operands as arrays.
+	var items []any
 	if err := json.Unmarshal(b, &items); err != nil {
 		return fmt.Errorf("cond: %w", err)
 	}
 	var stack []*Node
 	for _, it := range items {
-		var word string
-		if json.Unmarshal(it, &word) == nil {
+		if word, ok := it.(string); ok {
 			if word != jsonAnd && word != jsonOr {
 				return fmt.Errorf("cond: unknown operator %q", word)
 			}
@@ -94,9 +95,18 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 			stack = append(stack[:len(stack)-2], &Node{Op: op, Left: l, Right: r})
 			continue
 		}
-		var e []string
-		if err := json.Unmarshal(it, &e); err != nil || len(e) == 0 {
-			return fmt.Errorf("cond: bad operand %.40s", it)
+		list, _ := it.([]any)
+		e := make([]string, len(list))
+		for k, w := range list {
+			var ok bool
+			if e[k], ok = w.(string); !ok {
+				list = nil
+				break
+			}
+		}
+		if len(list) == 0 {
+			bad, _ := json.Marshal(it)
+			return fmt.Errorf("cond: bad operand %.40s", bad)
 		}
 		m := &Node{Op: Match, Name: e[0]}
 		if len(e) > 1 {

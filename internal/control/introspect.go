@@ -103,6 +103,7 @@ func init() {
 		methods: []methodSpec{
 			{name: "DisableRespawn", fn: mDisableRespawn},
 			{name: "Shutdown", in: []arg{{"how", "s"}}, fn: mShutdown},
+			{name: "GetAllStatus", in: []arg{{"members", "b"}}, out: []arg{{"jobs", "s"}}, fn: mGetAllStatus},
 		},
 	}
 

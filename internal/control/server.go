@@ -88,6 +88,17 @@ type (
 	// powers off ("poweroff") or reboots ("reboot"). It returns once the
 	// shutdown is under way.
 	SystemShutdowner interface{ SystemShutdown(how string) error }
+	// StatusLister serves org.goupstart.Manager1.GetAllStatus: every job
+	// with its instances' status, in one answer (initctl list).
+	StatusLister interface {
+		AllStatus(members bool) []api.JobStatus
+	}
+	// MembersReporter serves the members property of our extension
+	// interface: the instance after a fresh look for its background
+	// processes (the other properties answer from the daemon's records).
+	MembersReporter interface {
+		InstanceMembers(job, instance string) (api.InstanceInfo, error)
+	}
 	// CGroupManagerNotifier serves NotifyCGroupManagerAddress.
 	CGroupManagerNotifier interface{ NotifyCGroupManagerAddress(address string) error }
 )

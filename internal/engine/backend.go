@@ -86,6 +86,19 @@ func (b *Backend) Instance(job, inst string) (info api.InstanceInfo, err error) 
 	return
 }
 
+// InstanceMembers serves the members property (org.goupstart.Instance1):
+// the instance after a fresh look for its background processes.
+func (b *Backend) InstanceMembers(job, inst string) (info api.InstanceInfo, err error) {
+	b.call(func() { info, err = b.E.InstanceMembers(job, inst) })
+	return
+}
+
+// AllStatus serves org.goupstart.Manager1.GetAllStatus.
+func (b *Backend) AllStatus(members bool) (out []api.JobStatus) {
+	b.call(func() { out = b.E.AllStatus(members) })
+	return
+}
+
 type result struct {
 	inst string
 	err  error

@@ -2,7 +2,12 @@ package engine
 
 import (
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/goupstart/upstart/internal/state"
 )
 
 // BenchmarkEventThroughput: events per second through the engine with 1000
@@ -49,4 +54,78 @@ func BenchmarkUnmatchedEvent(b *testing.B) {
 		h.e.Emit("nothing", nil, nil, nil)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReexecState1000: the engine's part of a stateful re-exec with
+// 1000 running jobs, each with a session's environment (40 variables):
+// the old image's Snapshot and Encode, the new image's Decode and
+// Restore, each with the CPU time it takes (cpu-ms/op; on a busy machine
+// the wall-clock time says less) and the document's size.
+func BenchmarkReexecState1000(b *testing.B) {
+	h := newHarness(&testing.T{})
+	var env []string
+	for k := 0; k < 40; k++ {
+		env = append(env, fmt.Sprintf("VARIABLE_%02d=%s", k, strings.Repeat("v", 28)))
+	}
+	h.e.env = env
+	for i := 0; i < 1000; i++ {
+		h.job(fmt.Sprint("job", i), "startup", "", "main respawn")
+	}
+	h.e.Emit("startup", nil, nil, nil)
+	if n := h.e.InstanceCount(); n != 1000 {
+		b.Fatalf("%d instances", n)
+	}
+	snap := h.e.Snapshot(nil)
+	doc, err := state.Encode(&state.Document{Engine: *snap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for i := 0; i < b.N; i++ {
+			h.e.Snapshot(nil)
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for i := 0; i < b.N; i++ {
+			state.Encode(&state.Document{Engine: *snap})
+		}
+		b.ReportMetric(float64(len(doc)), "bytes/doc")
+	})
+	b.Run("decode", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for i := 0; i < b.N; i++ {
+			if _, err := state.Decode(doc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("restore", func(b *testing.B) {
+		docs := make([]*state.Document, b.N)
+		for i := range docs {
+			docs[i], _ = state.Decode(doc)
+		}
+		b.ResetTimer()
+		defer cpuPerOp(b)()
+		for i := 0; i < b.N; i++ {
+			h2 := newHarnessWith(&testing.T{}, h.sp, h.clock)
+			if err := h2.e.Restore(&docs[i].Engine, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// cpuPerOp reports this process's CPU time per operation.
+func cpuPerOp(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	t0 := cpu()
+	return func() {
+		b.ReportMetric(float64((cpu()-t0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
 }

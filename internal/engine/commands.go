@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"syscall"
 	"time"
@@ -294,14 +295,57 @@ func (e *Engine) InstanceNameFor(jobName string, env []string) (string, error) {
 	return e.instanceName(c, env)
 }
 
-// describe is info after a fresh look for processes the instance has
-// started in the background, so that status lists every one.
-func (e *Engine) describe(i *instance) api.InstanceInfo {
+// describe answers from the engine's own records: the tracked process of
+// each type (Upstart's processes property) and the members known so far.
+// It reads no file: `initctl status` and `list` cost no cgroup or /proc
+// read per instance (issue 14). Members that appeared since the last
+// look are found by InstanceMembers, which only the members property
+// (status -v) asks for.
+func (e *Engine) describe(i *instance) api.InstanceInfo { return i.info() }
+
+// InstanceMembers describes one instance after a fresh look for the
+// processes it started in the background (the cgroup's content, or the
+// children of its processes without cgroups), so that the members
+// property lists every one. It costs a read of the instance's cgroup.
+func (e *Engine) InstanceMembers(jobName, iname string) (api.InstanceInfo, error) {
+	i, err := e.instanceByName(jobName, iname)
+	if err != nil {
+		return api.InstanceInfo{}, err
+	}
+	e.refreshMembers(i)
+	return i.info(), nil
+}
+
+// refreshMembers looks for members the records do not have yet, and
+// forgets those that ended without our seeing it.
+func (e *Engine) refreshMembers(i *instance) {
 	if i.alive() {
 		e.adopt(i)
 		e.prune(i)
 	}
-	return i.info()
+}
+
+// AllStatus describes every visible class and its instances, in the order
+// of Jobs and Instances: what `initctl list` prints, in one call instead
+// of two per job and one per instance. With members, each instance's
+// members are looked for afresh (InstanceMembers); without, nothing is
+// read but the records.
+func (e *Engine) AllStatus(members bool) []api.JobStatus {
+	var out []api.JobStatus
+	for _, c := range e.sortedClasses() {
+		if c.deleted && len(c.ilist) == 0 {
+			continue
+		}
+		js := api.JobStatus{Name: c.name}
+		for _, i := range c.sortedInstances() {
+			if members {
+				e.refreshMembers(i)
+			}
+			js.Instances = append(js.Instances, i.info())
+		}
+		out = append(out, js)
+	}
+	return out
 }
 
 func (i *instance) info() api.InstanceInfo {
@@ -387,6 +431,16 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 	wasDeleted := c.deleted
 	c.deleted = false
 	if c.def == d {
+		return
+	}
+	if len(c.ilist) > 0 && reflect.DeepEqual(c.def, d) {
+		// The same file read again (a reload, the one after a re-exec):
+		// nothing to wait for, and no second copy of the definition for
+		// the state document to carry.
+		c.next = nil
+		if wasDeleted {
+			e.notify(api.Signal{Kind: api.JobAdded, Job: n})
+		}
 		return
 	}
 	if len(c.ilist) == 0 {

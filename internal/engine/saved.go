@@ -117,6 +117,9 @@ func (e *Engine) snapshotInstance(i *instance, def func(*conf.Job) int, addEvent
 }
 
 func saveExit(x exitInfo) state.Exit {
+	if x == (exitInfo{}) {
+		return state.Exit{} // left out of the document; loadExit gives it back
+	}
 	return state.Exit{Type: x.typ.String(), Name: x.name, Status: uint32(x.status), SpawnErr: x.spawnErr, Set: x.set}
 }
 

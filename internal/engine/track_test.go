@@ -10,10 +10,15 @@ import (
 	"github.com/goupstart/upstart/internal/supervise"
 )
 
-// fakeTracker reports the members a test says exist.
-type fakeTracker struct{ members map[int]string }
+// fakeTracker reports the members a test says exist; looks counts the
+// calls of Members and Alive (each a read of a cgroup or of /proc).
+type fakeTracker struct {
+	members map[int]string
+	looks   int
+}
 
 func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
+	f.looks++
 	out := map[int]string{}
 	for pid, name := range f.members {
 		if !known(pid) {
@@ -23,7 +28,7 @@ func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func
 	return out
 }
 
-func (f *fakeTracker) Alive(pid int) bool { _, ok := f.members[pid]; return ok }
+func (f *fakeTracker) Alive(pid int) bool { f.looks++; _, ok := f.members[pid]; return ok }
 
 func newTrackedHarness(t *testing.T) (*harness, *fakeTracker) {
 	h := newHarness(t)
@@ -109,4 +114,52 @@ func TestStopWaitsForMembers(t *testing.T) {
 	delete(tr.members, 7001)
 	h.e.ProcessExited(supervise.Exit{Pid: 7001, Orphan: true})
 	h.wantStatus("m", "", "stop/waiting")
+}
+
+// Status and list answer from the engine's records: no look at the
+// instance's processes (a cgroup read) per call. Only the members
+// property looks, and then lists a background child; the list with
+// members looks for every instance (issue 14).
+func TestStatusFromRecords(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	h.job("svc", "", "", "main")
+	h.job("idle", "", "", "main")
+	h.e.StartJob("svc", nil, nil)
+	h.wantStatus("svc", "", "start/running")
+	main := h.pid("svc", "", conf.Main)
+	tr.members[7100] = "main" // a background child, not seen yet
+	tr.looks = 0
+	info, err := h.e.InstanceInfo("svc", "")
+	insts, err2 := h.e.Instances("svc")
+	all := h.e.AllStatus(false)
+	if err != nil || err2 != nil || tr.looks != 0 {
+		t.Fatalf("status looked at processes %d times (%v, %v)", tr.looks, err, err2)
+	}
+	want := []api.Process{{Name: "main", Pid: main}}
+	if len(info.Processes) != 1 || info.Processes[0] != want[0] || len(insts) != 1 || len(insts[0].Processes) != 1 {
+		t.Fatalf("info %+v, instances %+v", info, insts)
+	}
+	if len(all) != 2 || all[0].Name != "idle" || len(all[0].Instances) != 0 || all[1].Name != "svc" ||
+		len(all[1].Instances) != 1 || all[1].Instances[0].State != "running" || all[1].Instances[0].Processes[0] != want[0] {
+		t.Fatalf("AllStatus %+v", all)
+	}
+	m, err := h.e.InstanceMembers("svc", "")
+	if err != nil || tr.looks == 0 || len(m.Members) != 2 || m.Members[1] != (api.Process{Name: "main", Pid: 7100}) {
+		t.Fatalf("members %+v (%v), %d looks", m.Members, err, tr.looks)
+	}
+	// Known now: the records list it without a look.
+	tr.looks = 0
+	if info, _ := h.e.InstanceInfo("svc", ""); len(info.Members) != 2 || tr.looks != 0 {
+		t.Fatalf("members %+v, %d looks", info.Members, tr.looks)
+	}
+	// Ended: the members property forgets it; the list with members
+	// looks at every running instance.
+	delete(tr.members, 7100)
+	all = h.e.AllStatus(true)
+	if tr.looks == 0 || len(all[1].Instances[0].Members) != 1 {
+		t.Fatalf("AllStatus(true) %+v, %d looks", all[1].Instances, tr.looks)
+	}
+	if _, err := h.e.InstanceMembers("svc", "nope"); err == nil {
+		t.Fatal("members of an unknown instance")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/goupstart/upstart/internal/conf"
 )
@@ -61,5 +62,38 @@ func TestUpdateJobsIndex(t *testing.T) {
 	h.kill(h.pid("busy", "", conf.Main), 15)
 	if h.e.classes["busy"] != nil {
 		t.Fatal("removed job kept after its instance ended")
+	}
+}
+
+// A job file read again with the same content (a reload, the one after a
+// re-exec) leaves a running class as it is: no pending definition, so the
+// state document carries one copy. A changed file still waits for the
+// instances to end, and reading the old content again cancels it.
+func TestSameDefinitionNotPending(t *testing.T) {
+	h := newHarness(t)
+	d := h.job("svc", "", "", "main")
+	h.e.StartJob("svc", nil, nil)
+	h.wantStatus("svc", "", "start/running")
+	same := *d
+	h.jobs["svc"] = &same
+	h.e.SetJobs(h.jobs)
+	if c := h.e.classes["svc"]; c.def != d || c.next != nil {
+		t.Fatalf("same content: def %p (was %p), next %p", c.def, d, c.next)
+	}
+	if s := h.e.Snapshot(nil); len(s.Defs) != 1 || s.Classes[0].Next != -1 {
+		t.Fatalf("%d definitions in the state, next %d", len(s.Defs), s.Classes[0].Next)
+	}
+	changed := *d
+	changed.KillTimeout = 9 * time.Second
+	h.jobs["svc"] = &changed
+	h.e.SetJobs(h.jobs)
+	if c := h.e.classes["svc"]; c.def != d || c.next != &changed {
+		t.Fatal("a changed definition is not pending")
+	}
+	again := *d
+	h.jobs["svc"] = &again
+	h.e.SetJobs(h.jobs)
+	if c := h.e.classes["svc"]; c.def != d || c.next != nil {
+		t.Fatal("reading the running content again left the change pending")
 	}
 }

@@ -13,6 +13,8 @@ func FuzzDecode(f *testing.F) {
 			`"classes":[{"name":"c","def":0,"next":-1,"start":[{"operand":0,"event":0}],"instances":[{"name":"","def":0,"goal":"start","state":"running","pids":{"main":7},"hook":-1}]}]},` +
 			`"reaped":[{"pid":7,"status":256,"spawn_err":"x","orphan":true}],"logger":{"readers":[{"file":"c.log","fd":5}]}}`,
 		`{"version":1,"engine":{"defs":[{"StartOn":{"Op":1,"Left":{"Name":"a"},"Right":{"Op":2,"Left":{"Name":"b"},"Right":{"Name":"c","Args":["x"]}}}}]}}`,
+		`{"version":3,"engine":{"envs":[["A=1"],[]],"events":[{"name":"go","env_ref":1,"queued":true,"progress":"pending","fd":-1}],` +
+			`"defs":[{"Name":"c"}],"classes":[{"name":"c","def":0,"next":-1,"instances":[{"name":"","def":0,"goal":"start","state":"running","env_ref":1,"stop_env_ref":2,"hook":-1}]}]}}`,
 		`{"version":99}`,
 	} {
 		f.Add([]byte(s))

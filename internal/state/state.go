@@ -14,6 +14,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,12 @@ import (
 
 // Version is the format this binary writes. Format 2: conditions are
 // written flat (cond.Node's JSON), and exits reaped but not yet handled
-// by the previous image are passed on (Document.Reaped).
-const Version = 2
+// by the previous image are passed on (Document.Reaped). Format 3: each
+// distinct environment list is written once, in Engine.Envs, and
+// instances and events refer to it (a thousand instances of a session
+// carry the same 40 variables: they were most of a format 2 document);
+// zero times and exits are left out.
+const Version = 3
 
 // ErrNewer is returned for a document written by a newer binary.
 var ErrNewer = errors.New("state was written by a newer version")
@@ -67,6 +72,17 @@ type Daemon struct {
 	// notify-dbus-address (empty: none).
 	BusAddress  string `json:"bus_address,omitempty"`
 	LogPriority string `json:"log_priority,omitempty"`
+	// PidTracked names the instances whose processes the daemon tracked
+	// by pid although it had a cgroup hierarchy (they started before it
+	// had one). Format 3; a document of an earlier format does not say,
+	// and the next image looks at where the instances' processes are.
+	PidTracked []InstanceRef `json:"pid_tracked,omitempty"`
+}
+
+// InstanceRef names an instance.
+type InstanceRef struct {
+	Job      string `json:"job"`
+	Instance string `json:"instance"`
 }
 
 // Engine is the engine's state.
@@ -83,12 +99,18 @@ type Engine struct {
 	RespawnDisabled bool `json:"respawn_disabled,omitempty"`
 	// ReadyNextID is the last readiness watch id given out (optional).
 	ReadyNextID uint64 `json:"ready_next_id,omitempty"`
+	// Envs are the distinct environment lists of instances and events
+	// (format 3), referred to by their index + 1 (EnvRef and friends; 0:
+	// none). Encode fills it and Decode resolves it: the engine sees the
+	// lists in place.
+	Envs [][]string `json:"envs,omitempty"`
 }
 
 // Event is one event.
 type Event struct {
 	Name     string   `json:"name"`
-	Env      []string `json:"env"`
+	Env      []string `json:"env,omitempty"`
+	EnvRef   int      `json:"env_ref,omitempty"` // format 3: Engine.Envs[EnvRef-1]
 	Queued   bool     `json:"queued"`
 	Progress string   `json:"progress"` // "pending", "handling" or "finished"
 	Failed   bool     `json:"failed,omitempty"`
@@ -121,10 +143,15 @@ type Instance struct {
 	Goal  string `json:"goal"`
 	State string `json:"state"`
 
-	Env      []string `json:"env"`
-	StartEnv []string `json:"start_env"` // null: none pending
-	StopEnv  []string `json:"stop_env"`
-	Stop     []Latch  `json:"stop,omitempty"`
+	Env      []string `json:"env,omitempty"`
+	StartEnv []string `json:"start_env,omitempty"` // null: none pending
+	StopEnv  []string `json:"stop_env,omitempty"`
+	// Format 3: the lists above by reference, Engine.Envs[ref-1] (0:
+	// null).
+	EnvRef      int     `json:"env_ref,omitempty"`
+	StartEnvRef int     `json:"start_env_ref,omitempty"`
+	StopEnvRef  int     `json:"stop_env_ref,omitempty"`
+	Stop        []Latch `json:"stop,omitempty"`
 
 	Pids    map[string]int `json:"pids,omitempty"` // by process type name
 	AuxPid  int            `json:"aux_pid,omitempty"`
@@ -132,14 +159,14 @@ type Instance struct {
 	Holding []int          `json:"holding,omitempty"`
 
 	Failed       bool  `json:"failed,omitempty"`
-	Failure      Exit  `json:"failure"`
-	LastMain     Exit  `json:"last_main"`
+	Failure      Exit  `json:"failure,omitzero"`
+	LastMain     Exit  `json:"last_main,omitzero"`
 	DeferredMain *Exit `json:"deferred_main,omitempty"`
 
 	RespawnCount   int       `json:"respawn_count,omitempty"`
-	RespawnTime    time.Time `json:"respawn_time"`
-	KillDeadline   time.Time `json:"kill_deadline"`   // zero: no kill timer
-	ExpectDeadline time.Time `json:"expect_deadline"` // zero: no expect timer
+	RespawnTime    time.Time `json:"respawn_time,omitzero"`
+	KillDeadline   time.Time `json:"kill_deadline,omitzero"`   // zero: no kill timer
+	ExpectDeadline time.Time `json:"expect_deadline,omitzero"` // zero: no expect timer
 	ExpectExits    int       `json:"expect_exits,omitempty"`
 
 	Members    []Member       `json:"members,omitempty"`
@@ -187,14 +214,104 @@ type Member struct {
 	Name string `json:"name"`
 }
 
-// Encode writes the document in the current format.
+// Encode writes the document in the current format. d is not changed but
+// for its version.
 func Encode(d *Document) ([]byte, error) {
 	d.Version = Version
-	b, err := json.Marshal(d)
+	out := *d
+	out.Engine = shareEnvs(d.Engine)
+	b, err := json.Marshal(&out)
 	if err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
 	return b, nil
+}
+
+// shareEnvs returns e with every environment list of its instances and
+// events moved into e.Envs, once per distinct content (format 3). The
+// instance and event arrays are copied; the lists are not.
+func shareEnvs(e Engine) Engine {
+	index := map[string]int{}
+	var key []byte
+	ref := func(env []string) int {
+		if env == nil {
+			return 0
+		}
+		// The key holds each entry's length, so that no two lists
+		// share one.
+		key = key[:0]
+		for _, kv := range env {
+			key = binary.AppendUvarint(key, uint64(len(kv)))
+			key = append(key, kv...)
+		}
+		if k, ok := index[string(key)]; ok {
+			return k
+		}
+		e.Envs = append(e.Envs, env)
+		index[string(key)] = len(e.Envs)
+		return len(e.Envs)
+	}
+	e.Envs = nil
+	events := make([]Event, len(e.Events))
+	for k, ev := range e.Events {
+		ev.EnvRef, ev.Env = ref(ev.Env), nil
+		events[k] = ev
+	}
+	e.Events = events
+	classes := make([]Class, len(e.Classes))
+	for k, c := range e.Classes {
+		if len(c.Instances) > 0 {
+			insts := make([]Instance, len(c.Instances))
+			for j, in := range c.Instances {
+				in.EnvRef, in.Env = ref(in.Env), nil
+				in.StartEnvRef, in.StartEnv = ref(in.StartEnv), nil
+				in.StopEnvRef, in.StopEnv = ref(in.StopEnv), nil
+				insts[j] = in
+			}
+			c.Instances = insts
+		}
+		classes[k] = c
+	}
+	e.Classes = classes
+	return e
+}
+
+// resolveEnvs puts the lists of e.Envs back in place (a copy each: the
+// engine changes an instance's list in place).
+func resolveEnvs(e *Engine) error {
+	get := func(ref int, inline []string) ([]string, error) {
+		switch {
+		case ref == 0:
+			return inline, nil
+		case ref < 0 || ref > len(e.Envs):
+			return nil, fmt.Errorf("environment %d of %d", ref, len(e.Envs))
+		}
+		return append(make([]string, 0, len(e.Envs[ref-1])), e.Envs[ref-1]...), nil
+	}
+	var err error
+	for k := range e.Events {
+		ev := &e.Events[k]
+		if ev.Env, err = get(ev.EnvRef, ev.Env); err != nil {
+			return fmt.Errorf("event %s: %w", ev.Name, err)
+		}
+		ev.EnvRef = 0
+	}
+	for k := range e.Classes {
+		for j := range e.Classes[k].Instances {
+			in := &e.Classes[k].Instances[j]
+			for _, f := range []struct {
+				ref  *int
+				list *[]string
+			}{{&in.EnvRef, &in.Env}, {&in.StartEnvRef, &in.StartEnv}, {&in.StopEnvRef, &in.StopEnv}} {
+				if *f.list, err = get(*f.ref, *f.list); err != nil {
+					return fmt.Errorf("instance %s (%s): %w", e.Classes[k].Name, in.Name, err)
+				}
+				*f.ref = 0
+			}
+		}
+	}
+	e.Envs = nil
+	return nil
 }
 
 // Decode reads a document of any version up to Version.
@@ -220,6 +337,9 @@ func Decode(b []byte) (*Document, error) {
 	case version < 1:
 		return nil, fmt.Errorf("decode state: no format version")
 	case err != nil:
+		return nil, fmt.Errorf("decode state (format %d): %w", version, err)
+	}
+	if err := resolveEnvs(&d.Engine); err != nil {
 		return nil, fmt.Errorf("decode state (format %d): %w", version, err)
 	}
 	return &d, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,6 +104,77 @@ func BenchmarkControlList1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/list")
+}
+
+// BenchmarkControlList1000Running: `initctl list` (a process per run) with
+// 1000 running jobs, over the private socket and over a session bus
+// (dbus-daemon between initctl and the daemon). The list comes from the
+// daemon's records in one GetAllStatus call (issue 14: at most 20 ms
+// here); `initctl -v list` also looks at every instance's cgroup for its
+// members.
+func BenchmarkControlList1000Running(b *testing.B) {
+	const n = 1000
+	jobs := map[string]string{}
+	for i := 0; i < n; i++ {
+		jobs[fmt.Sprint("job", i)] = "start on startup\nexec sleep 3600\n"
+	}
+	s := &session{t: b, confdir: b.TempDir(), rt: b.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
+	for name, body := range jobs {
+		os.WriteFile(filepath.Join(s.confdir, name+".conf"), []byte(body), 0o644)
+	}
+	s.startWith([]string{"--user", "--confdir", s.confdir, "--no-log"})
+	defer s.stop()
+	waitFor(b, "1000 running jobs", func() bool {
+		out, _, _ := s.ctl("initctl", "list")
+		return strings.Count(out, "start/running, process ") == n
+	})
+	bus := startDBusDaemon(b, "session")
+	if _, errs, c := s.ctl("initctl", "notify-dbus-address", bus.address); c != 0 {
+		b.Fatal(errs)
+	}
+	list := func(b *testing.B, env []string, args ...string) string {
+		cmd := exec.Command(filepath.Join(binDir, "initctl"), args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil || strings.Count(string(out), "start/running, process ") != n {
+			b.Fatalf("initctl %v: %v: %d lines", args, err, strings.Count(string(out), "\n"))
+		}
+		return string(out)
+	}
+	private := []string{"UPSTART_SESSION=" + s.address}
+	onBus := []string{"DBUS_SESSION_BUS_ADDRESS=" + bus.address, "UPSTART_SESSION="}
+	var want string
+	waitFor(b, "the daemon on the bus", func() bool {
+		cmd := exec.Command(filepath.Join(binDir, "initctl"), "--session", "version")
+		cmd.Env = append(os.Environ(), onBus...)
+		return cmd.Run() == nil
+	})
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"private", private, []string{"list"}},
+		{"session-bus", onBus, []string{"--session", "list"}},
+		{"private-members", private, []string{"-v", "list"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu := startCPU(b, s.cmd.Process.Pid)
+			var out string
+			for i := 0; i < b.N; i++ {
+				out = list(b, c.env, c.args...)
+			}
+			cpu.report(b, false)
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/list")
+			if c.name != "private-members" {
+				if want == "" {
+					want = out
+				} else if out != want {
+					b.Fatalf("%s: the list differs from the private socket's", c.name)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkControlEmitWait: EmitEvent with wait=true, one call after the

@@ -26,13 +26,13 @@ type busDaemon struct {
 // startDBusDaemon runs a dbus-daemon of the given type ("session": anyone
 // may do anything; "system": default-deny like Debian's system bus, plus
 // the policy files in include) on a private unix socket.
-func startDBusDaemon(t *testing.T, typ string, include ...string) *busDaemon {
+func startDBusDaemon(t testing.TB, typ string, include ...string) *busDaemon {
 	t.Helper()
 	return startDBusDaemonIn(t, t.TempDir(), typ, include...)
 }
 
 // startDBusDaemonIn is startDBusDaemon with the socket DIR/bus.
-func startDBusDaemonIn(t *testing.T, dir, typ string, include ...string) *busDaemon {
+func startDBusDaemonIn(t testing.TB, dir, typ string, include ...string) *busDaemon {
 	t.Helper()
 	p, err := exec.LookPath("dbus-daemon")
 	if err != nil {

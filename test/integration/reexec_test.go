@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goupstart/upstart/internal/state"
 )
 
 // restartDaemon asks the daemon to re-execute itself (D-Bus Restart on the
@@ -142,7 +144,7 @@ func TestReexecTwiceAndGetState(t *testing.T) {
 	if err := conn.Object("", upstartManager).Call(upstartIface+".GetState", 0).Store(&st); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(st, `"version":2`) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
+	if !strings.Contains(st, fmt.Sprintf(`"version":%d`, state.Version)) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
 		t.Fatalf("GetState: %.400s", st)
 	}
 }

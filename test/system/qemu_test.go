@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,19 +76,30 @@ func qemuExit(t *testing.T, err error, out string) int {
 // every job; a service still respawns after it; `expect fork` finds a
 // forked daemon's process and stopping the job kills it; the daemon logs
 // into the kernel log; Ctrl-Alt-Del is PID 1's; /run and /dev/shm are
-// mounted; telinit and runlevel work. Then the test presses Ctrl-Alt-Del
-// through the QEMU monitor: the control-alt-delete job runs `poweroff`,
-// which goes through shutdown to runlevel 0, whose job asks PID 1 to
-// end the system; qemu-boot's exit status says how the guest ended.
+// mounted; telinit and runlevel work; two ext4 disks made here are
+// mounted read-write (disk.conf), a file on one held open for writing
+// by a job. Then the test presses Ctrl-Alt-Del through the QEMU monitor:
+// the control-alt-delete job runs `poweroff`, which goes through shutdown
+// to runlevel 0, whose job asks PID 1 to end the system; qemu-boot's exit
+// status says how the guest ended, and the disks must come back clean
+// (remounted read-only) with what the guest wrote (synced).
 func TestBootRealKernel(t *testing.T) {
-	needTools(t, "qemu-system-x86_64", "busybox", "cpio")
+	needTools(t, "qemu-system-x86_64", "busybox", "cpio", "mkfs.ext4", "dumpe2fs", "debugfs", "depmod", "modprobe")
 	dir := buildGuest(t)
 	console := filepath.Join(dir, "console.log")
 	monitor := filepath.Join(dir, "monitor.sock")
+	// A journal makes an ext4 that was not remounted read-only say
+	// needs_recovery (its superblock still says clean); one without a
+	// journal says "not clean" in its superblock.
+	disk, noJournal := makeDisk(t, true), makeDisk(t, false)
 	args := []string{
 		"--init-path", "/sbin/init", "--init", filepath.Join(dir, "init"),
 		"--add", "testdata/init:/etc/init",
 		"--add", filepath.Join(dir, "initctl") + ":/sbin/initctl",
+		// The disks that disk.conf mounts read-write: PID 1's end must
+		// leave them clean (remounted read-only) with what the guest
+		// wrote on them.
+		"--disk", disk, "--disk", noJournal, "--modules", "virtio_pci virtio_blk",
 		// no_timer_check: a TCG guest on a loaded host can fail the kernel's
 		// IO-APIC timer check and panic before init runs.
 		"--append", "PATH=/sbin:/bin:/usr/sbin:/usr/bin no_timer_check",
@@ -137,13 +150,79 @@ wait:
 		"CHECK respawn after the re-exec", "CHECK expect fork found the forked daemon", "CHECK stop killed the forked daemon",
 		"CHECK daemon log in the kernel log", "CHECK mounts", "CHECK runlevel N 2", "CHECK all done", "Re-executing",
 		"CHECK control-alt-delete job ran", "CHECK runlevel 0 from 2, INIT_HALT=POWEROFF",
+		"CHECK disks mounted read-write, a file held open",
 		"init: Stopping every job for poweroff", "init: Calling reboot(2) for poweroff", "reboot: Power down"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("console lacks %q", want)
 		}
 	}
+	checkRemounted(t, string(log))
+	checkDisk(t, disk, map[string]string{"/file": "written by the guest before the poweroff\n", "/held": "held open\n",
+		"/from-host": "made on the host\n"})
+	checkDisk(t, noJournal, map[string]string{"/file": "written by the guest before the poweroff\n",
+		"/from-host": "made on the host\n"})
 	if strings.Contains(string(log), "CHECK FAILED") || t.Failed() {
 		t.Fatalf("console:\n%s", log)
+	}
+}
+
+// makeDisk makes a small ext4 image for a guest's virtio disk, with or
+// without a journal.
+func makeDisk(t *testing.T, journal bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "tree"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tree", "from-host"), []byte("made on the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, features := filepath.Join(dir, "journal.img"), "has_journal"
+	if !journal {
+		img, features = filepath.Join(dir, "nojournal.img"), "^has_journal"
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", features, "-d", filepath.Join(dir, "tree"), img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	return img
+}
+
+// remountedRE is PID 1's line after the read-only remount, in the kernel log.
+var remountedRE = regexp.MustCompile(`init: Remounted (\d+) file systems read-only`)
+
+// checkRemounted checks PID 1's count of remounted file systems: the
+// two disks at least.
+func checkRemounted(t *testing.T, log string) {
+	t.Helper()
+	if m := remountedRE.FindStringSubmatch(log); m == nil {
+		t.Errorf("console lacks PID 1's \"Remounted N file systems read-only\"")
+	} else if n, _ := strconv.Atoi(m[1]); n < 2 {
+		t.Errorf("PID 1 remounted %d file systems read-only, want the two disks at least: %s", n, m[0])
+	}
+}
+
+// checkDisk checks, after the guest's end, that PID 1 remounted the disk
+// image img read-only (its superblock says clean, its journal needs no
+// recovery) and synced what the guest wrote: files maps paths to their
+// contents.
+func checkDisk(t *testing.T, img string, files map[string]string) {
+	t.Helper()
+	out, err := exec.Command("dumpe2fs", "-h", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dumpe2fs -h: %v\n%s", err, out)
+	}
+	sb := string(out)
+	if !regexp.MustCompile(`(?m)^Filesystem state:\s+clean$`).MatchString(sb) {
+		t.Errorf("%s was not left clean:\n%s", filepath.Base(img), sb)
+	}
+	if strings.Contains(sb, "needs_recovery") {
+		t.Errorf("%s: the journal needs recovery (not remounted read-only):\n%s", filepath.Base(img), sb)
+	}
+	for file, want := range files {
+		out, err := exec.Command("debugfs", "-R", "cat "+file, img).Output()
+		if err != nil || string(out) != want {
+			t.Errorf("%s: debugfs cat %s: %q (%v), want %q", filepath.Base(img), file, out, err, want)
+		}
 	}
 }
 
