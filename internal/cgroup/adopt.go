@@ -139,7 +139,7 @@ func (m *Manager) adoptLocked(rel string, n GroupName) (bool, error) {
 	}
 	g.dir, g.wd = d, wd
 	m.wds[wd] = g
-	m.groups[rel] = g
+	m.putLocked(rel, g)
 	// The v1 PROCESS directories that exist are those of the
 	// controllers the job's stanzas used: the next process joins them,
 	// as after the Group that made them.

@@ -93,8 +93,13 @@ type Manager struct {
 	feat     Features
 	logf     func(string, ...any)
 
-	mu      sync.Mutex
-	groups  map[string]*Group // by escaped "JOB/INSTANCE/PROCESS"
+	mu     sync.Mutex
+	groups map[string]*Group // by escaped "JOB/INSTANCE/PROCESS"
+	// byJob holds the same groups by escaped JOB, so that what is done
+	// for one instance (its processes, kill, release, removal) looks at
+	// that job's groups only, not at every group: with 1000 jobs a walk
+	// of all groups per job made stop-all quadratic.
+	byJob   map[string]map[string]*Group
 	wds     map[int]*Group
 	applied map[string]string // escaped "JOB/INSTANCE" → settings written there
 	closed  bool
@@ -151,6 +156,7 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		v2ctrls:  map[string]bool{},
 		logf:     opts.Logf,
 		groups:   map[string]*Group{},
+		byJob:    map[string]map[string]*Group{},
 		wds:      map[int]*Group{},
 		applied:  map[string]string{},
 		empty:    empty,
@@ -215,6 +221,7 @@ func (m *Manager) Close() {
 			}
 		}
 		m.groups = map[string]*Group{}
+		m.byJob = map[string]map[string]*Group{}
 		m.wds = map[int]*Group{}
 		m.mu.Unlock()
 	})
@@ -326,7 +333,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 		}
 		g.dir, g.wd = d, wd
 		m.wds[wd] = g
-		m.groups[rel] = g
+		m.putLocked(rel, g)
 	}
 	return g, nil
 }
@@ -409,6 +416,25 @@ func mkdirs(base string, comps ...string) (created bool, err error) {
 		created = created || err == nil
 	}
 	return created, nil
+}
+
+// jobOf is the escaped JOB of a group's rel ("JOB/INSTANCE/...").
+func jobOf(rel string) string {
+	if i := strings.IndexByte(rel, '/'); i >= 0 {
+		return rel[:i]
+	}
+	return rel
+}
+
+// putLocked records g under rel in both indexes.
+func (m *Manager) putLocked(rel string, g *Group) {
+	m.groups[rel] = g
+	j := m.byJob[jobOf(rel)]
+	if j == nil {
+		j = map[string]*Group{}
+		m.byJob[jobOf(rel)] = j
+	}
+	j[rel] = g
 }
 
 // openDir opens a cgroup directory for CLONE_INTO_CGROUP and *at calls.

@@ -137,7 +137,7 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 	// Opened relative to the group's directory handle (cheaper than a
 	// path), under the lock so that the handle stays open meanwhile.
 	m.mu.Lock()
-	for rel, g := range m.groups {
+	for rel, g := range m.byJob[Escape(job)] {
 		// Every group of ours below the instance is a process group:
 		// INSTANCE/PROCESS, or INSTANCE/@NAME.../PROCESS.
 		if !strings.HasPrefix(rel, prefix) || g.dir == nil {
@@ -411,7 +411,7 @@ func (g *Group) Remove() error {
 	var errs []error
 	var v1dirs []string
 	// Groups of ours at or below g: stop watching, close, forget.
-	for rel, h := range m.groups {
+	for rel, h := range m.byJob[jobOf(g.rel)] {
 		if rel == g.rel || strings.HasPrefix(rel, g.rel+"/") {
 			if p, err := populated(h.path); err == nil && p {
 				return fmt.Errorf("cgroup: cannot remove %s: processes remain", h.rel)
@@ -470,7 +470,7 @@ func (m *Manager) ReleaseInstance(job, instance string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
-	for rel, h := range m.groups {
+	for rel, h := range m.byJob[Escape(job)] {
 		if !strings.HasPrefix(rel, instRel+"/") {
 			continue
 		}
@@ -563,7 +563,7 @@ func (m *Manager) Known() int {
 func (m *Manager) recheck(rel string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r, h := range m.groups {
+	for r, h := range m.byJob[jobOf(rel)] {
 		if h.armed && (r == rel || strings.HasPrefix(r, rel+"/")) {
 			m.checkLocked(h)
 		}
@@ -583,6 +583,12 @@ func (m *Manager) forgetLocked(h *Group) {
 	}
 	h.armed = false
 	delete(m.groups, h.rel)
+	if j := m.byJob[jobOf(h.rel)]; j != nil {
+		delete(j, h.rel)
+		if len(j) == 0 {
+			delete(m.byJob, jobOf(h.rel))
+		}
+	}
 }
 
 // rmdirTree removes dir and every directory below it, deepest first. A
