@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"syscall"
 	"testing"
 )
 
@@ -32,5 +34,36 @@ func TestComp(t *testing.T) {
 		if got := comp(c.v); got != c.want {
 			t.Errorf("comp(%#x) = %v, want %v", c.v, got, c.want)
 		}
+	}
+}
+
+// TestProbeCannotBlockTheDaemon: a socket bound the way the probe binds
+// (SO_REUSEADDR, never listening) does not keep a daemon from binding and
+// listening on the same port — the probe must never make sshd fail.
+func TestProbeCannotBlockTheDaemon(t *testing.T) {
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port}); err != nil {
+		t.Fatalf("bind port %d: %v", port, err)
+	}
+	daemon, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		t.Fatalf("a daemon could not listen beside the probe's socket: %v", err)
+	}
+	defer daemon.Close()
+	if !listening(uint16(port)) {
+		t.Error("the daemon's listener was not seen")
 	}
 }
