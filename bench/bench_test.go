@@ -19,6 +19,10 @@ func TestMain(m *testing.M) {
 		floorMain(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == nsrootArg {
+		nsrootMain(os.Args[2:])
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -9,14 +9,21 @@ import (
 )
 
 // peerPackages maps a peer to its Debian package.
-var peerPackages = map[string]string{"s6": "s6", "runit": "runit", "supervisord": "supervisor"}
+var peerPackages = map[string]string{"s6": "s6", "runit": "runit", "supervisord": "supervisor", "finit": "finit"}
 
 // installPeers installs the packages of the peers whose check fails. It
 // never fails: a peer that is still missing afterwards is skipped.
 func installPeers(peers []system, noInstall bool) {
 	var pkgs []string
 	for _, p := range peers {
-		if pkg, ok := peerPackages[p.name()]; ok && p.check() != nil {
+		missing := p.check() != nil
+		if _, ok := p.(finit); ok {
+			// finit's check also needs root and namespaces, which no
+			// install gives.
+			_, err := os.Stat(finitBin)
+			missing = err != nil
+		}
+		if pkg, ok := peerPackages[p.name()]; ok && missing {
 			pkgs = append(pkgs, pkg)
 		}
 	}

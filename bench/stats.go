@@ -21,6 +21,10 @@ type scenario struct {
 	floorGoal   float64 // wanted ratio ours/floor (0: no goal)
 	oursOnly    bool
 	note        string
+	// A figure measured elsewhere that ours is held to (Upstart's, which
+	// cannot run here): its name, value and the wanted ratio ours/ref.
+	refName      string
+	ref, refGoal float64
 }
 
 func median(v []float64) float64 {
@@ -225,6 +229,42 @@ func (r *results) markdown(w io.Writer, systems, peers []string) {
 	}
 }
 
+// refMarkdown prints ours against the reference figures (goals of issue
+// 14 set against Upstart's own measured rates).
+func (r *results) refMarkdown(w io.Writer) {
+	var rows []*scenario
+	for _, sc := range r.scenarios {
+		if sc.ref > 0 {
+			rows = append(rows, sc)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| scenario | ours | reference (not run here) | ours/reference | goal | met |\n|---|---|---|---|---|---|\n")
+	for _, sc := range rows {
+		x := r.refRatio(sc)
+		met := "—"
+		if !math.IsNaN(x) && sc.refGoal > 0 {
+			met = yesNo(x >= sc.refGoal)
+			if sc.lowerBetter {
+				met = yesNo(x <= sc.refGoal)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s %s | %s | %s | %s |\n", sc.key, fmtNum(median(r.values[sc.key]["ours"])),
+			sc.refName, fmtNum(sc.ref), fmtNum(x), goalText(sc.refGoal, sc.lowerBetter), met)
+	}
+}
+
+func (r *results) refRatio(sc *scenario) float64 {
+	v := r.values[sc.key]["ours"]
+	if len(v) == 0 || sc.ref == 0 {
+		return math.NaN()
+	}
+	return median(v) / sc.ref
+}
+
 type goalCheck struct{ goal, ratio float64 }
 
 func goalText(goal float64, lowerBetter bool) string {
@@ -276,6 +316,9 @@ func (r *results) machine(w io.Writer, systems, peers []string) {
 			}
 			fmt.Fprintf(w, "BENCH scenario=%s system=%s unit=%s median=%g min=%g max=%g runs=%d%s\n",
 				sc.key, s, sc.unit, round4(median(v)), round4(lo), round4(hi), len(v), failed)
+		}
+		if x := r.refRatio(sc); !math.IsNaN(x) {
+			fmt.Fprintf(w, "RATIO scenario=%s ours/%s=%g\n", sc.key, strings.ReplaceAll(sc.refName, " ", "-"), round4(x))
 		}
 		if sc.oursOnly {
 			continue

@@ -33,6 +33,9 @@ type instance struct {
 	stopSig syscall.Signal
 	logDir  string // where logged services' output ends up
 	env     []string
+	// onCleanup, when set, runs after the root process is killed (the
+	// confinement's cgroup removal).
+	onCleanup func()
 }
 
 func (in *instance) pid() int { return in.cmd.Process.Pid }
@@ -215,7 +218,15 @@ func (s6) start(dir string, svcs []service, logging bool) (*instance, error) {
 		if err := os.MkdirAll(sd, 0o755); err != nil {
 			return nil, err
 		}
-		if err := writeExec(filepath.Join(sd, "run"), runScript(s.argv)); err != nil {
+		// s6-supervise restarts a dead service at once only when it had
+		// been *ready* for more than a second, else it waits a second; a
+		// service without readiness notification is never ready. So each
+		// one says it is ready when it is exec'd (notification-fd 3), which
+		// is what the other systems assume of a service.
+		if err := writeExec(filepath.Join(sd, "run"), "#!/bin/sh\necho >&3\nexec "+shellQuote(s.argv)+" 3>&-\n"); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(sd, "notification-fd"), []byte("3\n"), 0o644); err != nil {
 			return nil, err
 		}
 		if s.logged {
@@ -309,6 +320,14 @@ func (supervisord) start(dir string, svcs []service, logging bool) (*instance, e
 			b.WriteString("stdout_logfile=NONE\nstderr_logfile=NONE\n")
 		}
 	}
+	// One group for all programs: supervisord stops its groups one after
+	// the other, each once the last one's processes are reaped (a round of
+	// its 1 s event loop each), but every program of a group at once.
+	names := make([]string, len(svcs))
+	for i, s := range svcs {
+		names[i] = s.name
+	}
+	fmt.Fprintf(&b, "\n[group:bench]\nprograms=%s\n", strings.Join(names, ","))
 	conf := filepath.Join(dir, "supervisord.conf")
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err

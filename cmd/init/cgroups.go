@@ -1,15 +1,19 @@
 package main
 
 import (
-	"crypto/rand"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cgroup"
 	"github.com/goupstart/upstart/internal/engine"
 	"github.com/goupstart/upstart/internal/supervise"
@@ -44,10 +48,76 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 	}
 	m, err := cgroup.New(empties, opts)
 	if err != nil {
+		// No usable hierarchy now (left alone for the system to build,
+		// or not mounted yet): pid tracking, and cgroups for the
+		// instances started once one appears (lateTracking).
+		lt := &lateTracking{pidInst: map[string]bool{}}
+		eopts.Tracker, eopts.Placer = lt, lt
+		d.late = lt
+		go d.awaitHierarchy(lt, empties, opts)
 		return fmt.Sprintf("pid tracking (%v)", err)
 	}
+	t := d.useCgroups(m, empties)
+	eopts.Tracker = t
+	eopts.Placer = t
+	if d.o.restart {
+		// The previous image may have tracked some instances by pid (it
+		// started without a hierarchy): they stay so (restoredTracking).
+		lt := &lateTracking{cg: t, pidInst: map[string]bool{}}
+		lt.using.Store(true)
+		eopts.Tracker, eopts.Placer = lt, lt
+		d.late = lt
+	}
+	return "cgroups (" + m.Root() + ")"
+}
+
+// restoredTracking runs on the loop once the previous image's instances
+// are restored: those with processes none of which is in our cgroup tree
+// were tracked by pid, and stay so until they go.
+func (d *daemon) restoredTracking() {
+	lt, m := d.late, d.cgroups.Load()
+	if lt == nil || m == nil {
+		return
+	}
+	for _, j := range d.e.Jobs() {
+		insts, _ := d.e.Instances(j.Name)
+		for _, in := range insts {
+			n, ours := 0, false
+			for _, p := range append(append([]api.Process(nil), in.Processes...), in.Members...) {
+				if p.Pid <= 0 {
+					continue
+				}
+				n++
+				if _, _, _, ok := m.Lookup(p.Pid); ok {
+					ours = true
+				}
+			}
+			if n > 0 && !ours {
+				lt.pidInst[instKey(j.Name, in.Name)] = true
+			}
+		}
+	}
+	if len(lt.pidInst) > 0 {
+		d.log.Log(context.Background(), priorities["message"], fmt.Sprintf("Process tracking: %d instances of the previous image stay tracked by pid", len(lt.pidInst)))
+	}
+}
+
+// runningInstances marks every instance that exists as tracked by pid
+// (loop only).
+func (d *daemon) runningInstances(lt *lateTracking) {
+	for _, j := range d.e.Jobs() {
+		insts, _ := d.e.Instances(j.Name)
+		for _, in := range insts {
+			lt.pidInst[instKey(j.Name, in.Name)] = true
+		}
+	}
+}
+
+// useCgroups makes the tracking of a Manager and passes its Empty
+// notifications to the engine.
+func (d *daemon) useCgroups(m *cgroup.Manager, empties <-chan cgroup.Empty) *cgroupTracking {
 	t := &cgroupTracking{m: m, debugf: func(f string, a ...any) { d.log.Debug(fmt.Sprintf(f, a...)) }}
-	d.cgroups = m
+	d.cgroups.Store(m)
 	if !d.pid1 {
 		// Trees of sessions that were killed before they could clean up.
 		go func() {
@@ -56,8 +126,6 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 			}
 		}()
 	}
-	eopts.Tracker = t
-	eopts.Placer = t
 	go func() {
 		for ev := range empties {
 			ev := ev
@@ -68,8 +136,139 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 			})
 		}
 	}()
-	return "cgroups (" + m.Root() + ")"
+	return t
 }
+
+// awaitHierarchy waits for the system to mount a usable cgroup v2
+// hierarchy (Chromium OS's cgroups.conf, a `mounted` job, an admin) and
+// then switches the tracking of new instances to cgroups. It costs
+// nothing meanwhile: the kernel wakes it when the mount table changes
+// (poll of /proc/self/mountinfo), and only then does it look.
+func (d *daemon) awaitHierarchy(lt *lateTracking, empties chan cgroup.Empty, opts cgroup.Options) {
+	// A raw descriptor, not an os.File: the runtime's epoll would poll
+	// it too, and each poll of mountinfo consumes the change it reports.
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		d.log.Warn(fmt.Sprintf("Unable to watch the mount table for a cgroup hierarchy: %v", err))
+		return
+	}
+	defer unix.Close(fd)
+	for first := true; ; first = false {
+		if !first {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+			if _, err := unix.Poll(fds, -1); err != nil {
+				if err == unix.EINTR {
+					continue
+				}
+				d.log.Warn(fmt.Sprintf("Watching the mount table for a cgroup hierarchy: %v", err))
+				return
+			}
+			if fds[0].Revents&(unix.POLLPRI|unix.POLLERR) == 0 {
+				continue
+			}
+		}
+		// The open above armed the poll: a mount made between the
+		// failed New in setupTracking and the open is seen by the
+		// first look.
+		m, err := cgroup.New(empties, opts)
+		if err != nil {
+			if !first {
+				d.log.Debug(fmt.Sprintf("Mount table changed; still no cgroup hierarchy to use: %v", err))
+			}
+			continue
+		}
+		d.e.Post(func() {
+			// Every instance that exists now, restored after a re-exec
+			// or started here, stays tracked by pid.
+			d.runningInstances(lt)
+			lt.cg = d.useCgroups(m, empties)
+			lt.using.Store(true)
+			d.log.Log(context.Background(), priorities["message"], fmt.Sprintf(
+				"Process tracking: cgroups (%s) for instances started from now on; %d running instances stay tracked by pid",
+				m.Root(), len(lt.pidInst)))
+		})
+		return
+	}
+}
+
+// lateTracking is the tracking of a daemon that started without a cgroup
+// hierarchy: pids until one appears, then cgroups for every instance
+// whose first process starts after that. An instance keeps the tracking
+// it started with until it goes: its running processes are never moved
+// (a process moved into a group would leave its children behind, and a
+// group holding only part of an instance could not tell its end). All its
+// methods but Using run on the engine's loop.
+type lateTracking struct {
+	cg      *cgroupTracking // nil until a hierarchy is in use
+	pidInst map[string]bool // instances that started while tracking pids
+	using   atomic.Bool     // cg is set (read outside the loop)
+}
+
+var pidTracker supervise.ChildTracker
+
+func instKey(job, instance string) string { return job + "\x00" + instance }
+
+// byPid says whether an instance is (to be) tracked by pid.
+func (t *lateTracking) byPid(job, instance string) bool {
+	return t.cg == nil || t.pidInst[instKey(job, instance)]
+}
+
+// Place implements engine.Placer.
+func (t *lateTracking) Place(r *supervise.Request, process string) (func(int), error) {
+	if t.byPid(r.Job.Name, r.Instance) {
+		t.pidInst[instKey(r.Job.Name, r.Instance)] = true
+		return nil, nil
+	}
+	return t.cg.Place(r, process)
+}
+
+// KillInstance implements engine.Placer (the engine signals the pids of a
+// pid-tracked instance itself).
+func (t *lateTracking) KillInstance(job, instance string) {
+	if !t.byPid(job, instance) {
+		t.cg.KillInstance(job, instance)
+	}
+}
+
+// InstanceGone implements engine.Placer: a new instance of the same name
+// starts with the tracking of its time.
+func (t *lateTracking) InstanceGone(job, instance string) {
+	if !t.byPid(job, instance) {
+		t.cg.InstanceGone(job, instance)
+	}
+	delete(t.pidInst, instKey(job, instance))
+}
+
+// Owner implements engine.Placer.
+func (t *lateTracking) Owner(path string) (job, instance, process string, ok bool) {
+	if t.cg == nil {
+		return "", "", "", false
+	}
+	return t.cg.Owner(path)
+}
+
+// Members implements engine.Tracker.
+func (t *lateTracking) Members(job, instance string, leaders map[int]string, known func(int) bool) map[int]string {
+	if t.byPid(job, instance) {
+		return pidTracker.Members(job, instance, leaders, known)
+	}
+	return t.cg.Members(job, instance, leaders, known)
+}
+
+// Alive implements engine.Tracker.
+func (t *lateTracking) Alive(pid int) bool { return supervise.Alive(pid) }
+
+// TrackingOf implements engine.TrackingReporter: how an instance's
+// processes are tracked.
+func (t *lateTracking) TrackingOf(job, instance string) string {
+	if t.byPid(job, instance) {
+		return "pids"
+	}
+	return "cgroups"
+}
+
+// Using says whether a hierarchy is in use (any goroutine).
+func (t *lateTracking) Using() bool { return t.using.Load() }
 
 // The inode numbers of the initial PID and cgroup namespaces (fixed by
 // the kernel: PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO).
@@ -107,7 +306,7 @@ func (d *daemon) pid1TreeName() string {
 		return ""
 	}
 	var r [4]byte
-	rand.Read(r[:])
+	unix.Getrandom(r[:], 0) // as crypto/rand does, without linking its 150 KiB
 	return fmt.Sprintf("upstart-ns%d-%s", pidNS, hex.EncodeToString(r[:]))
 }
 
@@ -136,7 +335,7 @@ func cgroupV2Path(s string) string {
 
 // Place implements engine.Placer.
 func (t *cgroupTracking) Place(r *supervise.Request, process string) (func(int), error) {
-	g, err := t.m.Group(r.Job.Name, r.Instance, process, r.Job.Cgroups)
+	g, err := t.m.GroupEnv(r.Job.Name, r.Instance, process, r.Job.Cgroups, r.Env)
 	if err != nil {
 		return nil, fmt.Errorf("unable to set up cgroup: %w", err)
 	}
@@ -171,13 +370,14 @@ func (t *cgroupTracking) Members(job, instance string, _ map[int]string, known f
 
 // removeCgroups removes the daemon's (empty) cgroup tree at exit.
 func (d *daemon) removeCgroups() {
-	if d.cgroups == nil || d.pid1 {
+	m := d.cgroups.Load()
+	if m == nil || d.pid1 {
 		return
 	}
-	d.cgroups.Close()
+	m.Close()
 	// Deepest first: a cgroup directory can only go once it is empty.
 	var dirs []string
-	filepath.WalkDir(d.cgroups.Root(), func(p string, e fs.DirEntry, err error) error {
+	filepath.WalkDir(m.Root(), func(p string, e fs.DirEntry, err error) error {
 		if err == nil && e.IsDir() {
 			dirs = append(dirs, p)
 		}
@@ -199,10 +399,11 @@ func (t *cgroupTracking) Alive(pid int) bool { return supervise.Alive(pid) }
 // adoptCgroups takes over the cgroup tree of the previous image after a
 // re-exec: its groups are watched for emptiness again.
 func (d *daemon) adoptCgroups() {
-	if d.cgroups == nil {
+	m := d.cgroups.Load()
+	if m == nil {
 		return
 	}
-	groups, err := d.cgroups.Adopt()
+	groups, err := m.Adopt()
 	if err != nil {
 		d.log.Warn(fmt.Sprintf("Taking over the cgroup tree after the re-exec: %v", err))
 	}

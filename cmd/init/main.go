@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,7 @@ func main() {
 	if os.Getenv("UPSTART_WRITE_STATEFILE") != "" {
 		o.writeStateFile = true
 	}
+	startTrimmer()
 	if err := d.run(); err != nil {
 		fatal(err)
 	}
@@ -109,9 +111,12 @@ type daemon struct {
 	inherited *os.File
 	session   string // session file, removed at exit
 	done      chan struct{}
-	bus       *busLink        // bus.go
-	cgroups   *cgroup.Manager // cgroups.go; nil: pid tracking
-	ready     *ready.Manager  // ready.go
+	bus       *busLink                       // bus.go
+	cgroups   atomic.Pointer[cgroup.Manager] // cgroups.go; nil: pid tracking
+	// late: the tracking of a daemon that started without a hierarchy,
+	// or re-executed (cgroups.go); nil otherwise.
+	late  *lateTracking
+	ready *ready.Manager // ready.go
 	// cgroupName is the name of PID 1's cgroup tree when it is not the
 	// default (passed on at a re-exec).
 	cgroupName string
@@ -186,6 +191,7 @@ func (d *daemon) run() error {
 		Spawner: d.sup, Log: d.log, Env: env, InitEnv: os.Environ(),
 		DefaultConsole: o.defaultConsole, Session: user, Recover: d.pid1,
 		ImportDefaultDeny: o.importDeny, StripInitKeys: o.stripInitKeys,
+		PidFiles: supervise.PidFiles{},
 	}
 	if o.noLog {
 		eopts.DefaultConsole = conf.ConsoleNone

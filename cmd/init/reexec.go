@@ -393,6 +393,7 @@ func (d *daemon) restoreEngine(doc *state.Document) {
 			return os.NewFile(uintptr(fd), "event-file")
 		})
 		if err == nil {
+			d.restoredTracking() // cgroups.go
 			// Before anything the new reaper collects: these came first.
 			if len(doc.Reaped) > 0 {
 				d.log.Info(fmt.Sprintf("Handling %d exits reaped by the previous image", len(doc.Reaped)))

@@ -35,6 +35,8 @@ func TestFormatStatus(t *testing.T) {
 		{"", "stop", "pre-stop", []proc{{"main", 3648}, {"pre-stop", 7864}}, "test stop/pre-stop, process 3648\n\tpre-stop process 7864"},
 		{"", "start", "spawned", []proc{{"main", 3648}}, "test start/spawned, process 3648"},
 		{"", "stop", "waiting", nil, "test stop/waiting"},
+		// `apparmor load`: the security process, alone in its state.
+		{"", "start", "security", []proc{{"security", 2716}}, "test start/security, (security) process 2716"},
 		{"", "start", "running", []proc{{"security", 5}, {"post-stop", 4}, {"pre-stop", 3}}, "test start/running, (pre-stop) process 3\n\tpost-stop process 4\n\tsecurity process 5"},
 	}
 	for _, c := range cases {

@@ -4,7 +4,8 @@
 // there is one), SUBSYSTEM, ACTION and then every udev property in the
 // environment. It reads udevd's netlink group, as libudev's monitor does,
 // and takes messages only from root (SCM_CREDENTIALS). --no-strip keeps
-// bytes that are not printable ASCII in values.
+// bytes that are not printable ASCII in values. Once it listens it sends
+// READY=1 to $NOTIFY_SOCKET when that is set (`expect notify`).
 package main
 
 import (
@@ -31,6 +32,11 @@ func main() {
 	if err != nil {
 		log.Error("netlink", "err", err)
 		os.Exit(1)
+	}
+	// Listening: a job with `expect notify` is running from here on, so
+	// what starts after it (udevd's coldplug) is all seen.
+	if err := bridge.NotifyReady(); err != nil {
+		log.Warn("readiness", "err", err)
 	}
 	em := bridge.NewEmitter(log)
 	go read(fd, em, *noStrip, log)

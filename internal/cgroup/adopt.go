@@ -65,12 +65,13 @@ func (m *Manager) Adopt() ([]GroupName, error) {
 		left := len(insts)
 		for _, ei := range insts {
 			idir := filepath.Join(jdir, ei)
-			procs, err := subdirs(idir)
+			procs, err := processDirs(idir, "", 0)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cgroup: adopt %s: %w", idir, err))
 				continue
 			}
 			if len(procs) == 0 {
+				pruneNamed(idir)
 				// Left by a Group that failed half-way: Remove of
 				// its last group would have taken it.
 				if unix.Rmdir(idir) == nil {
@@ -78,8 +79,9 @@ func (m *Manager) Adopt() ([]GroupName, error) {
 				}
 				continue
 			}
-			for _, ep := range procs {
-				rel := ej + "/" + ei + "/" + ep
+			for _, sp := range procs {
+				rel := ej + "/" + ei + "/" + sp
+				ep := sp[strings.LastIndexByte(sp, '/')+1:]
 				name, ok := groupName(ej, ei, ep)
 				if !ok {
 					m.logf("cgroup: adopt: %s is not a group of ours; left alone", rel)
@@ -181,6 +183,12 @@ func (m *Manager) pruneV1Locked() {
 			for _, n := range names {
 				r := filepath.Join(rel, n)
 				if !dirExists(filepath.Join(m.root, r)) {
+					if strings.HasPrefix(n, "@") {
+						// A v1 named group has a NAME of its own,
+						// not the v2 group's: ReleaseInstance
+						// removes it with its instance.
+						continue
+					}
 					if err := rmdirTree(filepath.Join(root, r)); err != nil {
 						m.logf("cgroup: adopt: leftover v1 group: %v", err)
 					}
@@ -230,6 +238,40 @@ func isShortened(s string) bool {
 		}
 	}
 	return true
+}
+
+// processDirs lists the process groups below an INSTANCE directory,
+// relative to it: PROCESS, or @NAME.../PROCESS in a named group (see
+// Limits). A named group without any process group below it is removed.
+func processDirs(dir, rel string, depth int) ([]string, error) {
+	names, err := subdirs(filepath.Join(dir, rel))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		r := n
+		if rel != "" {
+			r = rel + "/" + n
+		}
+		if !strings.HasPrefix(n, "@") {
+			out = append(out, r)
+			continue
+		}
+		if depth >= MaxNameDepth {
+			continue // not made by us
+		}
+		sub, err := processDirs(dir, r, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(sub) == 0 {
+			pruneNamed(filepath.Join(dir, r))
+			unix.Rmdir(filepath.Join(dir, r))
+		}
+		out = append(out, sub...)
+	}
+	return out, nil
 }
 
 // subdirs lists the directories in dir, sorted.

@@ -18,7 +18,9 @@
 // them, as they shared Upstart's per-instance cgroup). For a controller
 // that is only mounted as cgroup v1 (hybrid systems), the same
 // upstart/JOB/INSTANCE/PROCESS path is made in that hierarchy below the
-// daemon's cgroup there; see Limits for what is mapped.
+// daemon's cgroup there; see Limits for what is mapped. A stanza with a
+// NAME of its own puts the processes in a named group below INSTANCE:
+// upstart/JOB/INSTANCE/@NAME/PROCESS (see Limits).
 //
 // # What the daemon calls
 //
@@ -223,17 +225,26 @@ func (m *Manager) Root() string { return m.root }
 // it (and JOB/INSTANCE) when needed, and applies the job's `cgroup`
 // stanzas to the instance (see Limits). Calling it again for the same names
 // returns the same *Group. An error from the stanzas names the stanza.
+// Stanzas whose NAME has variables need GroupEnv.
 func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (*Group, error) {
+	return m.GroupEnv(job, instance, process, settings, nil)
+}
+
+// GroupEnv is Group with the stanzas' NAMEs expanded with env, the
+// environment of the process to be spawned. With a named group (see
+// Limits) the process group is upstart/JOB/INSTANCE/@NAME.../PROCESS.
+func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup, env []string) (*Group, error) {
 	if process == "" {
 		return nil, errors.New("cgroup: empty process name")
 	}
-	pl, err := m.Limits(settings)
+	pl, err := m.LimitsEnv(settings, env)
 	if err != nil {
 		return nil, err
 	}
 	ej, ei, ep := Escape(job), Escape(instance), Escape(process)
 	instRel := ej + "/" + ei
-	rel := instRel + "/" + ep
+	sub := pl.v2Sub
+	rel := strings.Join(append(append([]string{instRel}, sub...), ep), "/")
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -242,7 +253,7 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 	}
 	// From the tree's root down: any of it may have been removed from
 	// outside (rmdir of an empty group) since we made it.
-	created, err := mkdirs(filepath.Dir(m.root), m.name, ej, ei)
+	created, err := mkdirs(filepath.Dir(m.root), append([]string{m.name, ej, ei}, sub...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +274,7 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
 	}
-	if _, err := mkdirs(m.root, ej, ei, ep); err != nil {
+	if _, err := mkdirs(m.root, append(append([]string{ej, ei}, sub...), ep)...); err != nil {
 		return nil, err
 	}
 	if g.dir != nil && !sameDir(g.dir, g.path) {
@@ -275,7 +286,7 @@ func (m *Manager) Group(job, instance, process string, settings []conf.Cgroup) (
 	}
 	var v1 []string
 	for _, c := range pl.v1Controllers() {
-		dir, err := m.v1dirs(c, ej, ei, ep)
+		dir, err := m.v1dirs(c, append(append([]string{ej, ei}, pl.v1Sub[c]...), ep)...)
 		if err != nil {
 			return nil, err
 		}
@@ -349,7 +360,16 @@ func (m *Manager) LookupPath(p string) (job, instance, process string, ok bool) 
 	}
 	m.mu.Unlock()
 	parts := strings.Split(rel, "/")
-	if len(parts) != 3 {
+	if len(parts) > 3 && len(parts) <= 3+MaxNameDepth {
+		// JOB/INSTANCE/@NAME.../PROCESS: drop the named group.
+		for _, p := range parts[2 : len(parts)-1] {
+			if !strings.HasPrefix(p, "@") {
+				return "", "", "", false
+			}
+		}
+		parts = []string{parts[0], parts[1], parts[len(parts)-1]}
+	}
+	if len(parts) != 3 || strings.HasPrefix(parts[2], "@") {
 		return "", "", "", false
 	}
 	var names [3]string

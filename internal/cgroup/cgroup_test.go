@@ -388,7 +388,7 @@ func TestPidsLimit(t *testing.T) {
 func TestStanzaRefused(t *testing.T) {
 	m, _ := newManager(t)
 	for _, c := range []conf.Cgroup{
-		{Controller: "memory", Name: "shared", Key: "memory.limit_in_bytes", Value: "1M"},
+		{Controller: "memory", Name: "$NOSUCHVAR", Key: "memory.limit_in_bytes", Value: "1M"},
 		{Controller: "nosuch"},
 		{Controller: "memory", Key: "../../cgroup.procs", Value: "1"},
 		{Controller: "memory", Key: "memory.nosuchfile", Value: "1"},

@@ -139,7 +139,9 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 	// path), under the lock so that the handle stays open meanwhile.
 	m.mu.Lock()
 	for rel, g := range m.groups {
-		if !strings.HasPrefix(rel, prefix) || strings.IndexByte(rel[len(prefix):], '/') >= 0 || g.dir == nil {
+		// Every group of ours below the instance is a process group:
+		// INSTANCE/PROCESS, or INSTANCE/@NAME.../PROCESS.
+		if !strings.HasPrefix(rel, prefix) || g.dir == nil {
 			continue
 		}
 		fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -410,6 +412,7 @@ func (g *Group) Remove() error {
 		return nil
 	}
 	var errs []error
+	var v1dirs []string
 	// Groups of ours at or below g: stop watching, close, forget.
 	for rel, h := range m.groups {
 		if rel == g.rel || strings.HasPrefix(rel, g.rel+"/") {
@@ -420,6 +423,7 @@ func (g *Group) Remove() error {
 				if err := rmdirTree(d); err != nil {
 					errs = append(errs, err)
 				}
+				v1dirs = append(v1dirs, d)
 			}
 			m.forgetLocked(h)
 		}
@@ -441,6 +445,11 @@ func (g *Group) Remove() error {
 		for n := len(parts) - 1; n >= 1; n-- {
 			unix.Rmdir(filepath.Join(root, strings.Join(parts[:n], "/")))
 		}
+	}
+	// A v1 named group (its own NAME per hierarchy) has parents of its
+	// own: those left empty go too.
+	for _, d := range v1dirs {
+		m.rmdirUpV1(d)
 	}
 	for k := range m.applied {
 		if k == g.rel || strings.HasPrefix(k, g.rel+"/") || strings.HasPrefix(g.rel, k+"/") {
@@ -490,11 +499,47 @@ func (m *Manager) ReleaseInstance(job, instance string) error {
 		}
 	}
 	for _, root := range append([]string{m.root}, m.v1Roots()...) {
+		// Named groups (@NAME directories) that are left empty, then
+		// INSTANCE and JOB; populated ones stay (rmdir fails).
+		pruneNamed(filepath.Join(root, instRel))
 		unix.Rmdir(filepath.Join(root, instRel))
 		unix.Rmdir(filepath.Join(root, Escape(job)))
 	}
 	delete(m.applied, instRel)
 	return errors.Join(errs...)
+}
+
+// pruneNamed removes the empty named groups (directories whose name
+// begins with '@') below dir, deepest first. One that holds processes, or
+// a group of ours, stays: rmdir fails on it.
+func pruneNamed(dir string) {
+	names, err := subdirs(dir)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "@") {
+			p := filepath.Join(dir, n)
+			pruneNamed(p)
+			unix.Rmdir(p)
+		}
+	}
+}
+
+// rmdirUpV1 removes the parents of a v1 directory that are left empty,
+// up to (not including) the root of our tree in that hierarchy.
+func (m *Manager) rmdirUpV1(dir string) {
+	for _, root := range m.v1root {
+		if !strings.HasPrefix(dir, root+"/") {
+			continue
+		}
+		for p := filepath.Dir(dir); p != root && strings.HasPrefix(p, root+"/"); p = filepath.Dir(p) {
+			if unix.Rmdir(p) != nil {
+				break
+			}
+		}
+		return
+	}
 }
 
 func (m *Manager) v1Roots() []string {

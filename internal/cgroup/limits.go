@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
 )
 
 // The `cgroup` stanza
@@ -24,9 +25,26 @@ import (
 // or without the controller's prefix ("limit_in_bytes" is
 // "memory.limit_in_bytes").
 //
-// NAME must be empty, "$UPSTART_CGROUP" or "${UPSTART_CGROUP}" (the
-// default). Other names are refused: a process can be in one cgroup v2
-// only, and that is the one that tracks it.
+// NAME is the group the processes join and the settings apply to. Empty,
+// "$UPSTART_CGROUP" or "${UPSTART_CGROUP}" (the default) is the
+// instance's own group. Any other NAME is expanded with the process's
+// environment (plus UPSTART_CGROUP, which stands for the instance's group
+// and may only begin the name) and names a group below the instance's:
+// each '/'-separated component becomes a directory "@" + Escape(component)
+// (the '@', which Escape never writes, tells a named group from a PROCESS
+// directory), and the processes live in PROCESS directories below the
+// last one:
+//
+//	upstart/JOB/INSTANCE/@db/@pgsql/PROCESS   for NAME "db/pgsql"
+//
+// So a named group is always the instance's own: two instances with the
+// same literal NAME get a group each (Upstart's cgmanager shared one
+// group at the hierarchy's root; see docs/decisions.md). Empty components
+// and a leading '/' are dropped; "." and ".." are refused; at most
+// MaxNameDepth components. cgroup v2 is one hierarchy, where a process is
+// in one group: every stanza of a controller in v2 must name the same
+// group (a stanza without NAME names the instance's); a controller only
+// mounted as v1 has its own hierarchy, so its NAME is its own.
 //
 // Where the controller is available in cgroup v2, it is enabled in
 // cgroup.subtree_control of each ancestor down to JOB and the setting is
@@ -69,11 +87,64 @@ import (
 
 // Limits is what a job's `cgroup` stanzas come to on this system.
 type Limits struct {
-	v2Ctrls []string             // to enable down to JOB
-	v2      []setting            // written to INSTANCE in v2
+	v2Ctrls []string             // to enable down to the settings' group
+	v2      []setting            // written to INSTANCE (or the named group) in v2
+	v2Sub   []string             // the named group's directories below INSTANCE in v2
 	v1Ctrls []string             // v1 controllers the processes join
-	v1      map[string][]setting // by v1 controller, written to INSTANCE there
+	v1      map[string][]setting // by v1 controller, written to INSTANCE (or its named group) there
+	v1Sub   map[string][]string  // by v1 controller, the named group's directories
 	desc    []string             // for String
+}
+
+// MaxNameDepth bounds the components of a named group (NAME "a/b/c" has
+// three): each is a directory level, and a deeper name has no use here.
+const MaxNameDepth = 8
+
+// nameMark stands for $UPSTART_CGROUP while a NAME is expanded: it cannot
+// be in an environment value (NUL), so it is found again after expansion.
+const nameMark = "\x00UPSTART_CGROUP\x00"
+
+// namedPath expands a stanza's NAME and returns the directories of the
+// named group below INSTANCE; nil for the instance's own group.
+func namedPath(name string, env []string) ([]string, error) {
+	if name == "" {
+		return nil, nil
+	}
+	full := environ.Set(slices.Clone(env), "UPSTART_CGROUP="+nameMark)
+	s, err := environ.Expand(name, full)
+	if err != nil {
+		return nil, err
+	}
+	s, _ = strings.CutPrefix(s, nameMark)
+	if strings.Contains(s, "\x00") {
+		return nil, errors.New("$UPSTART_CGROUP can only begin the name")
+	}
+	var out []string
+	for _, c := range strings.Split(s, "/") {
+		switch c {
+		case "":
+			continue
+		case ".", "..":
+			return nil, fmt.Errorf("bad group name %q (%q component)", s, c)
+		}
+		d := "@" + Escape(c)
+		if len(d) > MaxComponent {
+			return nil, fmt.Errorf("group name component too long (%d bytes)", len(c))
+		}
+		out = append(out, d)
+	}
+	if len(out) > MaxNameDepth {
+		return nil, fmt.Errorf("group name %q has %d components, at most %d", s, len(out), MaxNameDepth)
+	}
+	return out, nil
+}
+
+// where names the group the settings go to, for String.
+func where(sub []string) string {
+	if len(sub) == 0 {
+		return "upstart/JOB/INSTANCE"
+	}
+	return "upstart/JOB/INSTANCE/" + strings.Join(sub, "/")
 }
 
 type setting struct {
@@ -87,11 +158,12 @@ func (l *Limits) String() string { return strings.Join(l.desc, "\n") }
 func (l *Limits) fingerprint() string {
 	var b strings.Builder
 	b.WriteString(strings.Join(l.v2Ctrls, ","))
+	fmt.Fprintf(&b, "|%q", l.v2Sub)
 	for _, s := range l.v2 {
 		fmt.Fprintf(&b, "|%s=%s", s.file, s.value)
 	}
 	for _, c := range l.v1Ctrls {
-		fmt.Fprintf(&b, "|%s:", c)
+		fmt.Fprintf(&b, "|%s:%q", c, l.v1Sub[c])
 		for _, s := range l.v1[c] {
 			fmt.Fprintf(&b, "|%s=%s", s.file, s.value)
 		}
@@ -131,10 +203,36 @@ var implicit = map[string]string{
 }
 
 // Limits works out what the stanzas mean on this system, or why they
-// cannot be honoured. Group calls it; the daemon may call it when a job is
-// loaded to report errors early.
+// cannot be honoured, with NAMEs that name no variable but
+// $UPSTART_CGROUP (LimitsEnv expands them with an environment). The
+// daemon may call it when a job is loaded to report errors early.
 func (m *Manager) Limits(cgs []conf.Cgroup) (*Limits, error) {
-	l := &Limits{v1: map[string][]setting{}}
+	return m.LimitsEnv(cgs, nil)
+}
+
+// LimitsEnv is Limits with the NAMEs expanded with env (the process's
+// environment). GroupEnv calls it.
+func (m *Manager) LimitsEnv(cgs []conf.Cgroup, env []string) (*Limits, error) {
+	l := &Limits{v1: map[string][]setting{}, v1Sub: map[string][]string{}}
+	// The group each hierarchy's stanzas named, and the first stanza
+	// that named it (for the error when another names a different one).
+	type named struct {
+		sub    []string
+		stanza string
+	}
+	groups := map[string]*named{} // by hierarchy: "" for v2, else the v1 controller
+	useName := func(hier string, sub []string, st string) error {
+		if n := groups[hier]; n == nil {
+			groups[hier] = &named{sub, st}
+		} else if !slices.Equal(n.sub, sub) {
+			what := "cgroup v2 is one hierarchy, where a process is in one group"
+			if hier != "" {
+				what = "a process is in one group of the " + hier + " hierarchy"
+			}
+			return fmt.Errorf("%s: names %s but %s names %s: %s", st, where(sub), n.stanza, where(n.sub), what)
+		}
+		return nil
+	}
 	type kv struct {
 		key, value, stanza string
 	}
@@ -143,10 +241,9 @@ func (m *Manager) Limits(cgs []conf.Cgroup) (*Limits, error) {
 	hier := map[string]bool{} // true: v2
 	for _, c := range cgs {
 		st := stanzaText(c)
-		switch c.Name {
-		case "", "$UPSTART_CGROUP", "${UPSTART_CGROUP}":
-		default:
-			return nil, fmt.Errorf("%s: named cgroups are not supported: the job's processes are in their own cgroup upstart/JOB/INSTANCE (leave NAME out)", st)
+		sub, err := namedPath(c.Name, env)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", st, err)
 		}
 		ctrl := c.Controller
 		if !validName(ctrl) {
@@ -163,6 +260,14 @@ func (m *Manager) Limits(cgs []conf.Cgroup) (*Limits, error) {
 			if c.Key != "" {
 				return nil, fmt.Errorf("%s: no such setting in cgroup v2 (%s)", st, why)
 			}
+			if sub != nil {
+				// Nothing to set, but the processes join the group.
+				if err := useName("", sub, st); err != nil {
+					return nil, err
+				}
+				l.desc = append(l.desc, fmt.Sprintf("%s: processes join v2 %s/PROCESS (%s)", st, where(sub), why))
+				continue
+			}
 			l.desc = append(l.desc, fmt.Sprintf("%s: nothing to do (%s)", st, why))
 			continue
 		} else if m.v1root[ctrl] != "" {
@@ -175,6 +280,13 @@ func (m *Manager) Limits(cgs []conf.Cgroup) (*Limits, error) {
 		if _, ok := hier[name]; !ok {
 			hier[name] = v2
 			order = append(order, name)
+		}
+		h := name
+		if v2 {
+			h = ""
+		}
+		if err := useName(h, sub, st); err != nil {
+			return nil, err
 		}
 		if c.Key == "" {
 			continue
@@ -347,24 +459,30 @@ func (m *Manager) Limits(cgs []conf.Cgroup) (*Limits, error) {
 			}
 		}
 		if v2 {
+			sub := groups[""].sub
 			l.v2Ctrls = append(l.v2Ctrls, name)
 			l.v2 = append(l.v2, out...)
 			for _, s := range out {
-				l.desc = append(l.desc, fmt.Sprintf("%s: v2 upstart/JOB/INSTANCE/%s = %s", s.stanza, s.file, s.value))
+				l.desc = append(l.desc, fmt.Sprintf("%s: v2 %s/%s = %s", s.stanza, where(sub), s.file, s.value))
 			}
 			if len(out) == 0 {
-				l.desc = append(l.desc, fmt.Sprintf("cgroup %s: v2 controller %s enabled", name, name))
+				l.desc = append(l.desc, fmt.Sprintf("cgroup %s: v2 controller %s enabled for %s", name, name, where(sub)))
 			}
 		} else {
+			sub := groups[name].sub
 			l.v1Ctrls = append(l.v1Ctrls, name)
 			l.v1[name] = out
+			l.v1Sub[name] = sub
 			for _, s := range out {
-				l.desc = append(l.desc, fmt.Sprintf("%s: v1 %s upstart/JOB/INSTANCE/%s = %s", s.stanza, name, s.file, s.value))
+				l.desc = append(l.desc, fmt.Sprintf("%s: v1 %s %s/%s = %s", s.stanza, name, where(sub), s.file, s.value))
 			}
 			if len(out) == 0 {
-				l.desc = append(l.desc, fmt.Sprintf("cgroup %s: processes join upstart/JOB/INSTANCE/PROCESS of the v1 %s hierarchy", name, name))
+				l.desc = append(l.desc, fmt.Sprintf("cgroup %s: processes join %s/PROCESS of the v1 %s hierarchy", name, where(sub), name))
 			}
 		}
+	}
+	if n := groups[""]; n != nil {
+		l.v2Sub = n.sub
 	}
 	slices.Sort(l.v2Ctrls)
 	slices.Sort(l.v1Ctrls)
@@ -550,7 +668,13 @@ func cfsToMax(quota, period string) (string, error) {
 // apply writes the plan for instance JOB/INSTANCE (escaped); m.mu held.
 func (m *Manager) apply(l *Limits, ej, ei string) error {
 	if len(l.v2Ctrls) > 0 {
+		// Enabled in every ancestor of the group the settings go to.
 		dirs := []string{m.lay.v2Base, m.root, filepath.Join(m.root, ej)}
+		p := filepath.Join(m.root, ej, ei)
+		for _, d := range l.v2Sub {
+			dirs = append(dirs, p)
+			p = filepath.Join(p, d)
+		}
 		for _, c := range l.v2Ctrls {
 			for _, d := range dirs {
 				if err := enable(d, c); err != nil {
@@ -561,12 +685,12 @@ func (m *Manager) apply(l *Limits, ej, ei string) error {
 				}
 			}
 		}
-		if err := writeAll(filepath.Join(m.root, ej, ei), l.v2); err != nil {
+		if err := writeAll(p, l.v2); err != nil {
 			return err
 		}
 	}
 	for _, c := range l.v1Ctrls {
-		dir, err := m.v1dirs(c, ej, ei)
+		dir, err := m.v1dirs(c, append([]string{ej, ei}, l.v1Sub[c]...)...)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 )
@@ -70,7 +69,7 @@ func Escape(name string) string {
 			break
 		}
 	}
-	sum := sha256.Sum256([]byte(name))
+	sum := sum256([]byte(name))
 	return s[:cut] + "~" + hex.EncodeToString(sum[:16])
 }
 

@@ -126,6 +126,11 @@ type Job struct {
 	// event: ["notify"], ["fd", "N"], ["file", PATH], ["socket", PROTO,
 	// ADDR], ["dbus", NAME]; nil for a plain `expect event`.
 	ExpectWatch []string `json:",omitempty"`
+	// PidFile is `pid file PATH` (ours): when the main process of a
+	// running instance exits and hands over to a process it forked, the
+	// pid this file names is the new main process (if it is one of the
+	// instance's); "" means the oldest remaining one.
+	PidFile string `json:",omitempty"`
 	// Watchdog is the `watchdog SECONDS` interval: a job with a notify
 	// socket must send WATCHDOG=1 at least this often once running.
 	Watchdog time.Duration `json:",omitempty"`

@@ -18,6 +18,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goupstart/upstart/internal/cond"
@@ -140,6 +141,7 @@ func init() {
 		"apparmor":   stanzaApparmor,
 		"cgroup":     stanzaCgroup,
 		"watchdog":   stanzaWatchdog,
+		"pid":        stanzaPid,
 	}
 }
 
@@ -573,6 +575,28 @@ func stanzaKill(p *parser, _ int) error {
 	default:
 		return p.errAt(kw.line, "Unknown stanza")
 	}
+	return p.skipComment()
+}
+
+// stanzaPid handles `pid file PATH` (ours): where a daemon that re-forks
+// names its new leader. PATH is absolute, or starts with a $VAR expanded
+// from the instance's environment when the main process hands over.
+func stanzaPid(p *parser, _ int) error {
+	kw, err := p.word()
+	if err != nil {
+		return err
+	}
+	if kw.text != "file" {
+		return p.errAt(kw.line, "Unknown stanza")
+	}
+	v, err := p.arg()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(v.text, "/") && !strings.HasPrefix(v.text, "$") {
+		return p.errAt(v.line, "Illegal path, expected an absolute path")
+	}
+	p.job.PidFile = v.text
 	return p.skipComment()
 }
 

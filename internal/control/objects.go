@@ -810,7 +810,11 @@ func (o *object) properties(spec *ifaceSpec) (map[string]any, error) {
 		return map[string]any{"name": in.Name, "goal": in.Goal, "state": in.State, "processes": procs}, nil
 	case extInstanceSpec:
 		t := "pids"
-		if r, ok := b.(ActionRunner); ok {
+		if r, ok := b.(interface {
+			TrackingOf(job, instance string) string
+		}); ok {
+			t = r.TrackingOf(o.job, o.instance)
+		} else if r, ok := b.(ActionRunner); ok {
 			t = r.Tracking()
 		}
 		in, err := o.instanceNow()

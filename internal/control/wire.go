@@ -150,11 +150,11 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		seen |= 1 << code
 		switch code {
 		case fieldPath:
-			m.path = dbus.ObjectPath(d.str())
+			m.path = dbus.ObjectPath(d.name())
 		case fieldInterface:
-			m.iface = d.str()
+			m.iface = d.name()
 		case fieldMember:
-			m.member = d.str()
+			m.member = d.name()
 		case fieldErrorName:
 			m.errName = d.str()
 		case fieldDestination:
@@ -187,7 +187,7 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 	default:
 		return false
 	}
-	if !m.path.IsValid() || seen&(1<<fieldInterface) != 0 && !validInterface(m.iface) || !validMember(m.member) {
+	if !validPath(string(m.path)) || seen&(1<<fieldInterface) != 0 && !validInterface(m.iface) || !validMember(m.member) {
 		return false
 	}
 	m.bodyAt = (16 + hlen + 7) &^ 7
@@ -236,7 +236,7 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 		v = d.str()
 	case 'o':
 		s := d.str()
-		if !d.bad && !dbus.ObjectPath(s).IsValid() {
+		if !d.bad && !validPath(s) {
 			return nil, 0, errBodyMalformed
 		}
 		v = dbus.ObjectPath(s)
@@ -287,7 +287,7 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 		}
 		ps := make([]dbus.ObjectPath, len(ss))
 		for j, s := range ss {
-			if !dbus.ObjectPath(s).IsValid() {
+			if !validPath(s) {
 				return nil, 0, errBodyMalformed
 			}
 			ps[j] = dbus.ObjectPath(s)
@@ -386,21 +386,84 @@ func (d *dec) u32() uint32 {
 }
 
 func (d *dec) str() string {
+	raw, ok := d.rawStr()
+	if !ok {
+		return ""
+	}
+	return string(raw)
+}
+
+// rawStr decodes a string in place (valid until the buffer is reused).
+func (d *dec) rawStr() ([]byte, bool) {
 	n := int(d.u32())
 	if d.bad || n < 0 || n >= len(d.b)-d.pos || d.b[d.pos+n] != 0 {
 		d.bad = true
-		return ""
+		return nil, false
 	}
 	raw := d.b[d.pos : d.pos+n]
 	if !validText(raw) {
 		d.badText = true
 	}
-	s := string(raw)
 	d.pos += n + 1
-	return s
+	return raw, true
 }
 
 // validText: UTF-8 without NUL, as the specification wants of strings.
+// name is str for a header's path, interface or member: the names our
+// objects answer to are returned without a copy (one allocation less per
+// field of every call).
+func (d *dec) name() string {
+	raw, ok := d.rawStr()
+	if !ok {
+		return ""
+	}
+	if k, ok := knownNames[string(raw)]; ok {
+		return k
+	}
+	return string(raw)
+}
+
+// knownNames are the paths, interfaces and members calls name most.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	// (The two emit members end their lines: docs_test reads a name
+	// quoted after them as an event the code emits.)
+	for _, s := range []string{"/", string(ManagerPath), ManagerIface, JobIface, InstanceIface, PeerIface,
+		"org.freedesktop.DBus.Properties", "org.freedesktop.DBus.Introspectable", "EmitEvent",
+		"GetJobByName", "GetAllJobs", "GetInstance", "GetInstanceByName", "EmitEventWithFile",
+		"GetAllInstances", "Start", "Stop", "Restart", "Reload", "Get", "GetAll", "Set", "Introspect", "Ping",
+		"GetMachineId", "GetEnv", "SetEnv", "UnsetEnv", "ListEnv", "ResetEnv"} {
+		m[s] = s
+	}
+	return m
+}()
+
+// validPath is dbus.ObjectPath.IsValid without its allocation: "/" or
+// "/"-separated non-empty elements of [A-Za-z0-9_].
+func validPath(s string) bool {
+	if s == "/" {
+		return true
+	}
+	if len(s) < 2 || s[0] != '/' || s[len(s)-1] == '/' {
+		return false
+	}
+	prev := byte('/')
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '/':
+			if prev == '/' {
+				return false
+			}
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		default:
+			return false
+		}
+		prev = c
+	}
+	return true
+}
+
 func validText(b []byte) bool {
 	for _, c := range b {
 		if c == 0 || c >= 0x80 {
@@ -736,7 +799,10 @@ func cleanText(s string) string {
 func cleanValue(v any) any {
 	switch x := v.(type) {
 	case string:
-		return cleanText(x)
+		// v itself when unchanged: boxing the result again would allocate.
+		if c := cleanText(x); c != x {
+			return c
+		}
 	case []string:
 		for i, s := range x {
 			if c := cleanText(s); c != s {

@@ -202,7 +202,7 @@ func (e *Engine) envTable(jobDetails []string) (*[]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		i, ok := c.instances[jobDetails[1]]
+		i, ok := c.lookup(jobDetails[1])
 		if !ok {
 			return nil, api.Errorf(api.ErrUnknownJobInstance, "Unknown instance: "+jobDetails[1]+" of job "+jobDetails[0])
 		}
@@ -298,7 +298,7 @@ func (b *Backend) ResetEnv(jobDetails []string) error {
 			*t = append([]string(nil), b.E.opt.Env...)
 			return
 		}
-		i := b.E.classes[jobDetails[0]].instances[jobDetails[1]]
+		i := b.E.classes[jobDetails[0]].get(jobDetails[1])
 		*t = b.E.classEnv(i.def)
 	})
 }
@@ -329,6 +329,23 @@ func (b *Backend) Subscribe(fn func(api.Signal)) (cancel func()) {
 func (b *Backend) RunAction(job, instance, name string) (pid int, err error) {
 	b.call(func() { pid, err = b.E.RunAction(job, instance, name) })
 	return
+}
+
+// TrackingReporter is a Placer whose instances are not all tracked the
+// same way (a daemon that started without cgroups and found a hierarchy
+// later): it says how one instance is. It is called on the loop.
+type TrackingReporter interface {
+	TrackingOf(job, instance string) string
+}
+
+// TrackingOf says how an instance's processes are tracked: "cgroups" or
+// "pids".
+func (b *Backend) TrackingOf(job, instance string) (t string) {
+	if r, ok := b.E.opt.Placer.(TrackingReporter); ok {
+		b.call(func() { t = r.TrackingOf(job, instance) })
+		return t
+	}
+	return b.Tracking()
 }
 
 // Tracking says how processes are tracked: "cgroups" or "pids".

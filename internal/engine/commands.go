@@ -24,7 +24,7 @@ func (e *Engine) class(name string) (*class, error) {
 		return nil, api.Errorf(api.ErrInvalidArgs, "Name may not be empty string")
 	}
 	c, ok := e.classes[name]
-	if !ok || c.deleted && len(c.instances) == 0 {
+	if !ok || c.deleted && len(c.ilist) == 0 {
 		return nil, api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	return c, nil
@@ -69,14 +69,14 @@ func (e *Engine) StartJob(name string, env []string, reply func(inst string, err
 	if err != nil {
 		return err
 	}
-	if i, ok := c.instances[iname]; ok && i.goal == job.GoalStart {
+	if i, ok := c.lookup(iname); ok && i.goal == job.GoalStart {
 		return api.Errorf(api.ErrAlreadyStarted, "Job is already running: "+i.label())
 	}
 	if c.deleted {
 		return api.Errorf(api.ErrUnknownJob, "Unknown job: "+name)
 	}
 	i := e.instanceFor(c, iname)
-	i.startEnv = environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...)
+	i.startEnv = fit(environ.Merge(e.classEnv(c.def), e.importFilter(c.def, env, false)...))
 	e.answerWaiters(i)
 	if reply != nil {
 		i.waiters = append(i.waiters, waiter{waitStart, func(err error) { reply(iname, err) }})
@@ -98,7 +98,7 @@ func (e *Engine) findInstance(name string, env []string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i, ok := c.instances[iname]
+	i, ok := c.lookup(iname)
 	if !ok {
 		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
 	}
@@ -141,7 +141,7 @@ func (e *Engine) RestartJob(name string, env []string, reply func(inst string, e
 		r = func(err error) { reply(i.name, err) }
 	}
 	if len(env) > 0 {
-		i.startEnv = environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...)
+		i.startEnv = fit(environ.Merge(e.classEnv(i.def), e.importFilter(i.def, env, false)...))
 	}
 	return e.restartInstance(i, r)
 }
@@ -165,7 +165,7 @@ func (e *Engine) instanceByName(jobName, iname string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i, ok := c.instances[iname]
+	i, ok := c.lookup(iname)
 	if !ok {
 		return nil, api.Errorf(api.ErrUnknownInstance, "Unknown instance: "+iname)
 	}
@@ -255,7 +255,7 @@ func rpn(n *cond.Node) [][]string {
 func (e *Engine) Jobs() []api.JobInfo {
 	var out []api.JobInfo
 	for _, c := range e.sortedClasses() {
-		if c.deleted && len(c.instances) == 0 {
+		if c.deleted && len(c.ilist) == 0 {
 			continue
 		}
 		out = append(out, jobInfo(c))
@@ -326,7 +326,7 @@ func (i *instance) info() api.InstanceInfo {
 	for _, a := range i.def.Actions {
 		add(a.Name, i.actionPids[a.Name])
 	}
-	add("tmpfiles", i.auxPid)
+	add(i.auxName(), i.auxPid)
 	return info
 }
 
@@ -377,7 +377,7 @@ func (e *Engine) UpdateJobs(changed map[string]*conf.Job) {
 func (e *Engine) setJob(n string, d *conf.Job) {
 	c, ok := e.classes[n]
 	if !ok {
-		c = &class{name: n, instances: map[string]*instance{}}
+		c = &class{name: n}
 		e.classes[n] = c
 		e.indexAdd(c)
 		e.install(c, d)
@@ -389,7 +389,7 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 	if c.def == d {
 		return
 	}
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.install(c, d)
 	} else {
 		c.next = d
@@ -404,7 +404,7 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 func (e *Engine) dropJob(c *class) {
 	c.deleted = true
 	c.next = nil
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.classIdle(c)
 	}
 }
@@ -495,7 +495,7 @@ func (e *Engine) KillEverything() int {
 func (e *Engine) InstanceCount() int {
 	n := 0
 	for _, c := range e.classes {
-		n += len(c.instances)
+		n += len(c.ilist)
 	}
 	return n
 }

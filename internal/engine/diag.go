@@ -14,14 +14,22 @@ import (
 
 // MaxStateRecords bounds the state changes kept for the boot chart: the
 // first ones since the daemon started (the boot is what the chart is
-// for); later ones are counted, not kept. 80 bytes each (stateRec), plus
-// the text of what started each run.
+// for); later ones are counted, not kept. 24 bytes each (stateRec), plus
+// per instance its names (recName) and per start the text of what started
+// it (recCause).
 const MaxStateRecords = 10000
+
+// recChunk is how many records one block of the history holds: blocks are
+// never grown, so no record is copied and no capacity is left unused
+// beyond the last block.
+const recChunk = 512
 
 // history is what the diagnostics remember beyond the live state.
 type history struct {
 	start   time.Time
-	recs    []stateRec
+	recs    [][]stateRec // blocks of recChunk
+	n       int          // records kept
+	causes  []recCause
 	dropped int
 	// lastStop is the stopped event of each job's last ended instance.
 	lastStop map[string]*api.WhyEvent
@@ -34,14 +42,25 @@ func (e *Engine) now() time.Time {
 	return e.opt.Clock.Now()
 }
 
-// stateRec is the compact form of api.StateRecord: times as Unix
-// nanoseconds, names shared with the class and instance.
+// stateRec is the compact form of api.StateRecord: the time as Unix
+// nanoseconds, the names shared by all records of an instance, what
+// started a run kept aside (only starting records have it).
 type stateRec struct {
-	at, causeAt int64
-	job, inst   string
-	cause       string
-	state       job.State
-	task        bool
+	at    int64
+	who   *recName
+	cause int32 // index+1 in history.causes; 0: none
+	state uint8 // job.State
+	task  bool
+}
+
+// recName names the instance of records.
+type recName struct{ job, inst string }
+
+// recCause is what started a run and when the first of its events was
+// queued.
+type recCause struct {
+	at   int64
+	text string
 }
 
 func unixTime(ns int64) time.Time {
@@ -64,11 +83,14 @@ func (e *Engine) record(i *instance) {
 		}
 		h.lastStop[i.class.name] = &api.WhyEvent{Name: "stopped", Env: i.jobEnv(true), At: now}
 	}
-	if len(h.recs) >= MaxStateRecords {
+	if h.n >= MaxStateRecords {
 		h.dropped++
 		return
 	}
-	r := stateRec{at: now.UnixNano(), job: i.class.name, inst: i.name, state: i.state, task: i.def.Task}
+	if i.rec == nil || i.rec.job != i.class.name || i.rec.inst != i.name {
+		i.rec = &recName{job: i.class.name, inst: i.name}
+	}
+	r := stateRec{at: now.UnixNano(), who: i.rec, state: uint8(i.state), task: i.def.Task}
 	if i.state == job.Starting {
 		// Started by its condition: UPSTART_EVENTS is set, and the
 		// condition (not yet fired when the instance enters starting)
@@ -79,28 +101,42 @@ func (e *Engine) record(i *instance) {
 		}
 		if names, _ := environ.Lookup(env, "UPSTART_EVENTS"); names != "" {
 			var causes []string
-			for _, c := range i.class.start.Matched() {
-				causes = append(causes, describeEvent(c))
-				if ev, ok := c.Ref.(*event); ok && !ev.at.IsZero() && (r.causeAt == 0 || ev.at.UnixNano() < r.causeAt) {
-					r.causeAt = ev.at.UnixNano()
+			var c recCause
+			for _, m := range i.class.start.Matched() {
+				causes = append(causes, describeEvent(m))
+				if ev, ok := m.Ref.(*event); ok && !ev.at.IsZero() && (c.at == 0 || ev.at.UnixNano() < c.at) {
+					c.at = ev.at.UnixNano()
 				}
 			}
 			if len(causes) == 0 {
 				causes = []string{names}
 			}
-			r.cause = strings.Join(causes, ", ")
+			c.text = strings.Join(causes, ", ")
+			h.causes = append(h.causes, c)
+			r.cause = int32(len(h.causes))
 		}
 	}
-	h.recs = append(h.recs, r)
+	if h.n%recChunk == 0 {
+		h.recs = append(h.recs, make([]stateRec, 0, recChunk))
+	}
+	last := &h.recs[len(h.recs)-1]
+	*last = append(*last, r)
+	h.n++
 }
 
 // Timeline returns the recorded state changes (loop only).
 func (e *Engine) Timeline() api.Timeline {
 	t := api.Timeline{Start: e.hist.start, Now: e.now(), Dropped: e.hist.dropped}
-	t.Records = make([]api.StateRecord, len(e.hist.recs))
-	for k, r := range e.hist.recs {
-		t.Records[k] = api.StateRecord{At: unixTime(r.at), Job: r.job, Instance: r.inst, State: r.state.String(),
-			Task: r.task, Cause: r.cause, CauseAt: unixTime(r.causeAt)}
+	t.Records = make([]api.StateRecord, 0, e.hist.n)
+	for _, b := range e.hist.recs {
+		for _, r := range b {
+			s := api.StateRecord{At: unixTime(r.at), Job: r.who.job, Instance: r.who.inst, State: job.State(r.state).String(), Task: r.task}
+			if r.cause > 0 {
+				c := e.hist.causes[r.cause-1]
+				s.Cause, s.CauseAt = c.text, unixTime(c.at)
+			}
+			t.Records = append(t.Records, s)
+		}
 	}
 	if t.Start.IsZero() {
 		t.Start = t.Now
@@ -172,7 +208,7 @@ func (e *Engine) Why(name string, env []string) (api.WhyReport, error) {
 		return api.WhyReport{}, err
 	}
 	r := api.WhyReport{Job: c.name, Instance: iname, Goal: job.GoalStop.String(), State: job.Waiting.String()}
-	inst := c.instances[iname]
+	inst := c.get(iname)
 	if err != nil {
 		inst, r.Instance = nil, ""
 	}
@@ -240,8 +276,10 @@ func (e *Engine) waitingFor(i *instance) string {
 		return "the starting event to be handled (jobs that start on it go first)"
 	case job.Stopping:
 		return "the stopping event to be handled (jobs that start on it go first)"
-	case job.Security:
+	case job.Tmpfiles:
 		return fmt.Sprintf("systemd-tmpfiles (pid %d) to end", i.auxPid)
+	case job.Security:
+		return fmt.Sprintf("its security process, AppArmor's parser (pid %d), to end", i.auxPid)
 	case job.PreStart:
 		return pid(conf.PreStart)
 	case job.PostStart:

@@ -193,7 +193,7 @@ func TestTimeline(t *testing.T) {
 func TestTimelineBound(t *testing.T) {
 	h := newHarness(t)
 	h.job("j", "", "", "main")
-	for len(h.e.hist.recs) < MaxStateRecords {
+	for h.e.hist.n < MaxStateRecords {
 		h.e.StartJob("j", nil, nil)
 		h.e.StopJob("j", nil, nil)
 		h.kill(h.pid("j", "", conf.Main), syscall.SIGTERM)

@@ -75,6 +75,9 @@ type Options struct {
 	// Recover makes the loop survive a panic in one message (PID 1 may
 	// not die): it is logged with its stack and the loop goes on.
 	Recover bool
+	// PidFiles reads the pid files of `pid file PATH` when a main
+	// process hands over to another (nil: the oldest process left).
+	PidFiles PidFiles
 	// Readiness sets up the watchers of `expect notify|fd|file|socket|
 	// dbus` and `watchdog` (nil: those jobs wait until the timeout).
 	Readiness Readiness
@@ -110,6 +113,10 @@ type Engine struct {
 	hist history // for the diagnostics (diag.go)
 
 	ready readyTable // readiness waits and watches (ready.go)
+
+	// startTime orders processes by start (tests use a fake).
+	startTime func(pid int) (uint64, bool)
+
 	// Stats for benchmarks and tests.
 	EventsHandled uint64
 }
@@ -140,6 +147,7 @@ func New(opt Options) *Engine {
 		msgs:    make(chan func(), 256),
 	}
 	e.hist.start = e.now() // the boot chart's origin
+	e.startTime = supervise.StartTime
 	return e
 }
 

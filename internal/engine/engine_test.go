@@ -166,7 +166,7 @@ func TestAndOrSequence(t *testing.T) {
 	h.emit("A")
 	h.emit("B")
 	h.wantStatus("x", "", "start/running")
-	i := h.e.classes["x"].instances[""]
+	i := h.e.classes["x"].get("")
 	if v := lookup(i.env, "UPSTART_EVENTS"); v != "A B" {
 		t.Fatalf("UPSTART_EVENTS=%q", v)
 	}
@@ -234,7 +234,7 @@ func TestStoppingHookBlocks(t *testing.T) {
 	h.wantStatus("dep", "", "stop/killed")
 	h.kill(h.pid("dep", "", conf.Main), syscall.SIGTERM)
 	h.wantStatus("y", "", "stop/killed")
-	if v := lookup(h.e.classes["y"].instances[""].env, "UPSTART_EVENTS"); v != "<unset>" {
+	if v := lookup(h.e.classes["y"].get("").env, "UPSTART_EVENTS"); v != "<unset>" {
 		t.Fatalf("manual start has UPSTART_EVENTS=%s", v)
 	}
 }
@@ -327,7 +327,7 @@ func TestInstancesAndStopOnVariable(t *testing.T) {
 	h.emit("down", "IFACE=eth1")
 	h.wantStatus("net", "eth0", "start/running")
 	h.wantStatus("net", "eth1", "stop/killed")
-	i := h.e.classes["net"].instances["eth1"]
+	i := h.e.classes["net"].get("eth1")
 	if v := lookup(i.stopEnv, "UPSTART_STOP_EVENTS"); v != "down" {
 		t.Fatalf("UPSTART_STOP_EVENTS=%q", v)
 	}

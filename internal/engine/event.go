@@ -116,7 +116,11 @@ func (e *Engine) handle(ev *event) {
 	if e.opt.OnEvent != nil {
 		e.opt.OnEvent(ev.Name, ev.Env)
 	}
-	e.logf(slog.LevelDebug, "Handling %s event", ev.Name)
+	// Checked first: formatting a message nobody logs cost two
+	// allocations per event.
+	if e.log.Enabled(nil, slog.LevelDebug) {
+		e.logf(slog.LevelDebug, "Handling %s event", ev.Name)
+	}
 	e.feedReady(ev)
 	for _, c := range e.classesFor(ev.Name) {
 		if e.classes[c.name] != c {

@@ -24,7 +24,11 @@ type fakeSpawner struct {
 }
 
 func (f *fakeSpawner) Spawn(r supervise.Request) (int, error) {
-	if err := f.fail[r.Job.Name+"/"+r.Type.String()]; err != nil {
+	key := r.Job.Name + "/" + r.Type.String()
+	if r.Security {
+		key = r.Job.Name + "/security"
+	}
+	if err := f.fail[key]; err != nil {
 		return 0, err
 	}
 	f.next++
@@ -149,10 +153,10 @@ func (h *harness) job(name, startOn, stopOn, spec string) *conf.Job {
 // pid returns the live pid of a job's process type (0 if none).
 func (h *harness) pid(jobName, inst string, t conf.ProcessType) int {
 	c := h.e.classes[jobName]
-	if c == nil || c.instances[inst] == nil {
+	if c == nil || c.get(inst) == nil {
 		return 0
 	}
-	return c.instances[inst].pids[t]
+	return c.get(inst).pids[t]
 }
 
 func (h *harness) exit(pid, code int) {
@@ -170,10 +174,10 @@ func (h *harness) kill(pid int, sig syscall.Signal) {
 // status is "goal/state" of an instance, or "none".
 func (h *harness) status(jobName, inst string) string {
 	c := h.e.classes[jobName]
-	if c == nil || c.instances[inst] == nil {
+	if c == nil || c.get(inst) == nil {
 		return "stop/waiting"
 	}
-	i := c.instances[inst]
+	i := c.get(inst)
 	return i.goal.String() + "/" + i.state.String()
 }
 
@@ -201,7 +205,7 @@ func (h *harness) eventsFor(jobName string) []string {
 func (h *harness) spawns(jobName string, t conf.ProcessType) int {
 	n := 0
 	for _, r := range h.sp.procs {
-		if r.Job.Name == jobName && r.Type == t && r.Argv == nil {
+		if r.Job.Name == jobName && r.Type == t && r.Argv == nil && !r.Security {
 			n++
 		}
 	}

@@ -20,11 +20,13 @@ import (
 
 // class is a registered job definition with its instances.
 type class struct {
-	name      string
-	def       *conf.Job
-	start     *cond.Condition
-	instances map[string]*instance
-	ilist     []*instance // the instances in name order
+	name  string
+	def   *conf.Job
+	start *cond.Condition
+	// ilist holds the instances in name order, and is what finds them by
+	// name (binary search): a map per class cost 200 bytes per job for
+	// the one instance most jobs have.
+	ilist []*instance
 	// next is a newer definition waiting for the last instance to end;
 	// deleted means the file is gone and the class goes with its last
 	// instance.
@@ -36,8 +38,22 @@ type class struct {
 // instances while they iterate: the slice is replaced, never changed.
 func (c *class) sortedInstances() []*instance { return c.ilist }
 
+// lookup finds the instance called name.
+func (c *class) lookup(name string) (*instance, bool) {
+	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= name })
+	if n < len(c.ilist) && c.ilist[n].name == name {
+		return c.ilist[n], true
+	}
+	return nil, false
+}
+
+// get is lookup without the flag.
+func (c *class) get(name string) *instance {
+	i, _ := c.lookup(name)
+	return i
+}
+
 func (c *class) addInstance(i *instance) {
-	c.instances[i.name] = i
 	n := sort.Search(len(c.ilist), func(k int) bool { return c.ilist[k].name >= i.name })
 	l := make([]*instance, 0, len(c.ilist)+1)
 	l = append(append(append(l, c.ilist[:n]...), i), c.ilist[n:]...)
@@ -45,7 +61,6 @@ func (c *class) addInstance(i *instance) {
 }
 
 func (c *class) removeInstance(i *instance) {
-	delete(c.instances, i.name)
 	l := make([]*instance, 0, len(c.ilist))
 	for _, o := range c.ilist {
 		if o != i {
@@ -99,7 +114,7 @@ type instance struct {
 	fds      []*os.File // sockets of the events that started it (fds.go)
 
 	pids     [conf.NumProcessTypes]int
-	auxPid   int      // tmpfiles helper
+	auxPid   int      // the helper step running (auxName)
 	hook     *event   // the starting/stopping event it waits on
 	holding  []*event // events it started or stopped, released at rest
 	waiters  []waiter // control requests waiting for rest
@@ -122,8 +137,11 @@ type instance struct {
 
 	// members are processes of the instance we did not spawn: children
 	// that outlived their parent, double-forked daemons.
-	members    []member
-	sessions   map[int]string // every spawned pid (a session leader) → process name
+	members []member
+	// sessions holds every spawned pid (a session leader) with its
+	// process name: a list, as most instances have one or two (a map
+	// cost 250 bytes per job).
+	sessions   []session
 	actionPids map[string]int // running custom actions
 	// expectExits counts exits of the main process tree while waiting
 	// for `expect` readiness.
@@ -139,6 +157,19 @@ type instance struct {
 	logged        int
 	logSuppressed int
 	quiet         bool // this end of main and the respawn after it are not logged
+	// pidFileWarned: a refused pid file was logged (once per instance).
+	pidFileWarned bool
+
+	rec *recName // its names in the boot chart's record (diag.go)
+}
+
+// auxName names the helper step running as auxPid: the tmpfiles step
+// waits in its state, the security process in security.
+func (i *instance) auxName() string {
+	if i.state == job.Tmpfiles {
+		return auxTmpfiles
+	}
+	return auxSecurity
 }
 
 func (i *instance) label() string {
@@ -238,7 +269,7 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		// The Chromium OS fork's step: the job's tmpfiles.d configs,
 		// applied with --remove too so that r, R and D lines act.
 		argv := append([]string{"systemd-tmpfiles", "--create", "--remove"}, d.Tmpfiles...)
-		pid, err := e.spawn(i, conf.PreStart, argv)
+		pid, err := e.spawn(i, conf.PreStart, auxTmpfiles, argv)
 		if err != nil {
 			e.failed(i, exitInfo{name: "tmpfiles", spawnErr: true, set: true})
 			e.setGoal(i, job.GoalStop)
@@ -246,8 +277,24 @@ func (e *Engine) entryAction(i *instance, old job.State) bool {
 		}
 		i.auxPid = pid
 		return false
-	case job.SecuritySpawning, job.Security:
+	case job.SecuritySpawning:
+		// `apparmor load`: the security process (AppArmor's parser)
+		// runs before pre-start; the supervisor refuses it, and so the
+		// start, where AppArmor is not available.
+		if d.ApparmorLoad == "" {
+			return true
+		}
+		pid, err := e.spawn(i, conf.PreStart, auxSecurity, nil)
+		if err != nil {
+			e.logf(slog.LevelWarn, "Failed to spawn %s security process: %v", i.label(), err)
+			e.failed(i, exitInfo{name: auxSecurity, spawnErr: true, set: true})
+			e.setGoal(i, job.GoalStop)
+			return true
+		}
+		i.auxPid = pid
 		return true
+	case job.Security:
+		return i.auxPid == 0
 	case job.PreStarting, job.Spawning, job.PostStarting, job.PreStopping, job.PostStopping:
 		return e.spawnStep(i)
 	case job.PreStart, job.PostStart, job.PreStop, job.PostStop:
@@ -369,21 +416,32 @@ func (e *Engine) processEnv(i *instance, t conf.ProcessType) []string {
 	return env
 }
 
-func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, error) {
+// The helper steps of a start (aux processes), by the name status and
+// the stopped event's PROCESS give them.
+const (
+	auxTmpfiles = "tmpfiles"
+	auxSecurity = "security"
+)
+
+// spawn starts process t of the instance, or with aux set the helper step
+// of that name (argv for tmpfiles; the supervisor knows the security
+// process's command).
+func (e *Engine) spawn(i *instance, t conf.ProcessType, aux string, argv []string) (int, error) {
 	c := i.def.Console
 	if c == conf.ConsoleDefault {
 		c = e.opt.DefaultConsole
 	}
 	name := t.String()
-	if argv != nil {
-		name = "tmpfiles"
+	if aux != "" {
+		name = aux
 	}
 	req := supervise.Request{
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
-		Env: e.processEnv(i, t), Console: c,
+		Security: aux == auxSecurity,
+		Env:      e.processEnv(i, t), Console: c,
 	}
 	passFiles(i, &req)
-	readied := t == conf.Main && argv == nil
+	readied := t == conf.Main && aux == ""
 	if readied {
 		if err := e.readyPrepare(i, &req); err != nil {
 			return 0, err
@@ -396,8 +454,8 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, argv []string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	e.pids[pid] = procRef{inst: i, typ: t, aux: argv != nil}
-	if argv == nil {
+	e.pids[pid] = procRef{inst: i, typ: t, aux: aux != ""}
+	if aux == "" {
 		i.noteSession(pid, t.String())
 	}
 	return pid, nil
@@ -414,7 +472,7 @@ func (e *Engine) spawnStep(i *instance) bool {
 		i.spawnRetries = 0
 		return true
 	}
-	pid, err := e.spawn(i, t, nil)
+	pid, err := e.spawn(i, t, "", nil)
 	switch {
 	case err != nil && supervise.Transient(err):
 		d := spawnRetryDelay(i.spawnRetries)
@@ -528,7 +586,7 @@ func (e *Engine) removeInstance(i *instance) {
 	}
 	e.readyClosed(i)
 	e.closeFiles(i)
-	if c.instances[i.name] != i {
+	if c.get(i.name) != i {
 		return
 	}
 	c.removeInstance(i)
@@ -537,7 +595,7 @@ func (e *Engine) removeInstance(i *instance) {
 		e.opt.Placer.InstanceGone(c.name, i.name)
 	}
 	e.notify(api.Signal{Kind: api.InstanceRemoved, Job: c.name, Instance: i.name})
-	if len(c.instances) == 0 {
+	if len(c.ilist) == 0 {
 		e.classIdle(c)
 	}
 }
@@ -574,12 +632,21 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	}
 	if ref.aux {
 		i.auxPid = 0
-		if x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled() {
+		name := i.auxName()
+		bad := x.SpawnErr != nil || x.Status.ExitStatus() != 0 || x.Status.Signaled()
+		switch {
+		case name == auxSecurity:
+			// Upstart ignores the parser's status; a profile that did
+			// not load fails the start here instead (docs/decisions.md).
+			e.logExit(i, actionLabel(name), x)
+		case bad:
 			e.logf(slog.LevelWarn, "%s tmpfiles step failed", i.label())
-			e.failed(i, exitInfo{name: "tmpfiles", status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
+		}
+		if bad {
+			e.failed(i, exitInfo{name: name, status: x.Status, spawnErr: x.SpawnErr != nil, set: true})
 			e.setGoal(i, job.GoalStop)
 		}
-		if i.state == job.Tmpfiles {
+		if i.state == job.Tmpfiles || i.state == job.Security {
 			e.advance(i)
 		}
 		e.Poll()
@@ -596,7 +663,7 @@ func (e *Engine) ProcessExited(x supervise.Exit) {
 	}
 	i.pids[t] = 0
 	if t == conf.Main {
-		e.mainExited(i, info)
+		e.mainExited(i, x.Pid, info)
 	} else {
 		// What the process left running (a helper started in the
 		// background) stays tracked under its process name.
@@ -637,7 +704,7 @@ func (e *Engine) logExit(i *instance, t fmt.Stringer, x supervise.Exit) {
 	}
 }
 
-func (e *Engine) mainExited(i *instance, x exitInfo) {
+func (e *Engine) mainExited(i *instance, old int, x exitInfo) {
 	if i.state != job.Killed && !(i.state == job.Spawned && i.expectCounting()) {
 		e.stopExpect(i)
 	}
@@ -652,6 +719,8 @@ func (e *Engine) mainExited(i *instance, x exitInfo) {
 		return
 	case i.state == job.Stopping:
 		i.lastMain = x
+		return
+	case e.follow(i, old, x):
 		return
 	case (i.state == job.PostStart && i.pids[conf.PostStart] != 0) || (i.state == job.PreStop && i.pids[conf.PreStop] != 0):
 		i.deferredMain = &x
@@ -793,7 +862,7 @@ func (e *Engine) startByCondition(c *class) {
 	evEnv, names := matchedEnv(matched)
 	env := e.classEnv(c.def)
 	env = environ.Merge(env, e.importFilter(c.def, evEnv, true)...)
-	env = environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " "))
+	env = fit(environ.Set(env, "UPSTART_EVENTS="+strings.Join(names, " ")))
 	name, err := expandInstance(c.def, env)
 	if err != nil {
 		e.logf(slog.LevelWarn, "Failed to obtain %s instance: %v", c.name, err)
@@ -885,8 +954,13 @@ func expandInstance(d *conf.Job, env []string) (string, error) {
 	return environ.Expand(d.Instance, env)
 }
 
-// classEnv is the global environment plus the class's env stanzas.
+// classEnv is the global environment plus the class's env stanzas. Each
+// instance keeps its own copy (environ.Set changes lists in place), sized
+// to what it holds: a Builder's list has room for 8 more.
 func (e *Engine) classEnv(d *conf.Job) []string {
+	if len(d.Env) == 0 {
+		return append(make([]string, 0, len(e.env)), e.env...)
+	}
 	b := environ.NewBuilder(e.env)
 	for _, kv := range d.Env {
 		if strings.IndexByte(kv, '=') >= 0 {
@@ -899,11 +973,21 @@ func (e *Engine) classEnv(d *conf.Job) []string {
 			b.Unset(kv)
 		}
 	}
-	return b.List()
+	l := b.List()
+	return append(make([]string, 0, len(l)), l...)
+}
+
+// fit returns env in an array of its own length when growing it left
+// room: an instance keeps its environment for its whole life.
+func fit(env []string) []string {
+	if cap(env)-len(env) <= 1 {
+		return env
+	}
+	return append(make([]string, 0, len(env)), env...)
 }
 
 func (e *Engine) instanceFor(c *class, name string) *instance {
-	if i, ok := c.instances[name]; ok {
+	if i, ok := c.lookup(name); ok {
 		return i
 	}
 	i := &instance{class: c, def: c.def, name: name, env: e.classEnv(c.def)}

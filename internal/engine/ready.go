@@ -406,7 +406,7 @@ func (e *Engine) ownsPid(i *instance, pid int) bool {
 		return false
 	}
 	known := func(p int) bool { _, ok := e.pids[p]; return ok }
-	_, ok := e.opt.Tracker.Members(i.class.name, i.name, i.sessions, known)[pid]
+	_, ok := e.opt.Tracker.Members(i.class.name, i.name, i.sessionMap(), known)[pid]
 	return ok
 }
 

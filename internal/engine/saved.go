@@ -83,7 +83,7 @@ func (e *Engine) snapshotInstance(i *instance, def func(*conf.Job) int, addEvent
 		AuxPid: i.auxPid, Hook: -1,
 		Failed: i.failed, Failure: saveExit(i.failure), LastMain: saveExit(i.lastMain),
 		RespawnCount: i.respawnCount, RespawnTime: i.respawnTime, ExpectExits: i.expectExits,
-		Sessions: i.sessions, ActionPids: i.actionPids,
+		Sessions: i.sessionMap(), ActionPids: i.actionPids,
 	}
 	for t, pid := range i.pids {
 		if pid != 0 {
@@ -213,7 +213,7 @@ func (r *restorer) run(file func(fd int) *os.File) error {
 		if err != nil {
 			return fmt.Errorf("class %s: %w", sc.Name, err)
 		}
-		c := &class{name: sc.Name, def: d, deleted: sc.Deleted, instances: map[string]*instance{}}
+		c := &class{name: sc.Name, def: d, deleted: sc.Deleted}
 		if sc.Next >= 0 {
 			if c.next, err = r.def(sc.Next); err != nil {
 				return fmt.Errorf("class %s: %w", sc.Name, err)
@@ -252,14 +252,17 @@ func (r *restorer) instance(c *class, si state.Instance) error {
 	if !ok {
 		return fmt.Errorf("unknown state %q", si.State)
 	}
-	if _, dup := c.instances[si.Name]; dup {
+	if _, dup := c.lookup(si.Name); dup {
 		return fmt.Errorf("instance twice")
 	}
 	i := &instance{class: c, def: d, name: si.Name, goal: goal, state: st,
 		env: si.Env, startEnv: si.StartEnv, stopEnv: si.StopEnv,
 		auxPid: si.AuxPid, failed: si.Failed, failure: loadExit(si.Failure), lastMain: loadExit(si.LastMain),
 		respawnCount: si.RespawnCount, respawnTime: si.RespawnTime, expectExits: si.ExpectExits,
-		sessions: si.Sessions, actionPids: si.ActionPids}
+		actionPids: si.ActionPids}
+	for pid, name := range si.Sessions {
+		i.sessions = append(i.sessions, session{pid, name})
+	}
 	if d.StopOn != nil {
 		i.stopCond = cond.New(d.StopOn)
 	}

@@ -54,10 +54,10 @@ func (e *Engine) orphanExited(x supervise.Exit) {
 		return
 	}
 	c := e.classes[jobName]
-	if c == nil || c.instances[iname] == nil {
+	if c == nil || c.get(iname) == nil {
 		return
 	}
-	i := c.instances[iname]
+	i := c.get(iname)
 	switch {
 	case process == "main" && i.state == job.Spawned && i.expectCounting():
 		e.expectExit(i)
@@ -75,7 +75,7 @@ func (e *Engine) GroupEmpty(jobName, iname, process string) (idle bool) {
 	if c == nil {
 		return true
 	}
-	i := c.instances[iname]
+	i := c.get(iname)
 	if i == nil {
 		return true
 	}
@@ -112,10 +112,32 @@ func (i *instance) leaders() map[int]string {
 // noteSession remembers a spawned process: every one is a session leader,
 // so what it leaves behind is told apart by its session id.
 func (i *instance) noteSession(pid int, name string) {
-	if i.sessions == nil {
-		i.sessions = map[int]string{}
+	for k := range i.sessions {
+		if i.sessions[k].pid == pid {
+			i.sessions[k].name = name
+			return
+		}
 	}
-	i.sessions[pid] = name
+	i.sessions = append(i.sessions, session{pid, name})
+}
+
+// session is a spawned process of an instance: pid and process name.
+type session struct {
+	pid  int
+	name string
+}
+
+// sessionMap is the sessions as the tracker and the state document take
+// them (nil for none).
+func (i *instance) sessionMap() map[int]string {
+	if len(i.sessions) == 0 {
+		return nil
+	}
+	m := make(map[int]string, len(i.sessions))
+	for _, s := range i.sessions {
+		m[s.pid] = s.name
+	}
+	return m
 }
 
 // adopt asks the tracker for the instance's other processes and tracks
@@ -125,7 +147,7 @@ func (e *Engine) adopt(i *instance) {
 		return
 	}
 	known := func(pid int) bool { _, ok := e.pids[pid]; return ok }
-	for pid, name := range e.opt.Tracker.Members(i.class.name, i.name, i.sessions, known) {
+	for pid, name := range e.opt.Tracker.Members(i.class.name, i.name, i.sessionMap(), known) {
 		if _, known := e.pids[pid]; known {
 			continue
 		}
@@ -289,7 +311,7 @@ func (e *Engine) expectExit(i *instance) {
 	sort.Ints(cands)
 	main := cands[0]
 	if len(cands) > 1 {
-		main = oldest(cands)
+		main = e.oldest(cands)
 	}
 	e.stopExpect(i)
 	ref := e.pids[main]
@@ -313,10 +335,10 @@ func (e *Engine) dropMemberKeepRef(i *instance, pid int) {
 
 // oldest returns the pid that started first (by /proc start time), the
 // lowest pid if that cannot be read.
-func oldest(pids []int) int {
+func (e *Engine) oldest(pids []int) int {
 	best, bestStart := pids[0], ^uint64(0)
 	for _, p := range pids {
-		if st, ok := supervise.StartTime(p); ok && st < bestStart {
+		if st, ok := e.startTime(p); ok && st < bestStart {
 			best, bestStart = p, st
 		}
 	}

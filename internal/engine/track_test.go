@@ -29,6 +29,8 @@ func newTrackedHarness(t *testing.T) (*harness, *fakeTracker) {
 	h := newHarness(t)
 	tr := &fakeTracker{members: map[int]string{}}
 	h.e.opt.Tracker = tr
+	// Fake pids start in pid order (not whatever the host runs).
+	h.e.startTime = func(pid int) (uint64, bool) { return uint64(pid), true }
 	return h, tr
 }
 

@@ -1,7 +1,6 @@
 package ready
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -209,7 +208,7 @@ func (x *watch) bind() error {
 		return err
 	}
 	var rnd [6]byte
-	rand.Read(rnd[:])
+	unix.Getrandom(rnd[:], 0) // as crypto/rand does, without linking its 150 KiB
 	x.name = "goupstart/notify/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatUint(x.w.ID, 10) + "/" + hex.EncodeToString(rnd[:])
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + x.name}); err != nil {
 		unix.Close(fd)

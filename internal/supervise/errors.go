@@ -46,6 +46,8 @@ const (
 	opConsole   = "open console"
 	opLog       = "set up output logging"
 	opCgroup    = "enter cgroup"
+	opSecurity  = "switch security profile" // Upstart's words
+	opLoad      = "load security profile"
 )
 
 // encodeChildErr turns a failure in the pre-exec process into the bytes

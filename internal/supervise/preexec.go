@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goupstart/upstart/internal/apparmor"
 )
 
 // PreExecArg is the marker argument that puts the daemon's binary into
@@ -35,12 +37,15 @@ var statusFd = preExecStatusFd
 
 // preSpec is what the pre-exec process applies before executing the job's
 // program, in this order: cgroup v1 hierarchies joined, then (Upstart's
-// order) resource limits, umask, nice, oom
-// score, chroot, chdir, supplementary groups, gid, uid, exec. Limits and a
+// order) the AppArmor profile for the exec, resource limits, umask, nice,
+// oom score, chroot, chdir, supplementary groups, gid, uid, exec. The
+// profile is set while /proc is still in view (before a chroot) and with
+// the daemon's privileges. Limits and a
 // negative nice are set while still root, the directory is changed before
 // privileges are dropped.
 type preSpec struct {
 	cgroupProcs []string // cgroup v1 cgroup.procs files to join, first of all
+	apparmor    string   // `apparmor switch`: the profile the exec enters
 	limits      []rlimit
 	umask       *uint32
 	nice        *int
@@ -65,6 +70,9 @@ func (s *preSpec) args() []string {
 	a := make([]string, 0, 16+len(s.argv))
 	for _, p := range s.cgroupProcs {
 		a = append(a, "-c", p)
+	}
+	if s.apparmor != "" {
+		a = append(a, "-A", s.apparmor)
 	}
 	for _, l := range s.limits {
 		a = append(a, "-l", fmt.Sprintf("%d:%d:%d", l.res, l.soft, l.hrd))
@@ -122,6 +130,8 @@ func parsePreSpec(args []string) (*preSpec, error) {
 		switch opt {
 		case "-c":
 			s.cgroupProcs = append(s.cgroupProcs, v)
+		case "-A":
+			s.apparmor = v
 		case "-l":
 			f := strings.Split(v, ":")
 			if len(f) != 3 {
@@ -239,6 +249,16 @@ func (s *preSpec) apply() (string, error) {
 	for _, p := range s.cgroupProcs {
 		if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
 			return opCgroup, unwrapPathErr(err)
+		}
+	}
+	if s.apparmor != "" {
+		// The thread that execs is this one (RunPreExec locked it).
+		if err := apparmor.SwitchOnExec(s.apparmor); err != nil {
+			var errno syscall.Errno
+			if errors.As(err, &errno) && errno == syscall.ENOENT {
+				return opSecurity, fmt.Errorf("profile %q is not loaded", s.apparmor)
+			}
+			return opSecurity, fmt.Errorf("profile %q: %v", s.apparmor, unwrapPathErr(err))
 		}
 	}
 	for _, l := range s.limits {

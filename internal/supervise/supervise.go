@@ -18,7 +18,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goupstart/upstart/internal/apparmor"
 	"github.com/goupstart/upstart/internal/conf"
+	"github.com/goupstart/upstart/internal/environ"
 )
 
 // How a process is made
@@ -100,6 +102,9 @@ type Options struct {
 	// `console none`. Standard input is /dev/null either way.
 	LogOutput func(r Request) (*os.File, error)
 }
+
+// aaHost is where AppArmor is looked for (tests point it elsewhere).
+var aaHost = apparmor.Host
 
 // DefaultUmask is the umask of job processes without a `umask` stanza.
 const DefaultUmask = 0o022
@@ -267,7 +272,19 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 	pl := &plan{}
 	var cmd command
 	var job *conf.Job
-	if r.Argv != nil {
+	if r.Security {
+		if r.Job == nil || r.Job.ApparmorLoad == "" {
+			return nil, errors.New("supervise: security process without apparmor load")
+		}
+		// The job never runs unconfined: no AppArmor, no start.
+		if err := aaHost.Loadable(); err != nil {
+			return nil, &SpawnError{Op: opLoad, Err: err}
+		}
+		var err error
+		if cmd, err = buildCommand(&conf.Process{Command: aaHost.LoadCommand(r.Job.ApparmorLoad)}); err != nil {
+			return nil, err
+		}
+	} else if r.Argv != nil {
 		if len(r.Argv) == 0 {
 			return nil, &SpawnError{Op: opExec, Err: errors.New("empty command")}
 		}
@@ -328,6 +345,19 @@ func (s *Supervisor) plan(r Request) (*plan, error) {
 		// runtime does it after. Keep Upstart's order.
 		if cred != nil && job.Chdir != "" && job.Chdir != "/" {
 			needPre = true
+		}
+		// `apparmor switch` confines the main process only, with the
+		// name's $VARs expanded from its environment; where AppArmor is
+		// not there the process is not started at all.
+		if job.ApparmorSwitch != "" && r.Type == conf.Main && r.Process == nil {
+			name, err := environ.Expand(job.ApparmorSwitch, r.Env)
+			if err != nil {
+				return nil, &SpawnError{Op: opSecurity, Err: err}
+			}
+			if err := aaHost.Enabled(); err != nil {
+				return nil, &SpawnError{Op: opSecurity, Err: err}
+			}
+			spec.apparmor, needPre = name, true
 		}
 	}
 	if umask != nil && *umask != s.daemonUmask {

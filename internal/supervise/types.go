@@ -21,9 +21,15 @@ type Request struct {
 	// Argv, when non-nil, is run instead of Job.Process[Type] (for helper
 	// steps such as `tmpfiles`), with the same environment and console but
 	// without the job's credentials, chroot or limits.
-	Argv    []string
-	Env     []string     // complete environment of the process
-	Console conf.Console // resolved: never ConsoleDefault
+	Argv []string
+	// Security asks for the job's security process (`apparmor load`):
+	// AppArmor's parser on Job.ApparmorLoad, without the job's
+	// credentials, chroot or limits (Upstart applies none of them to it).
+	// It fails to spawn, naming the reason, where AppArmor is not
+	// available.
+	Security bool
+	Env      []string     // complete environment of the process
+	Console  conf.Console // resolved: never ConsoleDefault
 
 	// CgroupDir, when not nil, is an open directory of a cgroup v2
 	// hierarchy (cgroup.Group.Dir): the process is created in that cgroup

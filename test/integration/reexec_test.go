@@ -54,11 +54,17 @@ func TestReexec(t *testing.T) {
 		out, _, _ := s.ctl("initctl", "status", "blk")
 		return strings.HasPrefix(out, "blk start/pre-start")
 	})
-	time.Sleep(200 * time.Millisecond) // the talker's log grows
+	talkerLog := filepath.Join(s.logDir(), "talker.log")
+	logLines := func() int {
+		b, _ := os.ReadFile(talkerLog)
+		return strings.Count(string(b), "\n")
+	}
+	waitFor(t, "the talker's log to grow", func() bool { return logLines() >= 5 })
 	listBefore := s.mustCtl("list")
 	daemonPid := s.cmd.Process.Pid
 
 	restartDaemon(t, s)
+	atReexec := logLines()
 
 	if s.cmd.ProcessState != nil {
 		t.Fatalf("the daemon exited: %v", s.cmd.ProcessState)
@@ -105,12 +111,13 @@ func TestReexec(t *testing.T) {
 
 	// The talker's log has every line, in order, from before, across and
 	// after the re-exec.
-	time.Sleep(300 * time.Millisecond)
+	// Lines written after the re-exec, however slow the machine is.
+	waitFor(t, "the talker's log to grow after the re-exec", func() bool { return logLines() >= atReexec+10 })
 	s.mustCtl("stop", "talker")
-	log := readLog(t, filepath.Join(s.logDir(), "talker.log"))
+	log := readLog(t, talkerLog)
 	lines := strings.Split(strings.TrimSuffix(log, "\r\n"), "\r\n")
-	if len(lines) < 40 {
-		t.Fatalf("talker.log has %d lines", len(lines))
+	if len(lines) < atReexec+10 {
+		t.Fatalf("talker.log has %d lines, %d at the re-exec", len(lines), atReexec)
 	}
 	for k, l := range lines {
 		if l != fmt.Sprintf("line %d", k) {
