@@ -3,8 +3,8 @@
 // same run, interleaving the systems run by run (A B C A B C …), and prints
 // a markdown table and machine-readable lines.
 //
-//	go run ./bench            # full: N = 100 and 1000, 5 runs, 50 kills, 100 MB logged
-//	go run ./bench --quick    # N = 100, 3 runs, 3 kills per run, 25 MB logged (CI)
+//	go run ./bench            # full: N = 100 and 1000, 5 runs, 50 kills, 100 MB logged, QEMU boots
+//	go run ./bench --quick    # N = 100, 3 runs, 3 kills per run, 25 MB logged (CI; no QEMU)
 //
 // Every scenario name appears in the output (BENCH lines) even when a system
 // is skipped or fails, with the reason.
@@ -57,8 +57,13 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
 	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
 	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure, and running jobs for the reexec figure")
+<<<<<<< HEAD
 	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor,floor-cgroup", "systems to compare (floor, floor-cgroup: the reference rows, not peers)")
 	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
+=======
+	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor", "systems to compare (floor: the reference rows, not a peer)")
+	fs.StringVar(&groups, "scenarios", "", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures), qemu (boots under QEMU; root) (default all; quick: all but qemu)")
+>>>>>>> main
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
 	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
 	fs.DurationVar(&killSpacing, "kill-spacing", 0, "next kill after this long even if the replacement has not appeared yet (0: one kill at a time)")
@@ -90,6 +95,12 @@ func parseFlags(args []string) (config, error) {
 			return c, fmt.Errorf("bad -n value %q", s)
 		}
 		c.ns = append(c.ns, n)
+	}
+	if groups == "" {
+		groups = "lifecycle,logging,ours,qemu"
+		if c.quick {
+			groups = "lifecycle,logging,ours"
+		}
 	}
 	c.systems = strings.Split(systems, ",")
 	c.groups = map[string]bool{}
@@ -339,6 +350,12 @@ func run(c config, w io.Writer) int {
 	fmt.Fprintf(w, "## Machine-readable\n\n")
 	res.machine(w, names, peerNames)
 	fmt.Fprintln(w)
+
+	if c.groups["qemu"] {
+		runQEMU(c, w)
+	} else {
+		qemuNotRun(w, "not run (quick mode or --scenarios)")
+	}
 
 	left := finalSweep()
 	if len(left) > 0 {

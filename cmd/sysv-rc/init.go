@@ -114,7 +114,7 @@ func (c *initClient) jobPids() ([]int, error) {
 	if err := conn.Auth(nil); err != nil {
 		return nil, err
 	}
-	call := func(path dbus.ObjectPath, method string, args []any, out ...any) error {
+	send := func(path dbus.ObjectPath, method string, args ...any) chan *dbus.Call {
 		msg := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{}, Body: args}
 		iface, member := splitMethod(method)
 		msg.Headers[dbus.FieldPath] = dbus.MakeVariant(path)
@@ -125,37 +125,50 @@ func (c *initClient) jobPids() ([]int, error) {
 		}
 		ch := make(chan *dbus.Call, 1)
 		conn.Send(msg, ch)
-		r := <-ch
-		if r.Err != nil {
-			return r.Err
-		}
-		return dbus.Store(r.Body, out...)
+		return ch
 	}
 	var jobs []dbus.ObjectPath
-	if err := call(control.ManagerPath, control.ManagerIface+".GetAllJobs", nil, &jobs); err != nil {
+	r := <-send(control.ManagerPath, control.ManagerIface+".GetAllJobs")
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	if err := dbus.Store(r.Body, &jobs); err != nil {
 		return nil, err
 	}
-	var pids []int
-	for _, j := range jobs {
+	// Every job's and then every instance's query is sent before the
+	// first reply is read, as initctl list does: one round trip per
+	// batch rather than per job, on the shutdown's critical path.
+	instCalls := make([]chan *dbus.Call, len(jobs))
+	for i, j := range jobs {
+		instCalls[i] = send(j, control.JobIface+".GetAllInstances")
+	}
+	var procCalls []chan *dbus.Call
+	for _, ch := range instCalls {
+		r := <-ch
 		var insts []dbus.ObjectPath
-		if err := call(j, control.JobIface+".GetAllInstances", nil, &insts); err != nil {
+		if r.Err != nil || dbus.Store(r.Body, &insts) != nil {
 			continue // the job went away meanwhile
 		}
 		for _, in := range insts {
-			var v dbus.Variant
-			if err := call(in, "org.freedesktop.DBus.Properties.Get", []any{control.InstanceIface, "processes"}, &v); err != nil {
-				continue
-			}
-			var procs []struct {
-				Name string
-				Pid  int32
-			}
-			if err := dbus.Store([]any{v.Value()}, &procs); err != nil {
-				continue
-			}
-			for _, p := range procs {
-				pids = append(pids, int(p.Pid))
-			}
+			procCalls = append(procCalls, send(in, "org.freedesktop.DBus.Properties.Get", control.InstanceIface, "processes"))
+		}
+	}
+	var pids []int
+	for _, ch := range procCalls {
+		r := <-ch
+		var v dbus.Variant
+		if r.Err != nil || dbus.Store(r.Body, &v) != nil {
+			continue
+		}
+		var procs []struct {
+			Name string
+			Pid  int32
+		}
+		if err := dbus.Store([]any{v.Value()}, &procs); err != nil {
+			continue
+		}
+		for _, p := range procs {
+			pids = append(pids, int(p.Pid))
 		}
 	}
 	return pids, nil

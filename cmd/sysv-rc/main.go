@@ -163,6 +163,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 
 	var mu sync.Mutex
 	failed := 0
+	t0 := time.Now()
+	// Each line says when the script started (from the runner's start)
+	// and how long it took, so the run's critical path can be read off
+	// a console log.
+	at := func(res sysv.Result) string {
+		return fmt.Sprintf("%.2fs, started at +%.2fs", res.Took.Seconds(), (time.Since(t0) - res.Took).Seconds())
+	}
 	r.Done = func(res sysv.Result) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -174,14 +181,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			}
 		case res.Err != nil:
 			failed++
-			logf("%s %s: FAILED, %v (%.2fs)", s.Action, s.Name, res.Err, res.Took.Seconds())
+			logf("%s %s: FAILED, %v (%s)", s.Action, s.Name, res.Err, at(res))
 		default:
 			if !o.quiet {
-				logf("%s %s: ok (%.2fs)", s.Action, s.Name, res.Took.Seconds())
+				logf("%s %s: ok (%s)", s.Action, s.Name, at(res))
 			}
 		}
 	}
-	t0 := time.Now()
 	results := r.Run(ctx, phases)
 	if !o.quiet {
 		logf("runlevel %s (from %s): %d scripts in %.2fs, %d failed", level, prev, len(results), time.Since(t0).Seconds(), failed)

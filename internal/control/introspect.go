@@ -187,8 +187,8 @@ func init() {
 		name: "org.freedesktop.DBus",
 		methods: []methodSpec{
 			{name: "Hello", out: []arg{{"unique_name", "s"}}, fn: mHello},
-			{name: "AddMatch", in: []arg{{"rule", "s"}}, fn: mNoop},
-			{name: "RemoveMatch", in: []arg{{"rule", "s"}}, fn: mNoop},
+			{name: "AddMatch", in: []arg{{"rule", "s"}}, fn: mAddMatch},
+			{name: "RemoveMatch", in: []arg{{"rule", "s"}}, fn: mRemoveMatch},
 			{name: "GetId", out: []arg{{"id", "s"}}, fn: mGetID},
 		},
 	}

@@ -832,8 +832,6 @@ func mHello(cl *call) ([]any, error) {
 	return reply(":1." + strconv.FormatUint(cl.srv().helloSerial.Add(1), 10))
 }
 
-func mNoop(cl *call) ([]any, error) { return nil, nil }
-
 func mGetID(cl *call) ([]any, error) { return reply(cl.srv().guid) }
 
 // Properties.

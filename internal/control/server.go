@@ -420,6 +420,11 @@ type client struct {
 	bus     bool           // bus connection: ask the bus for each caller's uid
 	out     chan outSignal // bus connections: signals for run
 	release func()         // private connections: frees the admission
+	// Match rules (private connections, match.go): once the client adds
+	// one, it gets only the signals a rule matches.
+	matchMu  sync.Mutex
+	filtered bool
+	rules    []matchRule
 }
 
 // transport is how a client's signals leave: a private connection
@@ -480,7 +485,7 @@ func (s *Server) broadcast(sig api.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.clients {
-		if !c.refused {
+		if !c.refused && c.wants(m) {
 			c.queue(m)
 		}
 	}
