@@ -57,13 +57,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.logMB, "log-mb", 0, "MB written through each logger (default 100; quick 25)")
 	fs.IntVar(&c.emits, "emits", 0, "`initctl emit` calls per run (default 200; quick 100); D-Bus emits are 10x")
 	fs.IntVar(&c.loadJobs, "load-jobs", 1000, "job files for the load-jobs figure, and running jobs for the reexec figure")
-<<<<<<< HEAD
 	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor,floor-cgroup", "systems to compare (floor, floor-cgroup: the reference rows, not peers)")
-	fs.StringVar(&groups, "scenarios", "lifecycle,logging,ours", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures)")
-=======
-	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor", "systems to compare (floor: the reference rows, not a peer)")
 	fs.StringVar(&groups, "scenarios", "", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures), qemu (boots under QEMU; root) (default all; quick: all but qemu)")
->>>>>>> main
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
 	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
 	fs.DurationVar(&killSpacing, "kill-spacing", 0, "next kill after this long even if the replacement has not appeared yet (0: one kill at a time)")
