@@ -182,12 +182,26 @@ func startFloor(name, dir string, svcs []service, cgroups bool) (*instance, erro
 		return nil, err
 	}
 	argv := []string{self, floorArg, conf}
+	cg := ""
 	if cgroups {
-		argv = append(argv, filepath.Join(cgroup2Root(), fmt.Sprintf("bench-floor-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)))
+		cg = filepath.Join(cgroup2Root(), fmt.Sprintf("bench-floor-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9))
+		argv = append(argv, cg)
 	}
 	in, err := launch(name, dir, argv, baseEnv(), syscall.SIGTERM)
 	if in != nil {
 		in.logDir = logs
+		if cg != "" {
+			// A floor that was killed leaves its (empty) groups.
+			in.onCleanup = func() {
+				ents, _ := os.ReadDir(cg)
+				for _, e := range ents {
+					if e.IsDir() {
+						os.Remove(filepath.Join(cg, e.Name()))
+					}
+				}
+				os.Remove(cg)
+			}
+		}
 	}
 	return in, err
 }
