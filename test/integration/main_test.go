@@ -169,7 +169,7 @@ func (s *session) ctl(prog string, args ...string) (string, string, int) {
 // waitFor polls cond until it is true or 10 s have passed.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: a loaded machine, not a timing check
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
