@@ -272,7 +272,7 @@ func (e *Engine) Instances(name string) ([]api.InstanceInfo, error) {
 	}
 	var out []api.InstanceInfo
 	for _, i := range c.sortedInstances() {
-		out = append(out, e.describe(i))
+		out = append(out, i.info())
 	}
 	return out, nil
 }
@@ -283,7 +283,7 @@ func (e *Engine) InstanceInfo(jobName, iname string) (api.InstanceInfo, error) {
 	if err != nil {
 		return api.InstanceInfo{}, err
 	}
-	return e.describe(i), nil
+	return i.info(), nil
 }
 
 // InstanceNameFor expands a class's instance template with env.
@@ -294,14 +294,6 @@ func (e *Engine) InstanceNameFor(jobName string, env []string) (string, error) {
 	}
 	return e.instanceName(c, env)
 }
-
-// describe answers from the engine's own records: the tracked process of
-// each type (Upstart's processes property) and the members known so far.
-// It reads no file: `initctl status` and `list` cost no cgroup or /proc
-// read per instance (issue 14). Members that appeared since the last
-// look are found by InstanceMembers, which only the members property
-// (status -v) asks for.
-func (e *Engine) describe(i *instance) api.InstanceInfo { return i.info() }
 
 // InstanceMembers describes one instance after a fresh look for the
 // processes it started in the background (the cgroup's content, or the
@@ -348,6 +340,10 @@ func (e *Engine) AllStatus(members bool) []api.JobStatus {
 	return out
 }
 
+// info answers from the engine's own records: the tracked process of each
+// type (Upstart's processes property) and the members known so far. It
+// reads no file, so `initctl status` and `list` cost no cgroup or /proc
+// read per instance; InstanceMembers looks afresh for the members property.
 func (i *instance) info() api.InstanceInfo {
 	info := api.InstanceInfo{Job: i.class.name, Name: i.name, Goal: i.goal.String(), State: i.state.String()}
 	// Processes is Upstart's list: the process we track for each type

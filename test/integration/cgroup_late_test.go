@@ -85,19 +85,7 @@ exec "$@"
 		}
 		removeSystemCgroups(trees...)
 	})
-	waitFor(t, "init to start", func() bool {
-		for _, p := range processes() {
-			if p.ppid == s.cmd.Process.Pid && strings.Contains(p.cmdline, "/init --confdir") {
-				s.pid = p.pid
-				return true
-			}
-		}
-		return false
-	})
-	waitFor(t, "init to answer", func() bool {
-		_, _, code := s.run(nil, "initctl", "version")
-		return code == 0
-	})
+	s.awaitInit()
 	return s
 }
 

@@ -75,7 +75,14 @@ exec "$@"`
 		s.cmd.Wait()
 		removeSystemCgroups()
 	})
-	waitFor(t, "init to start", func() bool {
+	s.awaitInit()
+	return s
+}
+
+// awaitInit waits for the sandbox's init (the child of the unshare that
+// started it) to exist and for its private socket to answer.
+func (s *sandbox) awaitInit() {
+	waitFor(s.t, "init to start", func() bool {
 		for _, p := range processes() {
 			if p.ppid == s.cmd.Process.Pid && strings.Contains(p.cmdline, "/init --confdir") {
 				s.pid = p.pid
@@ -84,12 +91,10 @@ exec "$@"`
 		}
 		return false
 	})
-	// The private socket answers once the daemon is up.
-	waitFor(t, "init to answer", func() bool {
+	waitFor(s.t, "init to answer", func() bool {
 		_, _, code := s.run(nil, "initctl", "version")
 		return code == 0
 	})
-	return s
 }
 
 // run runs one of our tools (or any program, if prog holds a slash) in
