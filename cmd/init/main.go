@@ -198,6 +198,13 @@ func (d *daemon) run() error {
 		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	}
 	configureSupervisor(&sopts, d)
+	// Forks of a cold start on every CPU (supervise.SpawnAll): the one P
+	// of the loop is widened for the batch only, unless the user chose
+	// GOMAXPROCS.
+	sopts.SpawnThreads = min(runtime.NumCPU(), supervise.MaxSpawnThreads)
+	if os.Getenv("GOMAXPROCS") != "" {
+		sopts.SpawnThreads, sopts.KeepProcs = runtime.GOMAXPROCS(0), true
+	}
 	if o.defaultOOM != nil {
 		// As the Chromium OS fork: the daemon takes the default score
 		// itself and every process inherits it; a job's own `oom

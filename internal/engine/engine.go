@@ -28,6 +28,15 @@ type Spawner interface {
 	SignalProcess(pid int, sig syscall.Signal) error
 }
 
+// BatchSpawner is a Spawner that can fork several processes at once (on
+// more than one thread). SpawnAll returns, per request, what Spawn would.
+// When the Spawner is one, the main processes that become due in one
+// round of Poll (a cold start: every job on the same event) are forked
+// together before Poll returns, instead of one after the other.
+type BatchSpawner interface {
+	SpawnAll(rs []supervise.Request) (pids []int, errs []error)
+}
+
 // Clock gives the engine time. AfterFunc's f must run on the loop
 // goroutine (the real clock posts it there; a fake clock calls it from the
 // test).
@@ -101,6 +110,11 @@ type Engine struct {
 	subs    map[int]func(api.Signal)
 	nextSub int
 	polling bool
+	// batch is the Spawner as a BatchSpawner (nil if it is not one);
+	// spawnQueue the instances in spawning whose main process waits for
+	// the end of the round of Poll (spawnBatch).
+	batch      BatchSpawner
+	spawnQueue []*instance
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool
@@ -147,6 +161,7 @@ func New(opt Options) *Engine {
 		msgs:    make(chan func(), 256),
 	}
 	e.hist.start = e.now() // the boot chart's origin
+	e.batch, _ = opt.Spawner.(BatchSpawner)
 	e.startTime = supervise.StartTime
 	return e
 }

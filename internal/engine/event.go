@@ -8,7 +8,10 @@ import (
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/environ"
+	"github.com/goupstart/upstart/internal/job"
+	"github.com/goupstart/upstart/internal/supervise"
 )
 
 type progress int
@@ -106,6 +109,53 @@ func (e *Engine) Poll() {
 				progressed = true
 			}
 		}
+		if !progressed && len(e.spawnQueue) > 0 {
+			e.spawnBatch()
+			progressed = true
+		}
+	}
+}
+
+// spawnBatch forks the main processes queued by spawnStep in this round,
+// all at once, and moves each instance on as spawnStep would have. The
+// loop waits for the whole batch, so no exit of a process in it is
+// handled before the engine knows its pid.
+func (e *Engine) spawnBatch() {
+	queue := e.spawnQueue
+	e.spawnQueue = nil
+	var ps []*pendingSpawn
+	var reqs []supervise.Request
+	for _, i := range queue {
+		if i.state != job.Spawning {
+			continue // cannot happen: nothing moves an instance out of spawning but its spawn
+		}
+		p := e.prepareSpawn(i, conf.Main, "", nil)
+		ps = append(ps, p)
+		if p.err == nil {
+			reqs = append(reqs, p.req)
+		}
+	}
+	var pids []int
+	var errs []error
+	if len(reqs) == 1 {
+		pids, errs = make([]int, 1), make([]error, 1)
+		pids[0], errs[0] = e.opt.Spawner.Spawn(reqs[0])
+	} else if len(reqs) > 1 {
+		pids, errs = e.batch.SpawnAll(reqs)
+	}
+	k := 0
+	for _, p := range ps {
+		pid, err := 0, p.err
+		if err == nil {
+			pid, err = pids[k], errs[k]
+			k++
+		}
+		pid, err = e.spawned(p, pid, err)
+		i := p.i
+		if !e.spawnResult(i, conf.Main, pid, err) {
+			continue // a retry is armed
+		}
+		e.advance(i)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -43,6 +44,36 @@ func (f *fakeSpawner) Signal(pid int, sig syscall.Signal) error {
 }
 
 func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error { return nil }
+
+// batchSpawner is the fake as a BatchSpawner: SpawnAll spawns in order and
+// records the size of each batch.
+type batchSpawner struct {
+	*fakeSpawner
+	batches []int
+}
+
+func (b *batchSpawner) SpawnAll(rs []supervise.Request) ([]int, []error) {
+	b.batches = append(b.batches, len(rs))
+	pids, errs := make([]int, len(rs)), make([]error, len(rs))
+	for k, r := range rs {
+		pids[k], errs[k] = b.Spawn(r)
+	}
+	return pids, errs
+}
+
+// batchAll makes every harness's spawner a batchSpawner: TestMain runs the
+// package's tests a second time so, and they must hold the same with the
+// main processes of a round forked together.
+var batchAll bool
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		batchAll = true
+		code = m.Run()
+	}
+	os.Exit(code)
+}
 
 type fakeTimer struct {
 	at      time.Time
@@ -93,8 +124,12 @@ func newHarness(t *testing.T) *harness {
 // next image of a re-exec, whose children and time go on).
 func newHarnessWith(t *testing.T, sp *fakeSpawner, clock *fakeClock) *harness {
 	h := &harness{t: t, sp: sp, clock: clock, jobs: map[string]*conf.Job{}}
+	var spawner Spawner = h.sp
+	if batchAll {
+		spawner = &batchSpawner{fakeSpawner: sp}
+	}
 	h.e = New(Options{
-		Spawner: h.sp, Clock: h.clock,
+		Spawner: spawner, Clock: h.clock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Env: []string{"PATH=/bin"},
 		OnEvent: func(name string, env []string) {

@@ -101,6 +101,14 @@ type Options struct {
 	// succeeds. When LogOutput is nil, `console log` is the same as
 	// `console none`. Standard input is /dev/null either way.
 	LogOutput func(r Request) (*os.File, error)
+
+	// SpawnThreads is how many forks SpawnAll runs at once (at most
+	// MaxSpawnThreads; 0 or 1: one after the other). While a batch runs,
+	// the runtime's GOMAXPROCS is raised to it when lower (a fork holds
+	// its thread's P until the child has exec'd) unless KeepProcs is set.
+	SpawnThreads int
+	// KeepProcs leaves GOMAXPROCS alone (the user set it).
+	KeepProcs bool
 }
 
 // aaHost is where AppArmor is looked for (tests point it elsewhere).
@@ -127,6 +135,8 @@ type Supervisor struct {
 
 	mu    sync.Mutex
 	procs map[int]*proc // spawned and not yet reaped
+
+	logMu sync.Mutex // serialises opts.LogOutput (SpawnAll)
 
 	qmu   sync.Mutex
 	queue []Exit
@@ -442,7 +452,11 @@ func (s *Supervisor) stdio(r Request) (fds [3]*os.File, ctty bool, closers []*os
 	case conf.ConsoleNone:
 	default: // ConsoleLog (and ConsoleDefault, which should not reach us)
 		if s.opts.LogOutput != nil {
+			// SpawnAll calls Spawn from several goroutines; the
+			// logger's seam is not made for that.
+			s.logMu.Lock()
 			f, err := s.opts.LogOutput(r)
+			s.logMu.Unlock()
 			if err != nil {
 				return fds, false, nil, &SpawnError{Op: opLog, Err: err}
 			}
