@@ -19,7 +19,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -246,6 +249,7 @@ func floorMain(args []string) {
 		os.Exit(1)
 	}
 	pids := map[int]int{} // pid → index in svcs
+	var pidsMu sync.Mutex // the first spawns run on several threads
 	spawn := func(k int) {
 		s := svcs[k]
 		stdio := []*os.File{devnull, devnull, devnull}
@@ -303,12 +307,27 @@ func floorMain(args []string) {
 			fmt.Fprintln(os.Stderr, err)
 			return
 		}
+		pidsMu.Lock()
 		pids[p.Pid] = k
+		pidsMu.Unlock()
 		p.Release()
 	}
-	for k := range svcs {
-		spawn(k)
+	// The first spawns on every CPU at once, as ours does (a fork waits
+	// for its child's exec, so one thread after another leaves a CPU
+	// idle): the least any supervisor can do here is no longer one
+	// fork/exec after another. Restarts are one at a time, in the reaper.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(svcs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1)) - 1; k < len(svcs); k = int(next.Add(1)) - 1 {
+				spawn(k)
+			}
+		}()
 	}
+	wg.Wait()
 	stopping := false
 	for sig := range sigs {
 		if sig == syscall.SIGTERM && !stopping {

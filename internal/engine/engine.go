@@ -29,12 +29,15 @@ type Spawner interface {
 }
 
 // BatchSpawner is a Spawner that can fork several processes at once (on
-// more than one thread). SpawnAll returns, per request, what Spawn would.
-// When the Spawner is one, the main processes that become due in one
-// round of Poll (a cold start: every job on the same event) are forked
-// together before Poll returns, instead of one after the other.
+// more than one thread). SpawnAll forks n requests and returns, per
+// request, what Spawn would; it calls next(k) on the caller's goroutine,
+// in order, for request k (false: none, pid 0 and error nil), and may fork
+// the ones it has while it asks for the next. When the Spawner is one,
+// the main processes that become due in one round of Poll (a cold start:
+// every job on the same event) are forked together before Poll returns,
+// instead of one after the other.
 type BatchSpawner interface {
-	SpawnAll(rs []supervise.Request) (pids []int, errs []error)
+	SpawnAll(n int, next func(k int) (supervise.Request, bool)) (pids []int, errs []error)
 }
 
 // Clock gives the engine time. AfterFunc's f must run on the loop

@@ -123,39 +123,40 @@ func (e *Engine) Poll() {
 func (e *Engine) spawnBatch() {
 	queue := e.spawnQueue
 	e.spawnQueue = nil
-	var ps []*pendingSpawn
-	var reqs []supervise.Request
-	for _, i := range queue {
+	ps := make([]*pendingSpawn, len(queue))
+	// Each request is prepared here, on the loop, while the ones before
+	// it are forked.
+	prepare := func(k int) (supervise.Request, bool) {
+		i := queue[k]
 		if i.state != job.Spawning {
-			continue // cannot happen: nothing moves an instance out of spawning but its spawn
+			return supervise.Request{}, false // cannot happen: only its spawn moves it on
 		}
-		p := e.prepareSpawn(i, conf.Main, "", nil)
-		ps = append(ps, p)
-		if p.err == nil {
-			reqs = append(reqs, p.req)
-		}
+		ps[k] = e.prepareSpawn(i, conf.Main, "", nil)
+		return ps[k].req, ps[k].err == nil
 	}
 	var pids []int
 	var errs []error
-	if len(reqs) == 1 {
+	if len(queue) == 1 {
 		pids, errs = make([]int, 1), make([]error, 1)
-		pids[0], errs[0] = e.opt.Spawner.Spawn(reqs[0])
-	} else if len(reqs) > 1 {
-		pids, errs = e.batch.SpawnAll(reqs)
+		if r, ok := prepare(0); ok {
+			pids[0], errs[0] = e.opt.Spawner.Spawn(r)
+		}
+	} else {
+		pids, errs = e.batch.SpawnAll(len(queue), prepare)
 	}
-	k := 0
-	for _, p := range ps {
-		pid, err := 0, p.err
-		if err == nil {
-			pid, err = pids[k], errs[k]
-			k++
+	for k, p := range ps {
+		if p == nil {
+			continue
+		}
+		pid, err := pids[k], errs[k]
+		if p.err != nil {
+			pid, err = 0, p.err
 		}
 		pid, err = e.spawned(p, pid, err)
-		i := p.i
-		if !e.spawnResult(i, conf.Main, pid, err) {
+		if !e.spawnResult(p.i, conf.Main, pid, err) {
 			continue // a retry is armed
 		}
-		e.advance(i)
+		e.advance(p.i)
 	}
 }
 

@@ -52,11 +52,13 @@ type batchSpawner struct {
 	batches []int
 }
 
-func (b *batchSpawner) SpawnAll(rs []supervise.Request) ([]int, []error) {
-	b.batches = append(b.batches, len(rs))
-	pids, errs := make([]int, len(rs)), make([]error, len(rs))
-	for k, r := range rs {
-		pids[k], errs[k] = b.Spawn(r)
+func (b *batchSpawner) SpawnAll(n int, next func(k int) (supervise.Request, bool)) ([]int, []error) {
+	b.batches = append(b.batches, n)
+	pids, errs := make([]int, n), make([]error, n)
+	for k := range n {
+		if r, ok := next(k); ok {
+			pids[k], errs[k] = b.Spawn(r)
+		}
 	}
 	return pids, errs
 }
