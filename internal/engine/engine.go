@@ -28,16 +28,15 @@ type Spawner interface {
 	SignalProcess(pid int, sig syscall.Signal) error
 }
 
-// BatchSpawner is a Spawner that can fork several processes at once (on
-// more than one thread). SpawnAll forks n requests and returns, per
-// request, what Spawn would; it calls next(k) on the caller's goroutine,
-// in order, for request k (false: none, pid 0 and error nil), and may fork
-// the ones it has while it asks for the next. When the Spawner is one,
-// the main processes that become due in one round of Poll (a cold start:
-// every job on the same event) are forked together before Poll returns,
-// instead of one after the other.
+// BatchSpawner is a Spawner that can spawn several processes at once, on
+// other threads: Begin starts a batch, its Add spawns a request soon and
+// its Wait returns, per request added, what Spawn would have. When the
+// Spawner is one, the main processes that become due in one round of Poll
+// (a cold start: every job on the same event) are spawned while the round
+// goes on, and the round ends by waiting for them, instead of each spawn
+// holding up the loop in turn.
 type BatchSpawner interface {
-	SpawnAll(n int, next func(k int) (supervise.Request, bool)) (pids []int, errs []error)
+	Begin() supervise.Batch
 }
 
 // Clock gives the engine time. AfterFunc's f must run on the loop
@@ -114,10 +113,14 @@ type Engine struct {
 	nextSub int
 	polling bool
 	// batch is the Spawner as a BatchSpawner (nil if it is not one);
-	// spawnQueue the instances in spawning whose main process waits for
-	// the end of the round of Poll (spawnBatch).
+	// spawnQueue the main processes of this round of Poll prepared by
+	// spawnStep, whose instances wait in spawning for the end of the
+	// round (spawnBatch); spawnRun the batch running those of them that
+	// were prepared without error, once there are two (one alone is
+	// spawned on the loop, as without a batch).
 	batch      BatchSpawner
-	spawnQueue []*instance
+	spawnQueue []*pendingSpawn
+	spawnRun   supervise.Batch
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool

@@ -10,8 +10,6 @@ import (
 	"github.com/goupstart/upstart/internal/cond"
 	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/environ"
-	"github.com/goupstart/upstart/internal/job"
-	"github.com/goupstart/upstart/internal/supervise"
 )
 
 type progress int
@@ -116,41 +114,52 @@ func (e *Engine) Poll() {
 	}
 }
 
-// spawnBatch forks the main processes queued by spawnStep in this round,
-// all at once, and moves each instance on as spawnStep would have. The
-// loop waits for the whole batch, so no exit of a process in it is
-// handled before the engine knows its pid.
-func (e *Engine) spawnBatch() {
-	queue := e.spawnQueue
-	e.spawnQueue = nil
-	ps := make([]*pendingSpawn, len(queue))
-	// Each request is prepared here, on the loop, while the ones before
-	// it are forked.
-	prepare := func(k int) (supervise.Request, bool) {
-		i := queue[k]
-		if i.state != job.Spawning {
-			return supervise.Request{}, false // cannot happen: only its spawn moves it on
-		}
-		ps[k] = e.prepareSpawn(i, conf.Main, "", nil)
-		return ps[k].req, ps[k].err == nil
+// queueSpawn queues a main process prepared by spawnStep (see spawnQueue):
+// the second one prepared without error starts the batch, with the first.
+func (e *Engine) queueSpawn(p *pendingSpawn) {
+	e.spawnQueue = append(e.spawnQueue, p)
+	if p.err != nil {
+		return
 	}
+	if e.spawnRun != nil {
+		e.spawnRun.Add(p.req)
+		return
+	}
+	var first *pendingSpawn
+	for _, q := range e.spawnQueue[:len(e.spawnQueue)-1] {
+		if q.err == nil {
+			first = q
+		}
+	}
+	if first != nil {
+		e.spawnRun = e.batch.Begin()
+		e.spawnRun.Add(first.req)
+		e.spawnRun.Add(p.req)
+	}
+}
+
+// spawnBatch ends the round's batch: it waits for every spawn of it (a
+// lone one is done here) and moves each instance on as spawnStep would
+// have. The loop waits for the whole batch, so no exit of a process in it
+// is handled before the engine knows its pid.
+func (e *Engine) spawnBatch() {
+	queue, run := e.spawnQueue, e.spawnRun
+	e.spawnQueue, e.spawnRun = nil, nil
 	var pids []int
 	var errs []error
-	if len(queue) == 1 {
-		pids, errs = make([]int, 1), make([]error, 1)
-		if r, ok := prepare(0); ok {
-			pids[0], errs[0] = e.opt.Spawner.Spawn(r)
-		}
-	} else {
-		pids, errs = e.batch.SpawnAll(len(queue), prepare)
+	if run != nil {
+		pids, errs = run.Wait()
 	}
-	for k, p := range ps {
-		if p == nil {
-			continue
-		}
-		pid, err := pids[k], errs[k]
-		if p.err != nil {
-			pid, err = 0, p.err
+	k := 0
+	for _, p := range queue {
+		pid, err := 0, p.err
+		if err == nil {
+			if run != nil {
+				pid, err = pids[k], errs[k]
+				k++
+			} else {
+				pid, err = e.opt.Spawner.Spawn(p.req)
+			}
 		}
 		pid, err = e.spawned(p, pid, err)
 		if !e.spawnResult(p.i, conf.Main, pid, err) {

@@ -45,20 +45,27 @@ func (f *fakeSpawner) Signal(pid int, sig syscall.Signal) error {
 
 func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error { return nil }
 
-// batchSpawner is the fake as a BatchSpawner: SpawnAll spawns in order and
-// records the size of each batch.
+// batchSpawner is the fake as a BatchSpawner: its batches spawn in order
+// at Wait, and it records the size of each.
 type batchSpawner struct {
 	*fakeSpawner
 	batches []int
 }
 
-func (b *batchSpawner) SpawnAll(n int, next func(k int) (supervise.Request, bool)) ([]int, []error) {
-	b.batches = append(b.batches, n)
-	pids, errs := make([]int, n), make([]error, n)
-	for k := range n {
-		if r, ok := next(k); ok {
-			pids[k], errs[k] = b.Spawn(r)
-		}
+type fakeBatch struct {
+	b  *batchSpawner
+	rs []supervise.Request
+}
+
+func (b *batchSpawner) Begin() supervise.Batch { return &fakeBatch{b: b} }
+
+func (f *fakeBatch) Add(r supervise.Request) { f.rs = append(f.rs, r) }
+
+func (f *fakeBatch) Wait() ([]int, []error) {
+	f.b.batches = append(f.b.batches, len(f.rs))
+	pids, errs := make([]int, len(f.rs)), make([]error, len(f.rs))
+	for k, r := range f.rs {
+		pids[k], errs[k] = f.b.Spawn(r)
 	}
 	return pids, errs
 }

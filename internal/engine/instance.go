@@ -508,9 +508,10 @@ func (e *Engine) spawnStep(i *instance) bool {
 		return true
 	}
 	if t == conf.Main && e.polling && e.batch != nil {
-		// Forked with the other main processes that become due in this
-		// round of Poll, before it returns (spawnBatch).
-		e.spawnQueue = append(e.spawnQueue, i)
+		// Spawned with the other main processes that become due in
+		// this round of Poll, on other threads while the round goes on;
+		// the round ends by waiting for them (spawnBatch).
+		e.queueSpawn(e.prepareSpawn(i, t, "", nil))
 		return false
 	}
 	pid, err := e.spawn(i, t, "", nil)

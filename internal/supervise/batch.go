@@ -9,56 +9,77 @@ import (
 // queue for them, and each costs a thread's stack.
 const MaxSpawnThreads = 8
 
-// SpawnAll forks n requests and returns, per request, what Spawn would
-// have. next(k) gives request k, or false to skip it (its pid stays 0 and
-// its error nil); SpawnAll calls it on the caller's goroutine, in order,
-// while the requests already given are being forked: the caller (the
-// engine's loop) prepares the next request while the last ones fork.
-// With Options.SpawnThreads above 1 the forks run on that many threads at
-// once: a fork (vfork, CLONE_VFORK) keeps its thread, and the P it runs
-// on, until the child has exec'd, so one thread forking after another
-// waits for every child's exec in turn, while two or more overlap those
-// waits and use every CPU. It returns when every fork has.
-func (s *Supervisor) SpawnAll(n int, next func(k int) (Request, bool)) ([]int, []error) {
-	pids := make([]int, n)
-	errs := make([]error, n)
-	w := min(s.opts.SpawnThreads, MaxSpawnThreads, n)
-	if w <= 1 {
-		for k := range n {
-			if r, ok := next(k); ok {
-				pids[k], errs[k] = s.Spawn(r)
-			}
-		}
-		return pids, errs
-	}
+// batchQueue is how many requests of a Batch may wait for a thread before
+// Add waits too.
+const batchQueue = 1024
+
+// Batch is a set of spawns running on other threads (Supervisor.Begin).
+// Add and Wait are for one goroutine (the caller of Begin).
+type Batch interface {
+	// Add spawns r on one of the batch's threads, soon.
+	Add(r Request)
+	// Wait waits for every spawn added and returns, per request in the
+	// order added, what Spawn would have. The batch is over.
+	Wait() (pids []int, errs []error)
+}
+
+type batchItem struct {
+	r   Request
+	pid int
+	err error
+}
+
+type batch struct {
+	s       *Supervisor
+	items   []*batchItem
+	work    chan *batchItem
+	wg      sync.WaitGroup
+	restore func()
+}
+
+// Begin starts a Batch on Options.SpawnThreads threads (at most
+// MaxSpawnThreads, at least one). A spawn (vfork, CLONE_VFORK) keeps its
+// thread, and the P it runs on, until the child has exec'd: one thread
+// spawning after another waits for every child's exec in turn, while two
+// or more overlap those waits and use every CPU, and the caller goes on
+// (preparing the next requests) meanwhile. Unless Options.KeepProcs is
+// set, GOMAXPROCS is raised for the batch to a P per thread and one for
+// the caller, and put back by Wait.
+func (s *Supervisor) Begin() Batch {
+	w := min(max(s.opts.SpawnThreads, 1), MaxSpawnThreads)
+	b := &batch{s: s, work: make(chan *batchItem, batchQueue), restore: func() {}}
 	if !s.opts.KeepProcs {
-		// A P for each forking thread, and one for the caller.
 		if prev := runtime.GOMAXPROCS(0); prev < w+1 {
 			runtime.GOMAXPROCS(w + 1)
-			defer runtime.GOMAXPROCS(prev)
+			b.restore = func() { runtime.GOMAXPROCS(prev) }
 		}
 	}
-	type item struct {
-		k int
-		r Request
-	}
-	work := make(chan item, n)
-	var wg sync.WaitGroup
 	for range w {
-		wg.Add(1)
+		b.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for it := range work {
-				pids[it.k], errs[it.k] = s.Spawn(it.r)
+			defer b.wg.Done()
+			for it := range b.work {
+				it.pid, it.err = s.Spawn(it.r)
 			}
 		}()
 	}
-	for k := range n {
-		if r, ok := next(k); ok {
-			work <- item{k, r}
-		}
+	return b
+}
+
+func (b *batch) Add(r Request) {
+	it := &batchItem{r: r}
+	b.items = append(b.items, it)
+	b.work <- it
+}
+
+func (b *batch) Wait() ([]int, []error) {
+	close(b.work)
+	b.wg.Wait()
+	b.restore()
+	pids := make([]int, len(b.items))
+	errs := make([]error, len(b.items))
+	for k, it := range b.items {
+		pids[k], errs[k] = it.pid, it.err
 	}
-	close(work)
-	wg.Wait()
 	return pids, errs
 }
