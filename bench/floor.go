@@ -253,7 +253,13 @@ func floorMain(args []string) {
 	spawn := func(k int) {
 		s := svcs[k]
 		stdio := []*os.File{devnull, devnull, devnull}
-		attr := &syscall.SysProcAttr{}
+		// Every service a session leader, as ours (Upstart's) are: with
+		// autogroup scheduling (this machine's kernel)
+		// each session is a scheduling group of its own, so services
+		// that shared the floor's session got a smaller share of a
+		// loaded machine than the others' services. (The logging rows'
+		// writer makes its own session.)
+		attr := &syscall.SysProcAttr{Setsid: !s.Logged}
 		var closeAfter []*os.File
 		if cgRoot != "" {
 			d := filepath.Join(cgRoot, "s"+strconv.Itoa(k))
