@@ -110,6 +110,7 @@ type Engine struct {
 	pids    map[int]procRef
 	env     []string // global job environment (set-env changes it)
 	subs    map[int]func(api.Signal)
+	subIDs  []int // the keys of subs in order (the order of Subscribe)
 	nextSub int
 	polling bool
 	// batch is the Spawner as a BatchSpawner (nil if it is not one);
@@ -206,13 +207,12 @@ func (e *Engine) safely(f func()) {
 }
 
 func (e *Engine) notify(s api.Signal) {
-	ids := make([]int, 0, len(e.subs))
-	for id := range e.subs {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		e.subs[id](s)
+	// subIDs is replaced, never changed in place, by Subscribe and
+	// cancel: this loop keeps the subscribers of when it began.
+	for _, id := range e.subIDs {
+		if f := e.subs[id]; f != nil {
+			f(s)
+		}
 	}
 }
 
@@ -222,10 +222,28 @@ func (e *Engine) Subscribe(fn func(api.Signal)) (cancel func()) {
 	id := e.nextSub
 	e.nextSub++
 	e.subs[id] = fn
-	return func() { delete(e.subs, id) }
+	e.subIDs = append(e.subIDs[:len(e.subIDs):len(e.subIDs)], id)
+	return func() {
+		if _, ok := e.subs[id]; !ok {
+			return
+		}
+		delete(e.subs, id)
+		ids := make([]int, 0, len(e.subIDs))
+		for _, x := range e.subIDs {
+			if x != id {
+				ids = append(ids, x)
+			}
+		}
+		e.subIDs = ids
+	}
 }
 
 func (e *Engine) logf(level slog.Level, format string, args ...any) {
+	// Not formatted when nobody logs it: every state change of every
+	// job has a line at info, which the default priority leaves out.
+	if !e.log.Enabled(nil, level) {
+		return
+	}
 	e.log.Log(nil, level, fmt.Sprintf(format, args...))
 }
 
