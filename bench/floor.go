@@ -235,11 +235,18 @@ func floorMain(args []string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Each program looked up in PATH once (all services run the same
+	// one): the least a supervisor can do.
+	paths := map[string]string{}
 	for k := range svcs {
-		if svcs[k].path, err = exec.LookPath(svcs[k].Argv[0]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		name := svcs[k].Argv[0]
+		if _, ok := paths[name]; !ok {
+			if paths[name], err = exec.LookPath(name); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
+		svcs[k].path = paths[name]
 	}
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM)
