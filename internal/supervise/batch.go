@@ -51,7 +51,13 @@ func (s *Supervisor) Begin() Batch {
 	if !s.opts.KeepProcs {
 		if prev := runtime.GOMAXPROCS(0); prev < w+1 {
 			runtime.GOMAXPROCS(w + 1)
-			b.restore = func() { runtime.GOMAXPROCS(prev) }
+			b.restore = func() {
+				// Unless someone else set it meanwhile (the catch-up
+				// after a re-exec does).
+				if runtime.GOMAXPROCS(0) == w+1 {
+					runtime.GOMAXPROCS(prev)
+				}
+			}
 		}
 	}
 	for range w {
