@@ -776,6 +776,77 @@ func TestConnectBus(t *testing.T) {
 	}
 }
 
+// The daemon's own bus client: calls to the bus, the bus's errors, calls
+// made to it (it serves none), and Done once the bus goes away.
+func TestDialBus(t *testing.T) {
+	fx := newFixture(t, Options{})
+	addr := startBus(t)
+	bc, err := fx.srv.ConnectBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	c, err := DialBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.Name(), ":") {
+		t.Errorf("unique name %q", c.Name())
+	}
+	call := func(member string, args ...any) ([]any, error) {
+		return c.Call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", member, args...)
+	}
+	for name, want := range map[string]bool{BusName: true, "org.example.Nobody": false} {
+		out, err := call("NameHasOwner", name)
+		if err != nil || !reflect.DeepEqual(out, []any{want}) {
+			t.Errorf("NameHasOwner %s: %v %v", name, out, err)
+		}
+	}
+	out, err := call("GetConnectionUnixUser", c.Name())
+	if err != nil || !reflect.DeepEqual(out, []any{uint32(os.Geteuid())}) {
+		t.Errorf("GetConnectionUnixUser: %v %v", out, err)
+	}
+	// a{ss}, encoded by us.
+	if _, err := call("UpdateActivationEnvironment", map[string]string{"GOUPSTART_TEST": "1"}); err != nil {
+		t.Errorf("UpdateActivationEnvironment: %v", err)
+	}
+	_, err = call("GetConnectionUnixUser", ":1.99999")
+	var de *dbus.Error
+	if !errors.As(err, &de) || de.Name != "org.freedesktop.DBus.Error.NameHasNoOwner" {
+		t.Errorf("error from the bus: %#v", err)
+	}
+	// A call to the plain client is refused, not left unanswered.
+	conn, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Auth(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Object(c.Name(), "/x").Call("org.example.X.Y", 0).Err
+	if e, ok := err.(dbus.Error); !ok || e.Name != ErrUnknownMethod {
+		t.Errorf("call to a plain client: %v", err)
+	}
+	// The daemon's connection answers Peer.Ping.
+	if err := conn.Object(BusName, "/").Call("org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	c.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed")
+	}
+	if _, err := call("NameHasOwner", BusName); err == nil {
+		t.Error("a call on a closed connection succeeded")
+	}
+}
+
 // Signals reach a connection while a call on it blocks, and a call that
 // arrives meanwhile is answered.
 func TestSignalDuringBlockingCall(t *testing.T) {

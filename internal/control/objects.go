@@ -14,11 +14,11 @@ import (
 )
 
 // Objects are not registered one by one: for every incoming call the
-// object is looked up (client.lookupObject; on a bus connection godbus asks
-// handler.LookupObject), and the job or instance behind a path is looked up
-// in the Backend at that moment. A Backend call that blocks (Start with
-// wait) holds up no other call: godbus runs each call in a goroutine of its
-// own, and private connections (pconn.go) see to it themselves.
+// object is looked up (client.lookupObject), and the job or instance behind
+// a path is looked up in the Backend at that moment. A Backend call that
+// blocks (Start with wait) holds up no other call: on a bus connection each
+// call runs on a goroutine of its own (busconn.go), and private connections
+// (pconn.go) see to it themselves.
 
 type objKind int
 
@@ -31,8 +31,6 @@ const (
 	kindBusShim                 // /org/freedesktop/DBus on private connections
 )
 
-type handler struct{ c *client }
-
 type object struct {
 	c        *client
 	path     dbus.ObjectPath
@@ -43,78 +41,6 @@ type object struct {
 	jobInfo  *api.JobInfo
 	instInfo *api.InstanceInfo
 }
-
-func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
-	if h.c.refused {
-		return refusedObject{h.c.uid}, true
-	}
-	// Every path "exists" for godbus: the answer for a path, interface or
-	// method we do not have is decided in busCall.DecodeArguments, so
-	// that the bus and private connections give the same errors.
-	return busTarget{c: h.c, path: p}, true
-}
-
-// busTarget and busCall carry a call on a bus connection to dispatch,
-// which decides it as pconn.dispatch does on a private connection.
-type busTarget struct {
-	c     *client
-	path  dbus.ObjectPath
-	iface string
-}
-
-func (t busTarget) LookupInterface(name string) (dbus.Interface, bool) {
-	t.iface = name
-	return t, true
-}
-
-func (t busTarget) LookupMethod(name string) (dbus.Method, bool) {
-	return busCall{t, name}, true
-}
-
-type busCall struct {
-	t      busTarget
-	member string
-}
-
-func (m busCall) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
-	sig := ""
-	if len(body) > 0 {
-		sig = dbus.SignatureOf(body...).String()
-	}
-	o, meth, err := m.t.c.dispatch(m.t.path, m.t.iface, m.member, sig, body)
-	if err != nil {
-		return nil, err
-	}
-	cl := &call{o: o, conn: conn, sender: sender, body: body, iface: m.t.iface, member: m.member, sig: sig, meth: meth}
-	if msg.Flags&dbus.FlagNoReplyExpected == 0 {
-		cl.early = func() {
-			r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
-				dbus.FieldReplySerial: dbus.MakeVariant(msg.Serial()),
-			}}
-			if s, ok := msg.Headers[dbus.FieldSender]; ok {
-				r.Headers[dbus.FieldDestination] = s
-			}
-			conn.Send(r, make(chan *dbus.Call, 1))
-			// Tell godbus that no reply is expected any more.
-			msg.Flags |= dbus.FlagNoReplyExpected
-		}
-	}
-	return []any{cl}, nil
-}
-
-func (m busCall) Call(args ...any) ([]any, error) {
-	cl := args[0].(*call)
-	out, err := invoke(cl.meth, cl)
-	if err != nil {
-		return nil, toDBusError(err)
-	}
-	return out, nil
-}
-
-func (m busCall) NumArguments() int     { return 1 }
-func (m busCall) NumReturns() int       { return 0 }
-func (m busCall) ArgumentValue(int) any { return nil }
-func (m busCall) ReturnValue(int) any   { return nil }
 
 // dispatch finds the object at path and its method iface.member for a
 // call whose arguments have the signature sig, or the error Upstart's
@@ -233,7 +159,6 @@ func buildSpecTables() {
 // call is one method invocation.
 type call struct {
 	o      *object
-	conn   *dbus.Conn // bus connections: to ask the bus about the caller
 	sender string
 	body   []any
 	// The call's header fields, for errors that name them.
@@ -340,9 +265,7 @@ func (cl *call) callerUID() (uint32, bool) {
 	if cl.sender == "" {
 		return 0, false
 	}
-	var uid uint32
-	err := cl.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, cl.sender).Store(&uid)
-	return uid, err == nil
+	return callerUIDOnBus(c, cl.sender)
 }
 
 // privileged implements Upstart's in-daemon permission check.
@@ -1043,17 +966,7 @@ func (o *object) children() []string {
 // refusedObject answers every call of a refused private connection.
 type refusedObject struct{ uid uint32 }
 
-func (r refusedObject) LookupInterface(string) (dbus.Interface, bool) { return r, true }
-func (r refusedObject) LookupMethod(string) (dbus.Method, bool)       { return r, true }
-func (r refusedObject) Call(...any) ([]any, error)                    { return nil, r.err() }
 func (r refusedObject) err() error {
 	return dbusErr(api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+
 		strconv.FormatUint(uint64(r.uid), 10)+")")
-}
-func (r refusedObject) NumArguments() int     { return 0 }
-func (r refusedObject) NumReturns() int       { return 0 }
-func (r refusedObject) ArgumentValue(int) any { return nil }
-func (r refusedObject) ReturnValue(int) any   { return nil }
-func (r refusedObject) DecodeArguments(*dbus.Conn, string, *dbus.Message, []any) ([]any, error) {
-	return nil, nil
 }

@@ -58,6 +58,10 @@ type pconn struct {
 
 	calls atomic.Int32 // calls running
 
+	// bus: the connection to a message bus (BusConn reads it): every
+	// call runs on a goroutine of its own.
+	bus bool
+
 	rmu      sync.Mutex // reader hand-over
 	rgen     uint64     // incremented when a new goroutine takes over reading
 	rbusy    bool       // the reader is running a call that may block
@@ -188,6 +192,12 @@ func splitMember(name string) (iface, member string) {
 // send encodes a message into the output buffer and writes the buffer out
 // unless somebody else is doing so.
 func (p *pconn) send(typ byte, o outMsg) error {
+	_, err := p.sendSerial(typ, o)
+	return err
+}
+
+// sendSerial is send, returning the message's serial.
+func (p *pconn) sendSerial(typ byte, o outMsg) (uint32, error) {
 	p.wmu.Lock()
 	for p.werr == nil && p.flushing && len(p.wbuf) > maxPending {
 		p.wcond.Wait()
@@ -195,17 +205,18 @@ func (p *pconn) send(typ byte, o outMsg) error {
 	if p.werr != nil {
 		err := p.werr
 		p.wmu.Unlock()
-		return err
+		return 0, err
 	}
-	p.wbuf = appendMessage(p.wbuf, typ, p.nextSerial(), o)
+	serial := p.nextSerial()
+	p.wbuf = appendMessage(p.wbuf, typ, serial, o)
 	if p.flushing {
 		p.wmu.Unlock()
-		return nil
+		return serial, nil
 	}
 	p.flushLocked()
 	err := p.werr
 	p.wmu.Unlock()
-	return err
+	return serial, err
 }
 
 // flushLocked writes the output buffer out, and what is appended to it
@@ -442,6 +453,12 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		cl.early = func() { p.reply(serial, dest, nil) }
 	}
 	p.calls.Add(1)
+	if p.bus {
+		// As godbus did: a call may ask the bus for its caller's uid,
+		// whose answer this very reader must read.
+		go p.run(cl, meth, serial, dest, noReply)
+		return true
+	}
 	if meth.async == nil || !meth.async(m.body) {
 		p.run(cl, meth, serial, dest, noReply)
 		return true

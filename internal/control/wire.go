@@ -62,16 +62,17 @@ var le = binary.LittleEndian
 
 // msgIn is a decoded incoming message.
 type msgIn struct {
-	typ, flags byte
-	serial     uint32
-	path       dbus.ObjectPath
-	iface      string
-	member     string
-	errName    string
-	sender     string
-	sig        string
-	nfds       uint32
-	body       []any
+	typ, flags  byte
+	serial      uint32
+	path        dbus.ObjectPath
+	iface       string
+	member      string
+	errName     string
+	sender      string
+	sig         string
+	nfds        uint32
+	replySerial uint32 // replies and errors (bus connections)
+	body        []any
 
 	raw    []byte // the whole message (valid until the next read)
 	bodyAt int    // where the body starts in raw
@@ -108,6 +109,12 @@ func decodeFast(b []byte, m *msgIn) bool {
 // decodeHeader decodes the header of the whole message b (at least 16
 // bytes): false when it is invalid. The body is left for decodeBody.
 func decodeHeader(b []byte, m *msgIn) (ok bool) {
+	return decodeHeaderOf(b, m, false)
+}
+
+// decodeHeaderOf is decodeHeader; with replies set it also accepts method
+// replies and errors (on a bus connection, the answers to our calls).
+func decodeHeaderOf(b []byte, m *msgIn, replies bool) (ok bool) {
 	if len(b) < 16 || b[0] != 'l' && b[0] != 'B' || b[3] != 1 {
 		return false
 	}
@@ -162,7 +169,7 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		case fieldSender:
 			m.sender = d.str()
 		case fieldReplySerial:
-			d.u32()
+			m.replySerial = d.u32()
 		case fieldUnixFDs:
 			m.nfds = d.u32()
 		case fieldSignature:
@@ -183,7 +190,11 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		}
 	case msgMethodReply, msgError:
 		// Never expected on a private connection: ignored.
-		return false
+		if !replies || seen&(1<<fieldReplySerial) == 0 || m.typ == msgError && seen&(1<<fieldErrorName) == 0 {
+			return false
+		}
+		m.bodyAt = (16 + hlen + 7) &^ 7
+		return m.bodyAt+blen == len(b) && (blen == 0 || m.sig != "")
 	default:
 		return false
 	}
@@ -596,6 +607,8 @@ func sigOf(v any) (string, bool) {
 		return "v", true
 	case map[string]dbus.Variant:
 		return "a{sv}", true
+	case map[string]string:
+		return "a{ss}", true
 	}
 	return "", false
 }
@@ -662,6 +675,14 @@ func (e *enc) value(v any) bool {
 			}
 		})
 		return ok
+	case map[string]string:
+		e.array(8, func() {
+			for k, val := range x {
+				e.align(8)
+				e.str(k)
+				e.str(val)
+			}
+		})
 	default:
 		return false
 	}
