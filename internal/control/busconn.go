@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -186,8 +185,8 @@ func (b *BusConn) write(typ byte, o outMsg) (uint32, error) {
 }
 
 // Call calls a method (of the bus itself, in practice) and returns the
-// reply's body, or the error it answered as a *dbus.Error.
-func (b *BusConn) Call(dest string, path dbus.ObjectPath, iface, member string, args ...any) ([]any, error) {
+// reply's body, or the error it answered as a *Error.
+func (b *BusConn) Call(dest string, path ObjectPath, iface, member string, args ...any) ([]any, error) {
 	ch := make(chan busReply, 1)
 	b.mu.Lock()
 	if b.gone {
@@ -282,7 +281,7 @@ func (b *BusConn) next() error {
 		if r.err == nil {
 			r.body = m.body
 			if m.typ == msgError {
-				r.err = dbus.NewError(m.errName, r.body)
+				r.err = NewError(m.errName, r.body)
 			}
 		}
 		b.answer(m.replySerial, r)
@@ -321,7 +320,7 @@ func (b *BusConn) next() error {
 		b.refuse(&m, "org.freedesktop.DBus.Error.LimitsExceeded", "Message too long: the limit is 1048576 bytes")
 		return b.skip(blen, m.nfds)
 	case m.sig != meth.sig:
-		err := badSignature(meth).(*dbus.Error)
+		err := badSignature(meth).(*Error)
 		b.refuse(&m, err.Name, err.Body[0].(string))
 		return b.skip(blen, m.nfds)
 	}
@@ -379,7 +378,7 @@ func closeAll(fds []int) {
 
 // busMethod finds the method a call on the bus is for, from its path
 // alone (nil: none of ours).
-func busMethod(p dbus.ObjectPath, iface, member string) *methodSpec {
+func busMethod(p ObjectPath, iface, member string) *methodSpec {
 	var kind objKind
 	switch p {
 	case "/", "/com", "/com/ubuntu":

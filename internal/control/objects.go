@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 )
 
@@ -33,7 +31,7 @@ const (
 
 type object struct {
 	c        *client
-	path     dbus.ObjectPath
+	path     ObjectPath
 	kind     objKind
 	job      string
 	instance string
@@ -47,7 +45,7 @@ type object struct {
 // daemon answers: libdbus answers UnknownMethod for a path nobody
 // registered and libnih for a member no interface of the object has
 // (docs/dbus-errors.md); a wrong signature is libnih's InvalidArgs.
-func (c *client) dispatch(path dbus.ObjectPath, iface, member, sig string, body []any) (*object, *methodSpec, error) {
+func (c *client) dispatch(path ObjectPath, iface, member, sig string, body []any) (*object, *methodSpec, error) {
 	o, ok := c.lookupObject(path)
 	if !ok {
 		closeFDs(body)
@@ -67,7 +65,7 @@ func (c *client) dispatch(path dbus.ObjectPath, iface, member, sig string, body 
 // unknownMethodError is libdbus's answer to a call nothing handled; it
 // names an absent interface "(null)", as printf does, and ends in a
 // newline.
-func unknownMethodError(iface, member, sig string) *dbus.Error {
+func unknownMethodError(iface, member, sig string) *Error {
 	if iface == "" {
 		iface = "(null)"
 	}
@@ -75,7 +73,7 @@ func unknownMethodError(iface, member, sig string) *dbus.Error {
 }
 
 // lookupObject finds the object at path p.
-func (c *client) lookupObject(p dbus.ObjectPath) (*object, bool) {
+func (c *client) lookupObject(p ObjectPath) (*object, bool) {
 	o := &object{c: c, path: p}
 	switch p {
 	case "/", "/com", "/com/ubuntu":
@@ -186,7 +184,7 @@ func badSignature(m *methodSpec) error {
 
 func fdsResolved(body []any) bool {
 	for _, x := range body {
-		if _, ok := x.(dbus.UnixFDIndex); ok {
+		if _, ok := x.(UnixFDIndex); ok {
 			return false
 		}
 	}
@@ -195,33 +193,33 @@ func fdsResolved(body []any) bool {
 
 func closeFDs(body []any) {
 	for _, x := range body {
-		if fd, ok := x.(dbus.UnixFD); ok {
+		if fd, ok := x.(UnixFD); ok {
 			os.NewFile(uintptr(fd), "").Close()
 		}
 	}
 }
 
-func (cl *call) backend() api.Backend      { return cl.o.c.srv.b }
-func (cl *call) str(i int) string          { return cl.body[i].(string) }
-func (cl *call) strs(i int) []string       { return cl.body[i].([]string) }
-func (cl *call) boolean(i int) bool        { return cl.body[i].(bool) }
-func dbusErr(name, msg string) *dbus.Error { return dbus.NewError(name, []any{msg}) }
-func reply(vals ...any) ([]any, error)     { return vals, nil }
-func noReply(err error) ([]any, error)     { return nil, err }
-func apiErr(name, msg string) error        { return api.Errorf(name, msg) }
+func (cl *call) backend() api.Backend  { return cl.o.c.srv.b }
+func (cl *call) str(i int) string      { return cl.body[i].(string) }
+func (cl *call) strs(i int) []string   { return cl.body[i].([]string) }
+func (cl *call) boolean(i int) bool    { return cl.body[i].(bool) }
+func dbusErr(name, msg string) *Error  { return NewError(name, []any{msg}) }
+func reply(vals ...any) ([]any, error) { return vals, nil }
+func noReply(err error) ([]any, error) { return nil, err }
+func apiErr(name, msg string) error    { return api.Errorf(name, msg) }
 func notSupported(what string) error {
 	return apiErr(ErrNotSupported, what+" is not supported by this init daemon")
 }
 func permissionDenied(what string) error {
 	return apiErr(api.ErrPermissionDenied, "You do not have permission to "+what)
 }
-func invalidArgs(msg string) error          { return apiErr(api.ErrInvalidArgs, msg) }
-func (cl *call) srv() *Server               { return cl.o.c.srv }
-func (cl *call) job() string                { return cl.o.job }
-func (cl *call) inst() string               { return cl.o.instance }
-func (cl *call) opts() *Options             { return &cl.srv().opts }
-func (cl *call) fd(i int) dbus.UnixFD       { return cl.body[i].(dbus.UnixFD) }
-func (cl *call) variant(i int) dbus.Variant { return cl.body[i].(dbus.Variant) }
+func invalidArgs(msg string) error     { return apiErr(api.ErrInvalidArgs, msg) }
+func (cl *call) srv() *Server          { return cl.o.c.srv }
+func (cl *call) job() string           { return cl.o.job }
+func (cl *call) inst() string          { return cl.o.instance }
+func (cl *call) opts() *Options        { return &cl.srv().opts }
+func (cl *call) fd(i int) UnixFD       { return cl.body[i].(UnixFD) }
+func (cl *call) variant(i int) Variant { return cl.body[i].(Variant) }
 
 // toDBusError maps Backend errors to D-Bus errors.
 // invoke runs a method. A panic in it is a bug of ours: the caller gets
@@ -235,7 +233,7 @@ func invoke(meth *methodSpec, cl *call) (out []any, err error) {
 	}()
 	out, err = meth.fn(cl)
 	if err != nil {
-		if e, ok := toDBusError(err).(*dbus.Error); ok {
+		if e, ok := toDBusError(err).(*Error); ok {
 			e.Body = cleanValues(e.Body)
 			return nil, e
 		}
@@ -249,7 +247,7 @@ func toDBusError(err error) error {
 	if errors.As(err, &ae) {
 		return dbusErr(ae.Name, ae.Msg)
 	}
-	var de *dbus.Error
+	var de *Error
 	if errors.As(err, &de) {
 		return de
 	}
@@ -309,7 +307,7 @@ func mGetJobByName(cl *call) ([]any, error) {
 
 func mGetAllJobs(cl *call) ([]any, error) {
 	jobs := cl.backend().Jobs()
-	paths := make([]dbus.ObjectPath, 0, len(jobs))
+	paths := make([]ObjectPath, 0, len(jobs))
 	for _, j := range jobs {
 		paths = append(paths, JobPath(j.Name))
 	}
@@ -676,7 +674,7 @@ func mGetAllInstances(cl *call) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]dbus.ObjectPath, 0, len(insts))
+	paths := make([]ObjectPath, 0, len(insts))
 	for _, in := range insts {
 		paths = append(paths, InstancePath(cl.job(), in.Name))
 	}
@@ -734,7 +732,7 @@ func mInstRestart(cl *call) ([]any, error) {
 func mInstAction(cl *call) ([]any, error) {
 	r, ok := cl.backend().(ActionRunner)
 	if !ok {
-		return nil, dbus.NewError(ErrNotSupported, []any{"custom actions are not supported"})
+		return nil, NewError(ErrNotSupported, []any{"custom actions are not supported"})
 	}
 	pid, err := r.RunAction(cl.job(), cl.inst(), cl.str(0))
 	if err != nil {
@@ -883,12 +881,12 @@ func mPropGet(cl *call) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return reply(dbus.MakeVariant(props[name]))
+	return reply(MakeVariant(props[name]))
 }
 
 func mPropGetAll(cl *call) ([]any, error) {
 	iface := cl.str(0)
-	out := map[string]dbus.Variant{}
+	out := map[string]Variant{}
 	for _, s := range cl.o.specs() {
 		if (iface == "" || s.name == iface) && len(s.props) > 0 {
 			props, err := cl.o.properties(s)
@@ -896,7 +894,7 @@ func mPropGetAll(cl *call) ([]any, error) {
 				return nil, err
 			}
 			for k, v := range props {
-				out[k] = dbus.MakeVariant(v)
+				out[k] = MakeVariant(v)
 			}
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 )
 
@@ -247,14 +245,14 @@ func (p *pconn) reply(serial uint32, dest string, body []any) {
 }
 
 func (p *pconn) replyError(serial uint32, dest string, err error) {
-	var e *dbus.Error
+	var e *Error
 	switch x := err.(type) {
-	case dbus.Error:
+	case Error:
 		e = &x
-	case *dbus.Error:
+	case *Error:
 		e = x
 	default:
-		e = toDBusError(err).(*dbus.Error)
+		e = toDBusError(err).(*Error)
 	}
 	p.send(msgError, outMsg{errName: e.Name, replySerial: serial, dest: dest, body: e.Body})
 }
@@ -382,7 +380,7 @@ func (p *pconn) dropFDs(n uint32) {
 }
 
 // claimFDs takes the message's unix fds off the queue: only
-// EmitEventWithFile keeps them (its 'h' argument becomes a dbus.UnixFD).
+// EmitEventWithFile keeps them (its 'h' argument becomes a UnixFD).
 func (p *pconn) claimFDs(m *msgIn) {
 	if m.nfds == 0 {
 		return
@@ -391,12 +389,12 @@ func (p *pconn) claimFDs(m *msgIn) {
 	keep := m.typ == msgMethodCall && m.member == "EmitEventWithFile"
 	used := make([]bool, len(fds))
 	for i, x := range m.body {
-		idx, ok := x.(dbus.UnixFDIndex)
+		idx, ok := x.(UnixFDIndex)
 		if !ok || !keep || int(idx) >= len(fds) || used[idx] {
 			continue
 		}
 		used[idx] = true
-		m.body[i] = dbus.UnixFD(fds[idx])
+		m.body[i] = UnixFD(fds[idx])
 	}
 	for i, fd := range fds {
 		if !used[i] {
@@ -419,7 +417,7 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		case "GetMachineId":
 			p.reply(serial, dest, []any{p.uuid})
 		default:
-			p.replyError(serial, dest, dbus.MakeUnknownMethodError(m.member))
+			p.replyError(serial, dest, unknownMemberError(m.member))
 		}
 		return true
 	}
