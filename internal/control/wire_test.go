@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
@@ -263,4 +264,33 @@ func theirsAll(vs []any) []any {
 		out[i] = theirs(v)
 	}
 	return out
+}
+
+// validSignature answers as godbus's ParseSignature did (which the decoder
+// used before the daemon stopped linking godbus).
+func TestValidSignatureAgreesWithGodbus(t *testing.T) {
+	sigs := []string{"", "s", "as", "a{sv}", "a{s}", "a{}", "a{svv}", "(si)", "()", "a(si)", "((", ")", "(s", "a", "aa",
+		"v", "h", "x", "z", "{sv}", "a{vs}", "a{(s)s}", "sa{sa{sv}}", "(a{sv}as)", strings.Repeat("a", 32) + "s",
+		strings.Repeat("a", 33) + "s", strings.Repeat("(", 32) + "s" + strings.Repeat(")", 32),
+		strings.Repeat("(", 33) + "s" + strings.Repeat(")", 33), strings.Repeat("s", 255), strings.Repeat("s", 256),
+		"a{s" + strings.Repeat("a{s", 31) + "s" + strings.Repeat("}", 32), "(s)}", "a{sv}}", "é"}
+	// And every string of up to three characters from the grammar's alphabet.
+	alpha := "sav(){}iy"
+	var gen func(p string, n int)
+	gen = func(p string, n int) {
+		sigs = append(sigs, p)
+		if n == 0 {
+			return
+		}
+		for i := 0; i < len(alpha); i++ {
+			gen(p+alpha[i:i+1], n-1)
+		}
+	}
+	gen("", 4)
+	for _, s := range sigs {
+		_, err := dbus.ParseSignature(s)
+		if got, want := validSignature(s), err == nil; got != want {
+			t.Errorf("validSignature(%q) = %v, godbus says %v", s, got, want)
+		}
+	}
 }
