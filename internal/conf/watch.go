@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ type Watcher struct {
 
 	c      chan struct{}
 	fd     int
-	f      *os.File // fd in the runtime's poller: a wait holds no thread
+	wake   [2]int // pipe to interrupt poll on Close
 	mu     sync.Mutex
 	wds    map[int]string  // watch descriptor → directory
 	paths  map[string]bool // changed path → it is (or was) a directory
@@ -44,9 +45,13 @@ func NewWatcher(dirs []string) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), wds: map[int]string{}, paths: map[string]bool{},
+	w := &Watcher{fd: fd, wds: map[int]string{}, paths: map[string]bool{},
 		c: make(chan struct{}, 1), done: make(chan struct{})}
 	w.C = w.c
+	if err := unix.Pipe2(w.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	for _, d := range dirs {
 		w.addTree(d, true)
 	}
@@ -133,38 +138,27 @@ func (w *Watcher) Changes() (files, dirs []string, all bool) {
 	return files, dirs, all
 }
 
-// loop waits in the runtime's poller (a blocking poll(2) held a thread
-// for the daemon's whole life, about 60 KiB of PSS) and reads events
-// through a buffer for about 15 of the largest (272 bytes each) at a time.
 func (w *Watcher) loop() {
 	defer close(w.done)
-	rc, err := w.f.SyscallConn()
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 4096)
+	buf := make([]byte, 64*1024)
 	for {
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			read := false
-			for {
-				n, err := unix.Read(int(fd), buf)
-				if err == unix.EINTR {
-					continue
-				}
-				if err == unix.EAGAIN {
-					return read // nothing (more): wait in the poller
-				}
-				if err != nil || n <= 0 {
-					rerr = err
-					return true
-				}
-				read = true
-				w.handle(buf[:n])
+		fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.wake[0]), Events: unix.POLLIN}}
+		_, err := unix.Poll(fds, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
 			}
-		})
-		if err != nil || rerr != nil {
-			return // closed
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		for {
+			n, err := unix.Read(w.fd, buf)
+			if err != nil || n <= 0 {
+				break
+			}
+			w.handle(buf[:n])
 		}
 	}
 }
@@ -233,7 +227,9 @@ func (w *Watcher) Close() error {
 	}
 	w.closed = true
 	w.mu.Unlock()
-	err := w.f.Close() // ends a wait in loop
+	_, _ = unix.Write(w.wake[1], []byte{0})
 	<-w.done
-	return err
+	unix.Close(w.wake[0])
+	unix.Close(w.wake[1])
+	return os.NewSyscallError("close", unix.Close(w.fd))
 }
