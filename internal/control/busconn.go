@@ -17,14 +17,14 @@ import (
 )
 
 // BusConn is the daemon's connection to a message bus, of our own rather
-// than godbus's (whose connection machinery, with its reflection-based
-// export and transports, was a third of a MiB of resident code in the
-// daemon: docs/decisions.md). It authenticates with EXTERNAL, says Hello,
-// and then one goroutine reads the bus:
+// than godbus's (godbus, its reflection-based export and its transports
+// kept about half a MiB of code resident in the daemon: docs/decisions.md,
+// "The daemon's memory, second part"). It authenticates with EXTERNAL,
+// says Hello, and then one goroutine reads the bus:
 //
-//   - a call to one of our methods is checked as the busFilter proxy
-//     checked it before godbus saw it (signature, body, length: the same
-//     errors) and then served by the private connections' code (pconn.go),
+//   - a call to one of our methods is checked as the proxy in front of
+//     godbus checked it (signature, body, length: the same errors) and
+//     then served by the private connections' code (pconn.go),
 //     each call on a goroutine of its own as godbus did, so that a call
 //     that asks the bus for its caller's uid, or waits, holds up no other;
 //   - a call to a method we do not have gets libdbus's UnknownMethod
