@@ -1,7 +1,8 @@
 // Package state is the document a daemon passes to its next image across a
 // stateful re-exec: the engine's classes, instances and events, the
 // logger's open ptys and unwritten output, and the daemon's own settings,
-// as versioned JSON.
+// versioned: binary since format 4 (what a re-exec passes), JSON before
+// (still read, and still what GetState answers).
 //
 // Rules, so that an upgrade (and a downgrade that is refused cleanly)
 // works: the version says which format a document is in; this binary reads
@@ -29,8 +30,13 @@ import (
 // distinct environment list is written once, in Engine.Envs, and
 // instances and events refer to it (a thousand instances of a session
 // carry the same 40 variables: they were most of a format 2 document);
-// zero times and exits are left out.
-const Version = 3
+// zero times and exits are left out. Format 4 is format 3's content in
+// a compact binary form (binary.go): JSON took most of a re-exec's time.
+const Version = 4
+
+// JSONVersion is the format of the JSON document (EncodeJSON). The JSON
+// formats 1 to JSONVersion are read.
+const JSONVersion = 3
 
 // ErrNewer is returned for a document written by a newer binary.
 var ErrNewer = errors.New("state was written by a newer version")
@@ -214,11 +220,21 @@ type Member struct {
 	Name string `json:"name"`
 }
 
-// Encode writes the document in the current format. d is not changed but
-// for its version.
+// Encode writes the document in the current format (binary, format 4),
+// as a re-exec passes it. d is not changed but for its version.
 func Encode(d *Document) ([]byte, error) {
 	d.Version = Version
 	out := *d
+	out.Engine = shareEnvs(d.Engine)
+	return encodeBinary(&out), nil
+}
+
+// EncodeJSON writes the document as JSON (format JSONVersion), as D-Bus
+// GetState answers it and --write-state-file writes it: for people and
+// tools. d is not changed.
+func EncodeJSON(d *Document) ([]byte, error) {
+	out := *d
+	out.Version = JSONVersion
 	out.Engine = shareEnvs(d.Engine)
 	b, err := json.Marshal(&out)
 	if err != nil {
@@ -314,8 +330,21 @@ func resolveEnvs(e *Engine) error {
 	return nil
 }
 
-// Decode reads a document of any version up to Version.
+// Decode reads a document of any version up to Version, binary or JSON.
 func Decode(b []byte) (*Document, error) {
+	if IsBinary(b) {
+		d, version, err := decodeBinary(b)
+		switch {
+		case version > Version:
+			return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, version, Version)
+		case err != nil:
+			return nil, fmt.Errorf("decode state (format %d): %w", version, err)
+		}
+		if err := resolveEnvs(&d.Engine); err != nil {
+			return nil, fmt.Errorf("decode state (format %d): %w", version, err)
+		}
+		return d, nil
+	}
 	// One pass in the usual case (the document is megabytes with a
 	// thousand jobs); the version alone only when that pass fails, to tell
 	// a newer format from a broken one.
@@ -336,6 +365,8 @@ func Decode(b []byte) (*Document, error) {
 		return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, version, Version)
 	case version < 1:
 		return nil, fmt.Errorf("decode state: no format version")
+	case version > JSONVersion:
+		return nil, fmt.Errorf("decode state: format %d is not written as JSON", version)
 	case err != nil:
 		return nil, fmt.Errorf("decode state (format %d): %w", version, err)
 	}
