@@ -118,6 +118,9 @@ type daemon struct {
 	// listener is the private socket being served (nil: none; loop only
 	// once the loop runs).
 	listener *net.UnixListener
+	// inotify is the cgroup manager's inotify descriptor passed across a
+	// re-exec (nil: none); setupTracking takes it.
+	inotify *os.File
 	// inherited is the private socket found open after a re-exec whose
 	// state was refused (reexec.go).
 	inherited *os.File
@@ -188,6 +191,9 @@ func (d *daemon) run() error {
 			debug.SetMemoryLimit(limit)
 		}
 		doc = d.readState(o.stateFD)
+		if doc != nil && doc.Daemon.CgroupInotifyFD > 2 {
+			d.inotify = os.NewFile(uintptr(doc.Daemon.CgroupInotifyFD), "inotify")
+		}
 	}
 
 	exits := make(chan supervise.Exit, 1024)

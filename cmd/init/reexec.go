@@ -172,6 +172,16 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		debug.SetMemoryLimit(limit)
 	})
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
+	if m := d.cgroups.Load(); m != nil {
+		// Kept open: closing it would drop every group's watch during
+		// the exec (a millisecond and a grace period with a thousand).
+		if fd, undoIno, err := m.InotifyHandover(); err != nil {
+			d.log.Warn(err.Error())
+		} else {
+			doc.Daemon.CgroupInotifyFD = fd
+			undo = append(undo, undoIno)
+		}
+	}
 	// The readiness watchers stop before the snapshot: a notify message
 	// not read yet waits in its socket for the next image.
 	if d.ready != nil {

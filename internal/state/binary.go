@@ -381,6 +381,7 @@ func encodeBinary(d *Document) []byte {
 	e.int(1, int64(d.Daemon.ListenerFD))
 	e.str(2, d.Daemon.BusAddress)
 	e.str(3, d.Daemon.LogPriority)
+	e.int(5, int64(d.Daemon.CgroupInotifyFD))
 	if l := d.Daemon.PidTracked; len(l) > 0 {
 		e.tag(4)
 		e.uv(uint64(len(l)))
@@ -1158,6 +1159,8 @@ func decodeBinary(b []byte) (*Document, int, error) {
 					doc.Daemon.BusAddress = d.raw()
 				case 3:
 					doc.Daemon.LogPriority = d.raw()
+				case 5:
+					doc.Daemon.CgroupInotifyFD = d.int()
 				case 4:
 					n := d.count()
 					if d.err != nil {

@@ -83,6 +83,10 @@ type Daemon struct {
 	// had one). Format 3; a document of an earlier format does not say,
 	// and the next image looks at where the instances' processes are.
 	PidTracked []InstanceRef `json:"pid_tracked,omitempty"`
+	// CgroupInotifyFD is the cgroup manager's inotify descriptor, open
+	// across the exec with its watches (0: none, a new one is made).
+	// Format 4.
+	CgroupInotifyFD int `json:"cgroup_inotify_fd,omitempty"`
 }
 
 // InstanceRef names an instance.
