@@ -135,7 +135,7 @@ func (d *daemon) logPidTracked(lt *lateTracking) {
 // document that does not say; so they are listed too.
 func (d *daemon) pidTracked() []state.InstanceRef {
 	lt := d.late
-	if lt == nil {
+	if lt == nil || (lt.cg != nil && len(lt.pidInst) == 0) {
 		return nil // cgroups for every instance, or none at all
 	}
 	var out []state.InstanceRef

@@ -310,14 +310,16 @@ func (e *enc) job(j *conf.Job) {
 	e.end()
 }
 
-func (e *enc) instance(in *Instance) {
+// instance writes in with the references of its three environment
+// lists.
+func (e *enc) instance(in *Instance, env, startEnv, stopEnv int64) {
 	e.str(1, in.Name)
 	e.int(2, int64(in.Def))
 	e.str(3, in.Goal)
 	e.str(4, in.State)
-	e.int(5, int64(in.EnvRef))
-	e.int(6, int64(in.StartEnvRef))
-	e.int(7, int64(in.StopEnvRef))
+	e.int(5, env)
+	e.int(6, startEnv)
+	e.int(7, stopEnv)
 	e.latches(8, in.Stop)
 	e.strInts(9, in.Pids)
 	e.int(10, int64(in.AuxPid))
@@ -369,9 +371,27 @@ func (e *enc) instance(in *Instance) {
 	e.end()
 }
 
-// encodeBinary writes d (with its environments already shared) in format
-// 4.
+// encodeBinary writes d in format 4. The environment lists are shared as
+// shareEnvs does, without copying the document: their references are
+// worked out first, in the order the encoder then meets them.
 func encodeBinary(d *Document) []byte {
+	var x envIndex
+	var refs []int
+	for k := range d.Engine.Events {
+		refs = append(refs, x.ref(d.Engine.Events[k].Env))
+	}
+	for k := range d.Engine.Classes {
+		for j := range d.Engine.Classes[k].Instances {
+			in := &d.Engine.Classes[k].Instances[j]
+			refs = append(refs, x.ref(in.Env), x.ref(in.StartEnv), x.ref(in.StopEnv))
+		}
+	}
+	take := func() int64 {
+		r := refs[0]
+		refs = refs[1:]
+		return int64(r)
+	}
+
 	e := &enc{b: make([]byte, 0, 64<<10)}
 	e.b = append(e.b, magic...)
 	e.uv(Version)
@@ -414,7 +434,7 @@ func encodeBinary(d *Document) []byte {
 		for k := range g.Events {
 			ev := &g.Events[k]
 			e.str(1, ev.Name)
-			e.int(2, int64(ev.EnvRef))
+			e.int(2, take())
 			e.bool(3, ev.Queued)
 			e.str(4, ev.Progress)
 			e.bool(5, ev.Failed)
@@ -437,7 +457,7 @@ func encodeBinary(d *Document) []byte {
 				e.tag(6)
 				e.uv(uint64(len(c.Instances)))
 				for j := range c.Instances {
-					e.instance(&c.Instances[j])
+					e.instance(&c.Instances[j], take(), take(), take())
 				}
 			}
 			e.end()
@@ -445,10 +465,10 @@ func encodeBinary(d *Document) []byte {
 	}
 	e.bool(5, g.RespawnDisabled)
 	e.uint(6, g.ReadyNextID)
-	if len(g.Envs) > 0 {
+	if len(x.envs) > 0 {
 		e.tag(7)
-		e.uv(uint64(len(g.Envs)))
-		for _, l := range g.Envs {
+		e.uv(uint64(len(x.envs)))
+		for _, l := range x.envs {
 			e.rawStrs(l)
 		}
 	}

@@ -228,9 +228,7 @@ type Member struct {
 // as a re-exec passes it. d is not changed but for its version.
 func Encode(d *Document) ([]byte, error) {
 	d.Version = Version
-	out := *d
-	out.Engine = shareEnvs(d.Engine)
-	return encodeBinary(&out), nil
+	return encodeBinary(d), nil
 }
 
 // EncodeJSON writes the document as JSON (format JSONVersion), as D-Bus
@@ -251,27 +249,8 @@ func EncodeJSON(d *Document) ([]byte, error) {
 // events moved into e.Envs, once per distinct content (format 3). The
 // instance and event arrays are copied; the lists are not.
 func shareEnvs(e Engine) Engine {
-	index := map[string]int{}
-	var key []byte
-	ref := func(env []string) int {
-		if env == nil {
-			return 0
-		}
-		// The key holds each entry's length, so that no two lists
-		// share one.
-		key = key[:0]
-		for _, kv := range env {
-			key = binary.AppendUvarint(key, uint64(len(kv)))
-			key = append(key, kv...)
-		}
-		if k, ok := index[string(key)]; ok {
-			return k
-		}
-		e.Envs = append(e.Envs, env)
-		index[string(key)] = len(e.Envs)
-		return len(e.Envs)
-	}
-	e.Envs = nil
+	var x envIndex
+	ref := x.ref
 	events := make([]Event, len(e.Events))
 	for k, ev := range e.Events {
 		ev.EnvRef, ev.Env = ref(ev.Env), nil
@@ -293,7 +272,37 @@ func shareEnvs(e Engine) Engine {
 		classes[k] = c
 	}
 	e.Classes = classes
+	e.Envs = x.envs
 	return e
+}
+
+// envIndex gives each distinct environment list a reference (index + 1
+// into envs; 0 for nil), in the order it is asked.
+type envIndex struct {
+	index map[string]int
+	key   []byte
+	envs  [][]string
+}
+
+func (x *envIndex) ref(env []string) int {
+	if env == nil {
+		return 0
+	}
+	// The key holds each entry's length, so that no two lists share one.
+	x.key = x.key[:0]
+	for _, kv := range env {
+		x.key = binary.AppendUvarint(x.key, uint64(len(kv)))
+		x.key = append(x.key, kv...)
+	}
+	if k, ok := x.index[string(x.key)]; ok {
+		return k
+	}
+	if x.index == nil {
+		x.index = map[string]int{}
+	}
+	x.envs = append(x.envs, env)
+	x.index[string(x.key)] = len(x.envs)
+	return len(x.envs)
 }
 
 // resolveEnvs puts the lists of e.Envs back in place (a copy each: the
