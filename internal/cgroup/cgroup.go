@@ -62,6 +62,13 @@ type Options struct {
 	Name string
 	// Logf, when set, receives diagnostics.
 	Logf func(format string, args ...any)
+	// Inotify, when set, is the inotify descriptor of the daemon's
+	// previous image (a re-exec; see InotifyHandover), used instead of a
+	// new one. Closing one at the exec would drop a watch per group (and
+	// wait for the kernel's grace period); kept, its watches and queued
+	// events carry over: Adopt watches each group again, which gives the
+	// same watch descriptor back, and looks at it after.
+	Inotify *os.File
 }
 
 // Empty reports that a watched group has no process left: the process
@@ -195,11 +202,16 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 	}
 	slices.Sort(m.feat.V1Controllers)
 
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: inotify: %w", err)
+	if opts.Inotify != nil {
+		unix.CloseOnExec(int(opts.Inotify.Fd()))
+		m.ino = opts.Inotify
+	} else {
+		fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: inotify: %w", err)
+		}
+		m.ino = os.NewFile(uintptr(fd), "inotify")
 	}
-	m.ino = os.NewFile(uintptr(fd), "inotify")
 	m.wg.Add(2)
 	go m.watcher()
 	go m.sender()
@@ -226,6 +238,18 @@ func (m *Manager) Close() {
 		m.wds = map[int]*Group{}
 		m.mu.Unlock()
 	})
+}
+
+// InotifyHandover readies the inotify descriptor to stay open across
+// the daemon's exec (it clears close-on-exec) and returns its number, for
+// the next image's Options.Inotify; undo sets close-on-exec again (the
+// exec failed).
+func (m *Manager) InotifyHandover() (fd int, undo func(), err error) {
+	fd = int(m.ino.Fd())
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+		return -1, nil, fmt.Errorf("cgroup: keeping the inotify descriptor open: %w", err)
+	}
+	return fd, func() { unix.CloseOnExec(fd) }, nil
 }
 
 // Features reports what the kernel offers.
