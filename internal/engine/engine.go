@@ -101,6 +101,11 @@ type Engine struct {
 	subs    map[int]func(api.Signal)
 	nextSub int
 	polling bool
+	// emptied: the instance whose groups ProcessExited found holding no
+	// process at all (follow's look, just after its main process ended);
+	// until that call returns nothing can enter them but our own spawn,
+	// so entering killed need not read them again (enterKilled).
+	emptied *instance
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool
@@ -205,6 +210,11 @@ func (e *Engine) Subscribe(fn func(api.Signal)) (cancel func()) {
 }
 
 func (e *Engine) logf(level slog.Level, format string, args ...any) {
+	// Asked first: a respawn formatted eight "state changed" lines that
+	// the default priority then dropped.
+	if !e.log.Enabled(nil, level) {
+		return
+	}
 	e.log.Log(nil, level, fmt.Sprintf(format, args...))
 }
 

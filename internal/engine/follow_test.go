@@ -313,3 +313,45 @@ func BenchmarkFollow(b *testing.B) {
 		}
 	}
 }
+
+// A respawn whose main process left nothing looks at the instance's
+// groups once (follow's look); entering killed in the same exit does not
+// read them again. When killed comes in a later turn (a job hooked on
+// stopping ran first), it looks again, and a process found then is killed
+// and waited for.
+func TestRespawnLooksOnce(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	tr.only = "r"
+	h.job("r", "", "", "main respawn")
+	h.e.StartJob("r", nil, nil)
+	before := tr.looks
+	h.kill(h.pid("r", "", conf.Main), syscall.SIGKILL)
+	h.wantStatus("r", "", "start/running")
+	if n := h.spawns("r", conf.Main); n != 2 {
+		t.Fatalf("spawned %d times, want a respawn", n)
+	}
+	if n := tr.looks - before; n != 1 {
+		t.Fatalf("%d looks at the groups for one respawn, want 1", n)
+	}
+
+	h.job("hook", "stopping r", "", "main task")
+	before = tr.looks
+	h.kill(h.pid("r", "", conf.Main), syscall.SIGKILL)
+	h.wantStatus("r", "", "start/stopping")
+	// A process appears in r's group while the hook runs.
+	tr.members[5501] = "main"
+	h.exit(h.pid("hook", "", conf.Main), 0)
+	h.wantStatus("r", "", "start/killed")
+	if tr.looks-before < 2 {
+		t.Fatalf("%d looks, want killed to look again", tr.looks-before)
+	}
+	// Killed waits for the process it found (it is signalled as a member).
+	if info, _ := h.e.InstanceInfo("r", ""); len(info.Members) != 1 || info.Members[0].Pid != 5501 {
+		t.Fatalf("members %+v, want the process left", info.Members)
+	}
+	h.orphanExit(5501, 0, tr)
+	h.wantStatus("r", "", "start/running")
+	if n := h.spawns("r", conf.Main); n != 3 {
+		t.Fatalf("spawned %d times, want a respawn", n)
+	}
+}

@@ -602,6 +602,8 @@ func (e *Engine) removeInstance(i *instance) {
 
 // ProcessExited is called with every exit the supervisor reports.
 func (e *Engine) ProcessExited(x supervise.Exit) {
+	e.emptied = nil
+	defer func() { e.emptied = nil }()
 	ref, ok := e.pids[x.Pid]
 	if !ok {
 		if x.Orphan {
