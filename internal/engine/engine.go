@@ -106,6 +106,9 @@ type Engine struct {
 	// until that call returns nothing can enter them but our own spawn,
 	// so entering killed need not read them again (enterKilled).
 	emptied *instance
+	// Log lines held while an exit is handled (holdLogs).
+	holdLog int
+	heldLog []heldLine
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool
@@ -215,7 +218,35 @@ func (e *Engine) logf(level slog.Level, format string, args ...any) {
 	if !e.log.Enabled(nil, level) {
 		return
 	}
-	e.log.Log(nil, level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if e.holdLog > 0 {
+		e.heldLog = append(e.heldLog, heldLine{level, msg})
+		return
+	}
+	e.log.Log(nil, level, msg)
+}
+
+// heldLine is a log line kept until the handling of an exit is over.
+type heldLine struct {
+	level slog.Level
+	msg   string
+}
+
+// holdLogs keeps the loop's log lines until the matching releaseLogs, which
+// writes them in order. The handling of an exit holds them, so that a
+// respawn's lines ("killed by", "respawning") are written after the new
+// process is spawned rather than before.
+func (e *Engine) holdLogs() { e.holdLog++ }
+
+func (e *Engine) releaseLogs() {
+	if e.holdLog--; e.holdLog > 0 {
+		return
+	}
+	held := e.heldLog
+	e.heldLog = nil
+	for _, l := range held {
+		e.log.Log(nil, l.level, l.msg)
+	}
 }
 
 // sortedClasses returns the registered classes by name (Upstart's order is

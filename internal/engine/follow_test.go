@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -353,5 +354,41 @@ func TestRespawnLooksOnce(t *testing.T) {
 	h.wantStatus("r", "", "start/running")
 	if n := h.spawns("r", conf.Main); n != 3 {
 		t.Fatalf("spawned %d times, want a respawn", n)
+	}
+}
+
+// spawnSpy calls onSpawn before each spawn of the fake spawner.
+type spawnSpy struct {
+	*fakeSpawner
+	onSpawn func()
+}
+
+func (s *spawnSpy) Spawn(r supervise.Request) (int, error) {
+	s.onSpawn()
+	return s.fakeSpawner.Spawn(r)
+}
+
+// A respawn's log lines are written after the replacement is spawned, in
+// the order they were logged, and none is lost.
+func TestRespawnLogsAfterSpawn(t *testing.T) {
+	h := newHarness(t)
+	b := logTo(h)
+	var atSpawn string
+	h.e.opt.Spawner = &spawnSpy{fakeSpawner: h.sp, onSpawn: func() { atSpawn = b.String() }}
+	h.job("r", "", "", "main respawn")
+	h.e.StartJob("r", nil, nil)
+	b.Reset()
+	pid := h.pid("r", "", conf.Main)
+	h.kill(pid, syscall.SIGKILL)
+	h.wantStatus("r", "", "start/running")
+	if atSpawn != "" {
+		t.Fatalf("written before the spawn: %q", atSpawn)
+	}
+	out := b.String()
+	killed := strings.Index(out, fmt.Sprintf("main process (%d) killed by KILL signal", pid))
+	respawning := strings.Index(out, "main process ended, respawning")
+	running := strings.LastIndex(out, "state changed from post-start to running")
+	if killed < 0 || respawning < killed || running < respawning {
+		t.Fatalf("log lines missing or out of order:\n%s", out)
 	}
 }

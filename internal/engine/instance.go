@@ -603,7 +603,11 @@ func (e *Engine) removeInstance(i *instance) {
 // ProcessExited is called with every exit the supervisor reports.
 func (e *Engine) ProcessExited(x supervise.Exit) {
 	e.emptied = nil
-	defer func() { e.emptied = nil }()
+	e.holdLogs()
+	defer func() {
+		e.emptied = nil
+		e.releaseLogs()
+	}()
 	ref, ok := e.pids[x.Pid]
 	if !ok {
 		if x.Orphan {
