@@ -232,20 +232,28 @@ type heldLine struct {
 	msg   string
 }
 
-// holdLogs keeps the loop's log lines until the matching releaseLogs, which
-// writes them in order. The handling of an exit holds them, so that a
+// holdLogs keeps the loop's log lines until the matching releaseLogs, or
+// until writeHeldLogs. The handling of an exit holds them, so that a
 // respawn's lines ("killed by", "respawning") are written after the new
-// process is spawned rather than before.
+// process is spawned rather than before; they are written at the latest
+// when something answers a caller (writeHeldLogs), so that a client told
+// its job failed finds the reason in the log.
 func (e *Engine) holdLogs() { e.holdLog++ }
 
 func (e *Engine) releaseLogs() {
-	if e.holdLog--; e.holdLog > 0 {
-		return
+	if e.holdLog--; e.holdLog == 0 {
+		e.writeHeldLogs()
 	}
-	held := e.heldLog
-	e.heldLog = nil
-	for _, l := range held {
-		e.log.Log(nil, l.level, l.msg)
+}
+
+// writeHeldLogs writes the held lines now, in order.
+func (e *Engine) writeHeldLogs() {
+	for len(e.heldLog) > 0 {
+		held := e.heldLog
+		e.heldLog = nil
+		for _, l := range held {
+			e.log.Log(nil, l.level, l.msg)
+		}
 	}
 }
 

@@ -392,3 +392,22 @@ func TestRespawnLogsAfterSpawn(t *testing.T) {
 		t.Fatalf("log lines missing or out of order:\n%s", out)
 	}
 }
+
+// A caller told that its job failed finds the reason in the log already:
+// held lines are written before any reply.
+func TestHeldLogsBeforeReply(t *testing.T) {
+	h := newHarness(t)
+	b := logTo(h)
+	h.job("t", "", "", "main task")
+	var atReply string
+	var got error = errNotYet
+	h.e.StartJob("t", nil, func(_ string, err error) { got, atReply = err, b.String() })
+	pid := h.pid("t", "", conf.Main)
+	h.kill(pid, syscall.SIGKILL)
+	if got == nil || got == errNotYet {
+		t.Fatalf("reply %v, want the job's failure", got)
+	}
+	if !strings.Contains(atReply, fmt.Sprintf("main process (%d) killed by KILL signal", pid)) {
+		t.Fatalf("log at the reply:\n%s", atReply)
+	}
+}

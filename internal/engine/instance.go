@@ -557,6 +557,9 @@ func (e *Engine) releaseAll(i *instance, failed bool) {
 	}
 	ws := i.waiters
 	i.waiters = nil
+	if len(ws) > 0 {
+		e.writeHeldLogs()
+	}
 	for _, w := range ws {
 		if failed {
 			w.reply(api.Errorf(api.ErrJobFailed, failMsg[w.kind]))

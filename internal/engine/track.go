@@ -516,6 +516,7 @@ func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) 
 	if done != nil {
 		done(pid)
 	}
+	e.writeHeldLogs() // held for this spawn (holdLogs)
 	return pid, err
 }
 
