@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os/exec"
 	"syscall"
 	"time"
 
@@ -70,7 +71,38 @@ func openProcConn() (*procConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("subscribe to process events: %w", err)
 	}
-	return &procConn{fd: fd, buf: make([]byte, 64<<10)}, nil
+	c := &procConn{fd: fd, buf: make([]byte, 64<<10)}
+	if err := c.selfCheck(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// selfCheck runs `true` and waits for its exec event. The kernel ignores a
+// subscription from outside the initial user and PID namespaces (a
+// container) without an error, and its events name processes by their pids
+// there: no event means the bench cannot time by events.
+func (c *procConn) selfCheck() error {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("process events self-check: %w", err)
+	}
+	pid := cmd.Process.Pid
+	cmd.Wait()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ev, ok, err := c.next(deadline)
+		if err != nil {
+			return fmt.Errorf("process events self-check: %w", err)
+		}
+		if !ok {
+			return errors.New("no process events arrive (not in the initial user and PID namespaces?)")
+		}
+		if ev.pid == pid {
+			return nil
+		}
+	}
 }
 
 func (c *procConn) close() { unix.Close(c.fd) }

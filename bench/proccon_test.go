@@ -13,7 +13,7 @@ func TestExecEvents(t *testing.T) {
 	c, err := openProcConn()
 	if err != nil {
 		if os.Getenv("CI") == "" {
-			t.Skipf("process events not available (needs root): %v", err)
+			t.Skipf("process events not available here (root in the initial namespaces needed): %v", err)
 		}
 		t.Fatal(err)
 	}
