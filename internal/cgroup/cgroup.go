@@ -98,8 +98,9 @@ type Manager struct {
 	// byJob holds the same groups by escaped JOB, so that what is done
 	// for one instance (its processes, kill, release, removal) looks at
 	// that job's groups only, not at every group: with 1000 jobs a walk
-	// of all groups per job made stop-all quadratic.
-	byJob   map[string]map[string]*Group
+	// of all groups per job made stop-all quadratic. A list, not a map:
+	// most jobs have one group, and a map per job cost about 350 bytes.
+	byJob   map[string][]*Group
 	wds     map[int]*Group
 	applied map[string]string // escaped "JOB/INSTANCE" → settings written there
 	closed  bool
@@ -156,7 +157,7 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		v2ctrls:  map[string]bool{},
 		logf:     opts.Logf,
 		groups:   map[string]*Group{},
-		byJob:    map[string]map[string]*Group{},
+		byJob:    map[string][]*Group{},
 		wds:      map[int]*Group{},
 		applied:  map[string]string{},
 		empty:    empty,
@@ -221,7 +222,7 @@ func (m *Manager) Close() {
 			}
 		}
 		m.groups = map[string]*Group{}
-		m.byJob = map[string]map[string]*Group{}
+		m.byJob = map[string][]*Group{}
 		m.wds = map[int]*Group{}
 		m.mu.Unlock()
 	})
@@ -295,7 +296,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	g := m.groups[rel]
 	if g == nil {
 		g = &Group{m: m, job: job, instance: instance, process: process, rel: rel,
-			path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}}
+			path: filepath.Join(m.root, rel), wd: -1}
 	} else if g.shortened {
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
@@ -320,7 +321,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 			return nil, err
 		}
 		v1 = append(v1, dir)
-		g.v1All[dir] = true
+		g.noteV1(dir)
 	}
 	g.v1 = v1
 	if g.dir == nil {
@@ -439,11 +440,19 @@ func jobOf(rel string) string {
 func (m *Manager) putLocked(rel string, g *Group) {
 	m.groups[rel] = g
 	j := m.byJob[jobOf(rel)]
-	if j == nil {
-		j = map[string]*Group{}
-		m.byJob[jobOf(rel)] = j
+	for k, h := range j {
+		if h.rel == rel {
+			j[k] = g
+			return
+		}
 	}
-	j[rel] = g
+	m.byJob[jobOf(rel)] = append(j, g)
+}
+
+// jobGroupsLocked returns a copy of the groups of the escaped job ej, for
+// loops that forget groups as they go.
+func (m *Manager) jobGroupsLocked(ej string) []*Group {
+	return slices.Clone(m.byJob[ej])
 }
 
 // openDir opens a cgroup directory for CLONE_INTO_CGROUP and *at calls.
