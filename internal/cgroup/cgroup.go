@@ -288,6 +288,15 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	if m.closed {
 		return nil, errors.New("cgroup: manager closed")
 	}
+	// A group we spawned into before (a respawn, the next process of the
+	// instance), its settings unchanged: when its directory is still the
+	// one we hold open, every directory above it is there too (a directory
+	// cannot go while it has one below), so the mkdir chain below would
+	// only meet EEXIST at each level.
+	if g := m.groups[rel]; g != nil && g.dir != nil && !g.shortened && len(g.v1) == 0 &&
+		len(pl.v1Controllers()) == 0 && m.applied[instRel] == pl.fingerprint() && sameDir(g.dir, g.path) {
+		return g, nil
+	}
 	// From the tree's root down: any of it may have been removed from
 	// outside (rmdir of an empty group) since we made it.
 	// The tree's root is there nearly always: start below it, and make

@@ -433,6 +433,14 @@ func (c *client) queue(m outSignal) {
 
 // broadcast turns a Backend signal into D-Bus signals for every client.
 func (s *Server) broadcast(sig api.Signal) {
+	// Every state change comes here: with nobody connected, building the
+	// message is all it would cost.
+	s.mu.Lock()
+	none := len(s.clients) == 0
+	s.mu.Unlock()
+	if none {
+		return
+	}
 	m, ok := toDBusSignal(sig)
 	if !ok {
 		return
