@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 // scenarioNames are the names CI expects in the output, whatever ran.
 var scenarioNames = []string{
 	"cold-start", "respawn", "memory-rss", "memory-pss", "stop-all",
-	"logging-throughput", "logging-lost", "emit-initctl", "emit-dbus", "load-jobs", "reexec", "initctl-list",
+	"logging-throughput", "logging-lost", "emit-initctl", "emit-dbus", "load-jobs", "reexec", "initctl-list", "initctl-status",
 }
 
 func TestLineRoundTrip(t *testing.T) {
@@ -91,6 +93,9 @@ func TestQuickReduced(t *testing.T) {
 		if !strings.Contains(out.String(), "scenario="+name) {
 			t.Errorf("scenario %s missing from the output", name)
 		}
+	}
+	if n := strings.Count(out.String(), "\nGOAL row="); n != len(goalRows(c)) {
+		t.Errorf("%d GOAL lines, %d goal rows", n, len(goalRows(c)))
 	}
 	if !strings.Contains(out.String(), "leftover processes at exit: 0") {
 		t.Errorf("leftover processes")
@@ -301,9 +306,55 @@ func TestCountTracedFileIO(t *testing.T) {
 103 read(9</proc/42/stat>, <unfinished ...>
 103 <... read resumed>"42 (x)", 512) = 6
 104 read(4<pipe:[99]>, "", 1) = 0
+105 recvmsg(6<socket:[4712]>, {msg_name=NULL, msg_namelen=0}, 0) = 40
 `
-	n, err := countTracedFileIO(bufio.NewScanner(strings.NewReader(trace)))
-	if err != nil || n != 3 {
-		t.Fatalf("counted %d (%v), want 3 (an open and two file reads)", n, err)
+	n, sock, err := countTracedFileIO(bufio.NewScanner(strings.NewReader(trace)))
+	if err != nil || n != 3 || sock != 2 {
+		t.Fatalf("counted %d files, %d sockets (%v), want 3 (an open and two file reads) and 2", n, sock, err)
 	}
+}
+
+// TestCountFileIO is the positive control of the records rows: a shell
+// that reads a file for each request on a socket shows file reads per
+// call, and the socket reads are seen.
+func TestCountFileIO(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("strace is not installed (.ci/run installs it)")
+		}
+		t.Skip("strace is not installed")
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+	defer ours.Close()
+	cmd := exec.Command("sh", "-c", `while read l; do read x < /etc/hostname; echo ok; done`)
+	cmd.Stdin = theirs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	r := bufio.NewReader(stdout)
+	call := func() error {
+		if _, err := ours.Write([]byte("x\n")); err != nil {
+			return err
+		}
+		_, err := r.ReadString('\n')
+		return err
+	}
+	n, err := countFileIO(t.TempDir(), cmd.Process.Pid, 3, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 2 {
+		t.Fatalf("%g file opens+reads per call, want at least an open and a read of /etc/hostname", n)
+	}
+	t.Logf("%g file opens+reads per call", n)
 }

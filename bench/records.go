@@ -25,7 +25,7 @@ var errNoStrace = errors.New("not measured: strace is not installed (apt-get ins
 
 // traceLine matches the start of a traced call (not a "<... resumed>"
 // line): "PID name(" and the first argument.
-var traceLine = regexp.MustCompile(`^\d+\s+(open|openat|openat2|read|pread64|readv|preadv|preadv2)\((.*)`)
+var traceLine = regexp.MustCompile(`^\d+\s+(open|openat|openat2|read|pread64|readv|preadv|preadv2|recvmsg|recvfrom|recvmmsg)\((.*)`)
 
 // countFileIO returns the opens and file reads per call that the process
 // pid (every thread) made while call ran reps times.
@@ -36,7 +36,7 @@ func countFileIO(dir string, pid, reps int, call func() error) (float64, error) 
 	}
 	out := filepath.Join(dir, fmt.Sprintf("strace-%d.txt", time.Now().UnixNano()))
 	cmd := exec.Command(strace, "-f", "-qq", "-y", "-p", fmt.Sprint(pid), "-o", out,
-		"-e", "trace=open,openat,openat2,read,pread64,readv,preadv,preadv2")
+		"-e", "trace=open,openat,openat2,read,pread64,readv,preadv,preadv2,recvmsg,recvfrom,recvmmsg")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -63,17 +63,22 @@ func countFileIO(dir string, pid, reps int, call func() error) (float64, error) 
 		return 0, err
 	}
 	defer f.Close()
-	n, err := countTracedFileIO(bufio.NewScanner(f))
+	n, sock, err := countTracedFileIO(bufio.NewScanner(f))
 	if err != nil {
 		return 0, err
+	}
+	if sock < reps {
+		// The daemon reads each request from its socket: a trace without
+		// those saw nothing, and its 0 would mean nothing.
+		return 0, fmt.Errorf("strace saw %d socket reads for %d calls: the trace missed the daemon's work", sock, reps)
 	}
 	return float64(n) / float64(reps), nil
 }
 
 // countTracedFileIO counts, in strace -y output, the open calls and the
 // reads of an fd that names a path (sockets, pipes and anon inodes such
-// as inotify and eventfd are not files).
-func countTracedFileIO(sc *bufio.Scanner) (int, error) {
+// as inotify and eventfd are not files), and the reads of sockets.
+func countTracedFileIO(sc *bufio.Scanner) (files, sockets int, err error) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	n := 0
 	for sc.Scan() {
@@ -85,12 +90,18 @@ func countTracedFileIO(sc *bufio.Scanner) (int, error) {
 			n++
 			continue
 		}
+		if strings.HasPrefix(m[1], "recv") {
+			sockets++
+			continue
+		}
 		// read(7</sys/fs/cgroup/…/cgroup.procs>, …)
 		if i := strings.IndexByte(m[2], '<'); i >= 0 && i+1 < len(m[2]) && m[2][i+1] == '/' {
 			n++
+		} else if strings.HasPrefix(m[2][i+1:], "socket:") {
+			sockets++
 		}
 	}
-	return n, sc.Err()
+	return n, sockets, sc.Err()
 }
 
 // waitTraced waits until every thread of pid has a tracer.
