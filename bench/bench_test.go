@@ -358,3 +358,20 @@ func TestCountFileIO(t *testing.T) {
 	}
 	t.Logf("%g file opens+reads per call", n)
 }
+
+func TestNoQEMUFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--no-qemu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.quick || c.groups["qemu"] || !c.groups["lifecycle"] || !c.groups["logging"] || !c.groups["ours"] || len(c.ns) != 2 || c.runs != 5 {
+		t.Fatalf("--no-qemu: %+v", c)
+	}
+	row := goalRows(c)[len(goalRows(c))-1]
+	if why := goalNotRun(c, row); why != "not run (--scenarios / --no-qemu)" {
+		t.Fatalf("QEMU row without the group: %q", why)
+	}
+	if got := timingText(map[string]time.Duration{"qemu": 90 * time.Second, "setup": time.Second}); got != "setup 1.0 s, qemu 90.0 s" {
+		t.Fatalf("timing line %q", got)
+	}
+}
