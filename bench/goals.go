@@ -146,6 +146,9 @@ func evalGoal(row goalRow, res, qres *results, peers []string, notRun string) go
 		}
 	case vsNone:
 		out.goal = "none set (reported)"
+	case vsRef:
+		out.goal = goalText(row.bound, row.lowerBetter) + "×"
+		out.theirs = withUnit(fmtNum(row.ref))
 	default:
 		out.goal = goalText(row.bound, row.lowerBetter) + "×"
 	}
@@ -164,7 +167,7 @@ func evalGoal(row goalRow, res, qres *results, peers []string, notRun string) go
 		if row.kind == vsNone {
 			out.met, out.metMachine = "—", "none"
 		}
-		out.with = describeAgainst(row, res, r, peers)
+		out.with = describeAgainst(row)
 		return out
 	}
 	lo, hi := minMax(oursV)
@@ -267,7 +270,7 @@ func statusOr(r *results, key, sys, def string) string {
 
 // describeAgainst names what a row not measured would have been compared
 // with.
-func describeAgainst(row goalRow, res, r *results, peers []string) string {
+func describeAgainst(row goalRow) string {
 	switch row.kind {
 	case vsPeer:
 		return row.peer

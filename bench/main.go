@@ -234,7 +234,9 @@ func run(c config, w io.Writer) int {
 	spent := map[string]time.Duration{"setup": time.Since(start)}
 	tg := time.Now()
 	lap := func(group string) {
-		spent[group] += time.Since(tg)
+		if c.groups[group] {
+			spent[group] += time.Since(tg)
+		}
 		tg = time.Now()
 	}
 	for round := 1; round <= c.runs; round++ {
