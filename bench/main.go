@@ -61,7 +61,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&systems, "systems", "ours,upstart,finit,s6,runit,supervisord,floor,floor-cgroup", "systems to compare (floor, floor-cgroup: the reference rows, not peers)")
 	fs.StringVar(&groups, "scenarios", "", "scenario groups: lifecycle (cold start, memory, respawn, stop-all), logging, ours (ours-only figures), qemu (boots under QEMU; root) (default all; quick: all but qemu)")
 	fs.BoolVar(&c.noInstall, "no-install", false, "never apt-get install missing peers")
-	fs.BoolVar(&c.noQEMU, "no-qemu", false, "full mode without the qemu group (its boots take 15-30 minutes); the same as --scenarios lifecycle,logging,ours")
+	fs.BoolVar(&c.noQEMU, "no-qemu", false, "full mode without the qemu group (its 30 boots took 39 minutes on the shared 2-core machine); the same as --scenarios lifecycle,logging,ours")
 	fs.StringVar(&c.oursBin, "ours-bin", "", "directory with our init and initctl (default: build ./cmd/... into a temp dir)")
 	fs.DurationVar(&killSpacing, "kill-spacing", 0, "next kill after this long even if the replacement has not appeared yet (0: one kill at a time)")
 	fs.BoolVar(&keepDirs, "keep", false, "keep each run's directory (for debugging)")
