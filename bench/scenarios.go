@@ -896,33 +896,33 @@ func countLines(s string) int {
 // the same, and every service process is still there. Before the re-exec
 // it also times `initctl list` (exec to exit, over the private socket)
 // with the n jobs running: listMs is the median of listReps runs.
-func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error) {
+func runReexec(o *ours, root string, n int) (res reexecResult, err error) {
 	dir, err := os.MkdirTemp(root, "ours-reexec-")
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	m := newMarker()
 	svcs := m.sleepServices(n)
 	in, err := o.start(dir, svcs, false)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	defer cleanupRun(in, dir, m.prefix)
 	addr, err := o.session(in, 20*time.Second)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	r := newProcReader()
 	deadline := time.Now().Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
 	for len(r.scanMarked(m)) < n {
 		if time.Now().After(deadline) || in.exited() {
-			return 0, 0, fmt.Errorf("only %d of %d services started: %s", len(r.scanMarked(m)), n, in.supervisorOutput())
+			return res, fmt.Errorf("only %d of %d services started: %s", len(r.scanMarked(m)), n, in.supervisorOutput())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	before, err := o.initctl(addr, "list")
 	if err != nil {
-		return 0, 0, fmt.Errorf("initctl list: %v: %s", err, before)
+		return res, fmt.Errorf("initctl list: %v: %s", err, before)
 	}
 	var lists []float64
 	for k := 0; k < listReps; k++ {
@@ -930,13 +930,17 @@ func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error
 		out, err := o.initctl(addr, "list")
 		lists = append(lists, ms(time.Since(t0)))
 		if err != nil || countLines(out) != countLines(before) {
-			return 0, 0, fmt.Errorf("initctl list: %v: %d lines, %d before", err, countLines(out), countLines(before))
+			return res, fmt.Errorf("initctl list: %v: %d lines, %d before", err, countLines(out), countLines(before))
 		}
 	}
 	sort.Float64s(lists)
+	res.listMs = lists[len(lists)/2]
+	if err := recordsFigures(o, dir, addr, in.pid(), svcs[n/2].name, &res); err != nil {
+		return res, err
+	}
 	pc, err := control.DialPeer(addr)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	t0 := time.Now()
 	pc.Call(control.ManagerPath, control.ManagerIface, "Restart") // the connection may drop first
@@ -958,16 +962,17 @@ func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error
 			}
 		}
 		if time.Since(t0) > 20*time.Second || in.exited() {
-			return 0, 0, fmt.Errorf("no answer from the new image within 20 s: %s", in.supervisorOutput())
+			return res, fmt.Errorf("no answer from the new image within 20 s: %s", in.supervisorOutput())
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
 	after, err := o.initctl(addr, "list")
 	if err != nil || after != before {
-		return 0, 0, fmt.Errorf("initctl list changed across the re-exec (%v): %d lines before, %d after", err, countLines(before), countLines(after))
+		return res, fmt.Errorf("initctl list changed across the re-exec (%v): %d lines before, %d after", err, countLines(before), countLines(after))
 	}
 	if got := len(r.scanMarked(m)); got != n {
-		return 0, 0, fmt.Errorf("%d of %d service processes left after the re-exec", got, n)
+		return res, fmt.Errorf("%d of %d service processes left after the re-exec", got, n)
 	}
-	return ms(took), lists[len(lists)/2], nil
+	res.reexecMs = ms(took)
+	return res, nil
 }
