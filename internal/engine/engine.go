@@ -122,6 +122,14 @@ type Engine struct {
 	batch      BatchSpawner
 	spawnQueue []*pendingSpawn
 	spawnRun   supervise.Batch
+	// emptied: the instance whose groups ProcessExited found holding no
+	// process at all (follow's look, just after its main process ended);
+	// until that call returns nothing can enter them but our own spawn,
+	// so entering killed need not read them again (enterKilled).
+	emptied *instance
+	// Log lines held while an exit is handled (holdLogs).
+	holdLog int
+	heldLog []heldLine
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool
@@ -239,12 +247,48 @@ func (e *Engine) Subscribe(fn func(api.Signal)) (cancel func()) {
 }
 
 func (e *Engine) logf(level slog.Level, format string, args ...any) {
-	// Not formatted when nobody logs it: every state change of every
-	// job has a line at info, which the default priority leaves out.
+	// Asked first: a respawn formatted eight "state changed" lines that
+	// the default priority then dropped.
 	if !e.log.Enabled(nil, level) {
 		return
 	}
-	e.log.Log(nil, level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if e.holdLog > 0 {
+		e.heldLog = append(e.heldLog, heldLine{level, msg})
+		return
+	}
+	e.log.Log(nil, level, msg)
+}
+
+// heldLine is a log line kept until the handling of an exit is over.
+type heldLine struct {
+	level slog.Level
+	msg   string
+}
+
+// holdLogs keeps the loop's log lines until the matching releaseLogs, or
+// until writeHeldLogs. The handling of an exit holds them, so that a
+// respawn's lines ("killed by", "respawning") are written after the new
+// process is spawned rather than before; they are written at the latest
+// when something answers a caller (writeHeldLogs), so that a client told
+// its job failed finds the reason in the log.
+func (e *Engine) holdLogs() { e.holdLog++ }
+
+func (e *Engine) releaseLogs() {
+	if e.holdLog--; e.holdLog == 0 {
+		e.writeHeldLogs()
+	}
+}
+
+// writeHeldLogs writes the held lines now, in order.
+func (e *Engine) writeHeldLogs() {
+	for len(e.heldLog) > 0 {
+		held := e.heldLog
+		e.heldLog = nil
+		for _, l := range held {
+			e.log.Log(nil, l.level, l.msg)
+		}
+	}
 }
 
 // sortedClasses returns the registered classes by name (Upstart's order is

@@ -211,6 +211,9 @@ func (e *Engine) handle(ev *event) {
 
 // finish completes an event whose holders all let go.
 func (e *Engine) finish(ev *event) {
+	if len(ev.replies) > 0 {
+		e.writeHeldLogs()
+	}
 	for _, r := range ev.replies {
 		if ev.failed {
 			r(api.Errorf(api.ErrEventFailed, "Event failed"))

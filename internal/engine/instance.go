@@ -605,6 +605,9 @@ func (e *Engine) releaseAll(i *instance, failed bool) {
 	}
 	ws := i.waiters
 	i.waiters = nil
+	if len(ws) > 0 {
+		e.writeHeldLogs()
+	}
 	for _, w := range ws {
 		if failed {
 			w.reply(api.Errorf(api.ErrJobFailed, failMsg[w.kind]))
@@ -650,6 +653,12 @@ func (e *Engine) removeInstance(i *instance) {
 
 // ProcessExited is called with every exit the supervisor reports.
 func (e *Engine) ProcessExited(x supervise.Exit) {
+	e.emptied = nil
+	e.holdLogs()
+	defer func() {
+		e.emptied = nil
+		e.releaseLogs()
+	}()
 	ref, ok := e.pids[x.Pid]
 	if !ok {
 		if x.Orphan {

@@ -388,7 +388,11 @@ func (e *Engine) killedProgress(i *instance) {
 // SIGKILL after the kill timeout. It reports whether nothing was left to
 // kill.
 func (e *Engine) enterKilled(i *instance) bool {
-	e.adopt(i)
+	if e.emptied == i {
+		e.emptied = nil // once: the next look may follow a spawn
+	} else {
+		e.adopt(i)
+	}
 	e.prune(i)
 	if i.pids[conf.Main] == 0 && len(i.members) == 0 && len(i.actionPids) == 0 {
 		return true
@@ -512,6 +516,7 @@ func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) 
 	if done != nil {
 		done(pid)
 	}
+	e.writeHeldLogs() // held for this spawn (holdLogs)
 	return pid, err
 }
 

@@ -15,11 +15,15 @@ import (
 type fakeTracker struct {
 	members map[int]string
 	looks   int
+	only    string // when set, members are this job's only
 }
 
 func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
 	f.looks++
 	out := map[int]string{}
+	if f.only != "" && job != f.only {
+		return out
+	}
 	for pid, name := range f.members {
 		if !known(pid) {
 			out[pid] = name

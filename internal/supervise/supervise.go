@@ -196,7 +196,10 @@ func New(exits chan<- Exit, opts Options) (*Supervisor, error) {
 		live.Store(false)
 		return nil, fmt.Errorf("supervise: %w", err)
 	}
-	if opts.Subreaper && os.Getpid() != 1 {
+	if opts.Subreaper && os.Getpid() != 1 && !isSubreaper() {
+		// (Setting it walks every descendant, a millisecond with a
+		// thousand jobs; after a re-exec it is set already: an exec
+		// keeps it.)
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			devNull.Close()
 			live.Store(false)
@@ -865,4 +868,11 @@ func closeOnExecInherited() {
 			unix.CloseOnExec(fd)
 		}
 	}
+}
+
+// isSubreaper says whether this process is a child subreaper already.
+func isSubreaper() bool {
+	var v int32
+	err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0)
+	return err == nil && v != 0
 }
