@@ -324,17 +324,7 @@ func TestBusCallsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bc.Close()
-	conn, err := dbus.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.Auth(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Hello(); err != nil {
-		t.Fatal(err)
-	}
+	conn := busClient(t, addr)
 	obj := conn.Object(BusName, ManagerPath)
 	vs := make([]dbus.Variant, 128<<10)
 	for i := range vs {

@@ -713,6 +713,24 @@ func TestExternalClients(t *testing.T) {
 func netDial(path string) (net.Conn, error) { return net.Dial("unix", path) }
 
 // startBus runs a private dbus-daemon and returns its address.
+// busClient is a godbus client of the test bus at addr, authenticated and
+// named; it is closed when the test ends.
+func busClient(t *testing.T, addr string) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.Auth(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func startBus(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("dbus-daemon")
@@ -748,17 +766,7 @@ func TestConnectBus(t *testing.T) {
 		t.Errorf("second ConnectBus: %v", err)
 	}
 
-	conn, err := dbus.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.Auth(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Hello(); err != nil {
-		t.Fatal(err)
-	}
+	conn := busClient(t, addr)
 	if err := conn.AddMatchSignal(dbus.WithMatchInterface(ManagerIface)); err != nil {
 		t.Fatal(err)
 	}
@@ -825,17 +833,7 @@ func TestDialBus(t *testing.T) {
 		t.Errorf("error from the bus: %#v", err)
 	}
 	// A call to the plain client is refused, not left unanswered.
-	conn, err := dbus.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.Auth(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Hello(); err != nil {
-		t.Fatal(err)
-	}
+	conn := busClient(t, addr)
 	err = conn.Object(c.Name(), "/x").Call("org.example.X.Y", 0).Err
 	if errName(err) != ErrUnknownMethod {
 		t.Errorf("call to a plain client: %v", err)
