@@ -109,6 +109,11 @@ type Manager struct {
 	// calls per hierarchy and instance, 9 hierarchies on Debian 12).
 	v1Used bool
 
+	// pending: instances whose groups the releaser is to remove, by
+	// escaped "JOB/INSTANCE" (at most one entry per instance).
+	pending map[string]release
+	rwake   chan struct{}
+
 	ino   *os.File
 	empty chan<- Empty
 	qmu   sync.Mutex
@@ -161,6 +166,7 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		applied:  map[string]string{},
 		empty:    empty,
 		qwake:    make(chan struct{}, 1),
+		rwake:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	if m.logf == nil {
@@ -199,16 +205,21 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("cgroup: inotify: %w", err)
 	}
 	m.ino = os.NewFile(uintptr(fd), "inotify")
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.watcher()
 	go m.sender()
+	go m.releaser()
 	return m, nil
 }
 
-// Close stops watching and closes every group's descriptor. Groups and
-// their processes are left alone (a re-exec'd daemon takes them over).
+// Close does the pending releases (ReleaseLater), stops watching and
+// closes every group's descriptor. Other groups and their processes are
+// left alone (a re-exec'd daemon takes them over).
 func (m *Manager) Close() {
 	m.once.Do(func() {
+		// Releases still waiting are done now: nothing of an instance
+		// that went is left behind.
+		m.ReleasePending()
 		close(m.done)
 		m.ino.Close()
 		m.wg.Wait()
@@ -262,6 +273,14 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, errors.New("cgroup: manager closed")
+	}
+	if _, ok := m.pending[instRel]; ok {
+		// Started again before the release of its last run was done
+		// (ReleaseLater): done now, so that this start finds what a
+		// release leaves (a group holding processes of another PID
+		// namespace is refused below).
+		delete(m.pending, instRel)
+		m.releasePendingLocked(job, instance)
 	}
 	// From the tree's root down: any of it may have been removed from
 	// outside (rmdir of an empty group) since we made it.

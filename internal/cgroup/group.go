@@ -32,6 +32,9 @@ type Group struct {
 	v1All map[string]bool // every v1 directory made for this group
 	// shortened: adopted with a name Escape shortened; Group renames it.
 	shortened bool
+	// released: its instance went (ReleaseLater) and the releaser has
+	// not removed it yet (a Group for the instance does it first).
+	released bool
 }
 
 // Job, Instance and Process are the names the group was made for; Process
@@ -209,6 +212,10 @@ func populated(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return parsePopulated(b, dir)
+}
+
+func parsePopulated(b []byte, dir string) (bool, error) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "populated "); ok {
 			return v != "0", nil
@@ -248,12 +255,31 @@ func (g *Group) Check() {
 	}
 }
 
+// populatedLocked is populated for g, read through its directory handle
+// when it has one (no walk of the path's seven components).
+func (g *Group) populatedLocked() (bool, error) {
+	if g.dir == nil {
+		return populated(g.path)
+	}
+	fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: g.path + "/cgroup.events", Err: err}
+	}
+	var buf [256]byte
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil {
+		return false, &os.PathError{Op: "read", Path: g.path + "/cgroup.events", Err: err}
+	}
+	return parsePopulated(buf[:max(n, 0)], g.path)
+}
+
 // checkLocked sends Empty for g if it is armed and empty.
 func (m *Manager) checkLocked(g *Group) {
 	if !g.armed {
 		return
 	}
-	p, err := populated(g.path)
+	p, err := g.populatedLocked()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		m.logf("cgroup: %s: %v", g.rel, err)
 		return
@@ -398,14 +424,17 @@ func (g *Group) Attach(pid int) error {
 // Remove deletes the group once it is empty, and then INSTANCE and JOB
 // when nothing else is left in them; for an instance or job group, every
 // (empty) group below it too. It is an error while processes remain.
-// Removing a group that does not exist is not an error.
+// Removing a group that does not exist is not an error. A process group
+// the Manager no longer holds (released with its instance) or whose
+// release is pending (ReleaseLater) is left to that release.
 func (g *Group) Remove() error {
 	m := g.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.groups[g.rel]; g.process != "" && cur != nil && cur != g {
+	if cur := m.groups[g.rel]; g.process != "" && (cur != g || cur.released) {
 		// A late Empty of a group released with its instance: the
-		// directory now belongs to a new instance of the same name.
+		// directory is gone, or now belongs to a new instance of the
+		// same name, or the releaser takes it.
 		return nil
 	}
 	var errs []error
@@ -466,15 +495,129 @@ func (g *Group) Remove() error {
 // stays, watched: its Empty comes when they are gone, and the daemon then
 // removes it as for any Empty.
 func (m *Manager) ReleaseInstance(job, instance string) error {
-	instRel := Escape(job) + "/" + Escape(instance)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return errors.Join(m.releaseLocked(job, instance, false)...)
+}
+
+// errRemain: a released group still holds processes; it stays, watched.
+var errRemain = errors.New("processes remain")
+
+// ReleaseLater is ReleaseInstance done later by the Manager's releaser,
+// off the caller's path: the daemon's loop only marks the instance's
+// groups (no system call), and the removals (an rmdir takes the kernel's
+// cgroup_mutex and frees the group's files; 10-20 system calls per
+// instance) wait until releases have stopped coming for releaseQuiet, at
+// most releaseMaxDelay, so that a stop of many jobs is not slowed by the
+// removals of the ones already stopped. A Group for the instance before
+// then (it is started again) does its release first. Errors go to the
+// Manager's log.
+func (m *Manager) ReleaseLater(job, instance string) {
+	instRel := Escape(job) + "/" + Escape(instance)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	for rel, h := range m.byJob[Escape(job)] {
+		if strings.HasPrefix(rel, instRel+"/") {
+			h.released = true
+		}
+	}
+	if m.pending == nil {
+		m.pending = map[string]release{}
+	}
+	m.pending[instRel] = release{job, instance}
+	m.mu.Unlock()
+	select {
+	case m.rwake <- struct{}{}:
+	default:
+	}
+}
+
+// release names an instance whose groups the releaser is to remove.
+type release struct{ job, instance string }
+
+// How long the releaser waits: until no release has come for
+// releaseQuiet, and at most releaseMaxDelay after the first one waiting
+// (docs/decisions.md, "Stop-all").
+const (
+	releaseQuiet    = 30 * time.Millisecond
+	releaseMaxDelay = 500 * time.Millisecond
+)
+
+// releaser removes the groups of released instances (ReleaseLater).
+func (m *Manager) releaser() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.rwake:
+		case <-m.done:
+			return
+		}
+		first := time.Now()
+		t := time.NewTimer(releaseQuiet)
+	wait:
+		for {
+			select {
+			case <-m.rwake:
+				d := releaseQuiet
+				if left := releaseMaxDelay - time.Since(first); left < d {
+					d = max(left, 0)
+				}
+				if !t.Stop() {
+					<-t.C
+				}
+				t.Reset(d)
+			case <-t.C:
+				break wait
+			case <-m.done:
+				t.Stop()
+				return
+			}
+		}
+		m.ReleasePending()
+	}
+}
+
+// ReleasePending does the pending releases now (see ReleaseLater).
+func (m *Manager) ReleasePending() {
+	m.mu.Lock()
+	batch := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	for _, r := range batch {
+		// One instance at a time under the lock: a spawn waits for
+		// one instance's removals at most.
+		m.mu.Lock()
+		if !m.closed {
+			m.releasePendingLocked(r.job, r.instance)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// releasePendingLocked does one pending release.
+func (m *Manager) releasePendingLocked(job, instance string) {
+	for _, err := range m.releaseLocked(job, instance, true) {
+		if !errors.Is(err, errRemain) { // that one is no fault
+			m.logf("cgroup: release of %s (%s): %v", job, instance, err)
+		}
+	}
+}
+
+// releaseLocked removes the instance's empty groups, all of them or
+// (pendingOnly) those still marked released, and then INSTANCE and JOB
+// when they are left empty.
+func (m *Manager) releaseLocked(job, instance string, pendingOnly bool) []error {
+	instRel := Escape(job) + "/" + Escape(instance)
 	var errs []error
 	for rel, h := range m.byJob[Escape(job)] {
-		if !strings.HasPrefix(rel, instRel+"/") {
+		if !strings.HasPrefix(rel, instRel+"/") || (pendingOnly && !h.released) {
 			continue
 		}
-		if p, err := populated(h.path); err == nil && p {
+		h.released = false
+		if p, err := h.populatedLocked(); err == nil && p {
 			if foreign(h.path) {
 				// Not ours to wait for or kill: forget it, leave
 				// the directory (Group refuses to reuse it).
@@ -484,7 +627,7 @@ func (m *Manager) ReleaseInstance(job, instance string) error {
 			}
 			h.armed = true
 			m.checkLocked(h)
-			errs = append(errs, fmt.Errorf("cgroup: %s: processes remain", rel))
+			errs = append(errs, fmt.Errorf("cgroup: %s: %w", rel, errRemain))
 			continue
 		}
 		for d := range h.v1All {
@@ -503,11 +646,15 @@ func (m *Manager) ReleaseInstance(job, instance string) error {
 		// Named groups (@NAME directories) that are left empty, then
 		// INSTANCE and JOB; populated ones stay (rmdir fails).
 		pruneNamed(filepath.Join(root, instRel))
-		unix.Rmdir(filepath.Join(root, instRel))
+		err := unix.Rmdir(filepath.Join(root, instRel))
 		unix.Rmdir(filepath.Join(root, Escape(job)))
+		if root == m.root && (err == nil || err == unix.ENOENT) {
+			// The settings went with the directory (one that is
+			// still there, wanted again, keeps them).
+			delete(m.applied, instRel)
+		}
 	}
-	delete(m.applied, instRel)
-	return errors.Join(errs...)
+	return errs
 }
 
 // pruneNamed removes the empty named groups (directories whose name

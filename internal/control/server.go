@@ -478,12 +478,17 @@ func (c *client) queue(m outSignal) {
 
 // broadcast turns a Backend signal into D-Bus signals for every client.
 func (s *Server) broadcast(sig api.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.clients) == 0 {
+		// Nobody to tell: building the message (object paths, the
+		// body) cost every state change of every job for nothing.
+		return
+	}
 	m, ok := toDBusSignal(sig)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.clients {
 		if !c.refused && c.wants(m) {
 			c.queue(m)

@@ -454,7 +454,7 @@ func (e *Engine) spawn(i *instance, t conf.ProcessType, aux string, argv []strin
 	if err != nil {
 		return 0, err
 	}
-	e.pids[pid] = procRef{inst: i, typ: t, aux: aux != ""}
+	e.pids[pid] = procRef{inst: i, typ: t, aux: aux != "", leader: true}
 	if aux == "" {
 		i.noteSession(pid, t.String())
 	}
