@@ -467,6 +467,9 @@ func (g *Group) Remove() error {
 		unix.Rmdir(filepath.Join(m.root, strings.Join(parts[:n], "/")))
 	}
 	for _, root := range m.v1root {
+		if !m.v1Used {
+			break // no group of ours has v1 directories
+		}
 		rmdirTree(filepath.Join(root, g.rel))
 		for n := len(parts) - 1; n >= 1; n-- {
 			unix.Rmdir(filepath.Join(root, strings.Join(parts[:n], "/")))
@@ -521,7 +524,10 @@ func (m *Manager) ReleaseLater(job, instance string) {
 	}
 	for rel, h := range m.byJob[Escape(job)] {
 		if strings.HasPrefix(rel, instRel+"/") {
-			h.released = true
+			// Its Empty would be for no one (the instance went): not
+			// armed, the watcher does not read it on its next event.
+			// The release arms it again if processes remain.
+			h.released, h.armed = true, false
 		}
 	}
 	if m.pending == nil {
@@ -617,41 +623,62 @@ func (m *Manager) releaseLocked(job, instance string, pendingOnly bool) []error 
 			continue
 		}
 		h.released = false
-		if p, err := h.populatedLocked(); err == nil && p {
-			if foreign(h.path) {
-				// Not ours to wait for or kill: forget it, leave
-				// the directory (Group refuses to reuse it).
-				m.forgetLocked(h)
-				errs = append(errs, fmt.Errorf("cgroup: %s holds processes of another PID namespace; left alone", rel))
+		// The rmdir first: it fails (EBUSY) only while processes or
+		// groups of the job's own are in it, and then it is looked at.
+		// Most groups are empty, and that costs them one system call,
+		// not a read of cgroup.events and a listing of the directory.
+		err := unix.Rmdir(h.path)
+		if err == unix.EBUSY {
+			if p, perr := h.populatedLocked(); perr == nil && p {
+				if foreign(h.path) {
+					// Not ours to wait for or kill: forget it,
+					// leave the directory (Group refuses to
+					// reuse it).
+					m.forgetLocked(h)
+					errs = append(errs, fmt.Errorf("cgroup: %s holds processes of another PID namespace; left alone", rel))
+					continue
+				}
+				h.armed = true
+				m.checkLocked(h)
+				errs = append(errs, fmt.Errorf("cgroup: %s: %w", rel, errRemain))
 				continue
 			}
-			h.armed = true
-			m.checkLocked(h)
-			errs = append(errs, fmt.Errorf("cgroup: %s: %w", rel, errRemain))
-			continue
+			err = rmdirTree(h.path)
+		} else if err != nil && err != unix.ENOENT {
+			err = fmt.Errorf("rmdir %s: %w", h.path, err)
+		} else {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 		for d := range h.v1All {
 			rmdirTree(d)
 		}
 		m.forgetLocked(h)
-		if err := rmdirTree(h.path); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	roots := []string{m.root}
 	if m.v1Used {
 		roots = append(roots, m.v1Roots()...)
 	}
 	for _, root := range roots {
-		// Named groups (@NAME directories) that are left empty, then
-		// INSTANCE and JOB; populated ones stay (rmdir fails).
-		pruneNamed(filepath.Join(root, instRel))
-		err := unix.Rmdir(filepath.Join(root, instRel))
-		unix.Rmdir(filepath.Join(root, Escape(job)))
-		if root == m.root && (err == nil || err == unix.ENOENT) {
-			// The settings went with the directory (one that is
-			// still there, wanted again, keeps them).
-			delete(m.applied, instRel)
+		// INSTANCE, and then JOB, when left empty. Named groups
+		// (@NAME directories) left empty go first when there are any;
+		// populated ones stay (rmdir fails).
+		idir := filepath.Join(root, instRel)
+		err := unix.Rmdir(idir)
+		if err == unix.EBUSY {
+			pruneNamed(idir)
+			err = unix.Rmdir(idir)
+		}
+		if err == nil || err == unix.ENOENT {
+			unix.Rmdir(filepath.Join(root, Escape(job)))
+			if root == m.root {
+				// The settings went with the directory (one
+				// that is still there, wanted again, keeps
+				// them).
+				delete(m.applied, instRel)
+			}
 		}
 	}
 	return errs
