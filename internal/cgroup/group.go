@@ -35,6 +35,9 @@ type Group struct {
 	// released: its instance went (ReleaseLater) and the releaser has
 	// not removed it yet (a Group for the instance does it first).
 	released bool
+	// empty: read empty (cgroup.events) since the last Watch, the
+	// spawn of a process into it; InstanceProcs need not read it.
+	empty bool
 }
 
 // Job, Instance and Process are the names the group was made for; Process
@@ -143,7 +146,11 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 	for rel, g := range m.byJob[Escape(job)] {
 		// Every group of ours below the instance is a process group:
 		// INSTANCE/PROCESS, or INSTANCE/@NAME.../PROCESS.
-		if !strings.HasPrefix(rel, prefix) || g.dir == nil {
+		if !strings.HasPrefix(rel, prefix) || g.dir == nil || g.empty {
+			// g.empty: the watcher read it empty since the last
+			// spawn into it, which is the only way in but a move
+			// from outside (that one shows on the group's next
+			// event): no read of a group a stop already saw end.
 			continue
 		}
 		fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -235,7 +242,7 @@ func (g *Group) Watch() error {
 	if g.wd < 0 || g.dir == nil {
 		return fmt.Errorf("cgroup: %s cannot be watched", g.rel)
 	}
-	g.armed = true
+	g.armed, g.empty = true, false
 	m.checkLocked(g)
 	return nil
 }
@@ -275,18 +282,22 @@ func (g *Group) populatedLocked() (bool, error) {
 }
 
 // checkLocked sends Empty for g if it is armed and empty.
+// A group known empty is looked at again on its next event too: a
+// process moved into it from outside makes it populated again.
 func (m *Manager) checkLocked(g *Group) {
-	if !g.armed {
+	if !g.armed && !g.empty {
 		return
 	}
 	p, err := g.populatedLocked()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		g.empty = false
 		m.logf("cgroup: %s: %v", g.rel, err)
 		return
 	}
 	// A group removed from outside (or by another daemon sharing the
 	// tree) holds nothing: waiting for it to empty would hang a stop.
-	if err != nil || !p {
+	g.empty = err != nil || !p
+	if g.armed && g.empty {
 		g.armed = false
 		m.enqueue(Empty{Job: g.job, Instance: g.instance, Process: g.process, Group: g})
 	}

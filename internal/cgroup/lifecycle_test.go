@@ -2,7 +2,9 @@ package cgroup
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +228,57 @@ func TestReleaseLaterKeepsPopulated(t *testing.T) {
 	if exists(h.Path()) || exists(filepath.Join(m.Root(), "k")) {
 		t.Fatal("Close left a pending release undone")
 	}
+}
+
+// A group the watcher read empty is not read again for its processes
+// (InstanceProcs) until something enters it: the next spawn (Watch), or
+// a process moved into it from outside, which its next event shows.
+func TestEmptyGroupKnownEmpty(t *testing.T) {
+	m, ch := newManager(t)
+	g, err := m.Group("j", "i", "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := spawn(t, g, nil, "true")
+	g.Watch()
+	waitExit(t, pid, 5*time.Second)
+	waitEmpty(t, ch, g, 5*time.Second)
+	m.mu.Lock()
+	known := g.empty
+	m.mu.Unlock()
+	if !known || len(m.InstanceProcs("j", "i")) != 0 {
+		t.Fatalf("after the Empty: known empty %v, processes %v", known, m.InstanceProcs("j", "i"))
+	}
+	outside := exec.Command("sleep", "30")
+	if err := outside.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { outside.Process.Kill(); outside.Wait() }()
+	if err := os.WriteFile(filepath.Join(g.Path(), "cgroup.procs"), []byte(strconv.Itoa(outside.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the moved process among the instance's", 5*time.Second, func() bool {
+		_, ok := m.InstanceProcs("j", "i")[outside.Process.Pid]
+		return ok
+	})
+	outside.Process.Kill()
+	outside.Wait()
+	// Read empty again (its Empty), then a spawn makes it not known
+	// empty at once.
+	waitFor(t, "the group to be read empty again", 5*time.Second, func() bool {
+		pid := spawn(t, g, nil, "true")
+		g.Watch()
+		waitExit(t, pid, 5*time.Second)
+		waitEmpty(t, ch, g, 5*time.Second)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return g.empty
+	})
+	pid = spawn(t, g, nil, "sleep", "0.3")
+	g.Watch()
+	if _, ok := m.InstanceProcs("j", "i")[pid]; !ok {
+		t.Fatalf("the spawned process %d is not listed", pid)
+	}
+	waitExit(t, pid, 5*time.Second)
+	waitEmpty(t, ch, g, 5*time.Second)
 }
