@@ -310,6 +310,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
 	}
+	g.released = false // wanted again: no release may take it now
 	// The instance's directories (and named groups) were made just above:
 	// only the process group itself is left to make.
 	leafNew, err := mkdirs(filepath.Join(m.root, instRel, strings.Join(sub, "/")), ep)

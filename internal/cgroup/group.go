@@ -600,14 +600,19 @@ func (m *Manager) releaser() {
 // ReleasePending does the pending releases now (see ReleaseLater).
 func (m *Manager) ReleasePending() {
 	m.mu.Lock()
-	batch := m.pending
-	m.pending = nil
+	keys := make([]string, 0, len(m.pending))
+	for k := range m.pending {
+		keys = append(keys, k)
+	}
 	m.mu.Unlock()
-	for _, r := range batch {
+	for _, k := range keys {
 		// One instance at a time under the lock: a spawn waits for
-		// one instance's removals at most.
+		// one instance's removals at most. An entry stays pending until
+		// it is done here, so a Group for the instance meanwhile sees
+		// it and does it itself.
 		m.mu.Lock()
-		if !m.closed {
+		if r, ok := m.pending[k]; ok && !m.closed {
+			delete(m.pending, k)
 			m.releasePendingLocked(r.job, r.instance)
 		}
 		m.mu.Unlock()
