@@ -34,7 +34,9 @@
 // type has ended; call g.Remove(). On each supervise.Exit of a pid spawned
 // into g: g.Check() (Empty then comes at once when that was the last
 // process, instead of after the kernel's 10 ms notification delay). On stop: Manager.Instance(job,
-// instance).Signal(kill signal), and after `kill timeout`, .Kill().
+// instance).Signal(kill signal), and after `kill timeout`, .Kill(). When
+// an instance has gone: Manager.ReleaseLater (its groups are removed a
+// little later, off the caller's path) or Manager.ReleaseInstance (now).
 package cgroup
 
 import (
