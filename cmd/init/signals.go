@@ -62,6 +62,8 @@ func (d *daemon) quiesce(reason string) {
 		// hand-over less before the first kill signal.
 		d.call(func() {
 			d.emitSessionEnd(reason, nil)
+			release := d.sup.HoldReaping()
+			defer release()
 			wait = d.e.StopAll()
 		})
 	}
