@@ -19,7 +19,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -232,11 +235,18 @@ func floorMain(args []string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Each program looked up in PATH once (all services run the same
+	// one): the least a supervisor can do.
+	paths := map[string]string{}
 	for k := range svcs {
-		if svcs[k].path, err = exec.LookPath(svcs[k].Argv[0]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		name := svcs[k].Argv[0]
+		if _, ok := paths[name]; !ok {
+			if paths[name], err = exec.LookPath(name); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
+		svcs[k].path = paths[name]
 	}
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM)
@@ -246,10 +256,17 @@ func floorMain(args []string) {
 		os.Exit(1)
 	}
 	pids := map[int]int{} // pid → index in svcs
+	var pidsMu sync.Mutex // the first spawns run on several threads
 	spawn := func(k int) {
 		s := svcs[k]
 		stdio := []*os.File{devnull, devnull, devnull}
-		attr := &syscall.SysProcAttr{}
+		// Every service a session leader, as ours (Upstart's) are: with
+		// autogroup scheduling (this machine's kernel)
+		// each session is a scheduling group of its own, so services
+		// that shared the floor's session got a smaller share of a
+		// loaded machine than the others' services. (The logging rows'
+		// writer makes its own session.)
+		attr := &syscall.SysProcAttr{Setsid: !s.Logged}
 		var closeAfter []*os.File
 		if cgRoot != "" {
 			d := filepath.Join(cgRoot, "s"+strconv.Itoa(k))
@@ -303,12 +320,27 @@ func floorMain(args []string) {
 			fmt.Fprintln(os.Stderr, err)
 			return
 		}
+		pidsMu.Lock()
 		pids[p.Pid] = k
+		pidsMu.Unlock()
 		p.Release()
 	}
-	for k := range svcs {
-		spawn(k)
+	// The first spawns on every CPU at once, as ours does (a fork waits
+	// for its child's exec, so one thread after another leaves a CPU
+	// idle): the least any supervisor can do here is no longer one
+	// fork/exec after another. Restarts are one at a time, in the reaper.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(svcs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1)) - 1; k < len(svcs); k = int(next.Add(1)) - 1 {
+				spawn(k)
+			}
+		}()
 	}
+	wg.Wait()
 	stopping := false
 	for sig := range sigs {
 		if sig == syscall.SIGTERM && !stopping {

@@ -158,7 +158,7 @@ func runBootScript(dir string, q qemuRun, runs int, add func(bootLine)) error {
 }
 
 // runQEMU runs the boot scenarios and prints their section.
-func runQEMU(c config, w io.Writer) {
+func runQEMU(c config, w io.Writer) *results {
 	res := newResults()
 	for _, q := range qemuScenarios {
 		res.declare(scenario{key: q.key, base: q.key, unit: "s", lowerBetter: true, goal: q.goal, note: q.what})
@@ -217,6 +217,7 @@ func runQEMU(c config, w io.Writer) {
 		}
 	}
 	printQEMU(w, res)
+	return res
 }
 
 // printQEMU prints the section: a table with the ratio to sysvinit and

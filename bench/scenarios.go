@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,7 +96,7 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 		if kills > n {
 			kills = n
 		}
-		lat, err := respawnKills(r, m, n, kills)
+		lat, err := respawnKillsTimed(r, m, n, kills)
 		if err != nil {
 			return res, fmt.Errorf("respawn: %v; supervisor says: %s", err, in.supervisorOutput())
 		}
@@ -138,6 +140,104 @@ func runLifecycle(sys system, root string, n, kills int) (res lifecycleResult, e
 // whichever is first (faster, but overlapping restarts change some peers'
 // figures: supervisord wakes up earlier). 0: strictly one kill at a time.
 var killSpacing time.Duration
+
+// respawnKillsTimed times the respawns by the kernel's exec events where
+// it can (respawnKillsExec), else by scanning /proc (respawnKills).
+func respawnKillsTimed(r *procReader, m marker, n, kills int) ([]float64, error) {
+	c, err := openProcConn()
+	if err != nil {
+		respawnMethodOnce.Do(func() { warnf("respawn timed by scanning /proc (%v): the figures include the scan", err) })
+		return respawnKills(r, m, n, kills)
+	}
+	defer c.close()
+	return respawnKillsExec(c, r, m, n, kills)
+}
+
+var respawnMethodOnce sync.Once
+
+// execSettle is how long after the replacement's exec event the bench
+// goes on reading events: a service started through a script (s6's and
+// runit's `run`) is two execs in one process, and its command line may
+// already be the service's when the first exec's event is read; a later
+// exec of the same process replaces the time.
+const execSettle = 10 * time.Millisecond
+
+// respawnKillsExec SIGKILLs kills different services (each once, spread
+// over the n, one at a time) and returns, per kill, the time (ms) from the
+// kill to the exec of the service's program in its replacement, by the
+// kernel's clock (the exec event of the process connector). The bench
+// waits in the kernel meanwhile, taking no CPU from the supervisor.
+func respawnKillsExec(c *procConn, r *procReader, m marker, n, kills int) ([]float64, error) {
+	current := r.scanMarked(m)
+	out := make([]float64, 0, kills)
+	for k := 0; k < kills; k++ {
+		i := k * n / kills
+		old := current[i]
+		if old <= 0 {
+			return out, fmt.Errorf("service %d has no process before kill %d", i, k+1)
+		}
+		t0 := monoNow()
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			return out, fmt.Errorf("kill %d: %v", old, err)
+		}
+		found, at := 0, int64(0)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ev, ok, err := c.next(deadline)
+			if errors.Is(err, errEventsLost) {
+				// The replacement's event may be among the lost ones: look
+				// for it in /proc; the time it is seen there is later than
+				// its exec (an overestimate, flattering no one but the peers).
+				if found == 0 {
+					lostEvents.Add(1)
+					found, at = scanReplacement(r, m, i, old, deadline)
+					deadline = time.Now().Add(execSettle)
+				}
+				continue
+			}
+			if err != nil {
+				return out, fmt.Errorf("process events: %v", err)
+			}
+			if !ok {
+				break
+			}
+			if ev.ns < t0 {
+				continue
+			}
+			if ev.pid == found {
+				at = ev.ns // a later exec of the same process
+				continue
+			}
+			if found == 0 && m.serviceIndex(r.read(ev.pid, "cmdline")) == i {
+				found, at = ev.pid, ev.ns
+				deadline = time.Now().Add(execSettle)
+			}
+		}
+		if found == 0 {
+			return out, fmt.Errorf("no replacement within 5 s for service %d", i)
+		}
+		out = append(out, float64(at-t0)/1e6)
+		current[i] = found
+	}
+	return out, nil
+}
+
+// lostEvents counts the kills timed by scanReplacement.
+var lostEvents atomic.Int64
+
+// scanReplacement looks in /proc for a process of service i other than
+// old until deadline, and returns it with the time it was seen.
+func scanReplacement(r *procReader, m marker, i, old int, deadline time.Time) (int, int64) {
+	for time.Now().Before(deadline) {
+		for _, p := range r.pids() {
+			if p != old && m.serviceIndex(r.read(p, "cmdline")) == i {
+				return p, monoNow()
+			}
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return 0, 0
+}
 
 // respawnKills SIGKILLs kills different services (each once, spread over
 // the n) and returns, per kill, the time (ms) until a replacement process
@@ -796,33 +896,33 @@ func countLines(s string) int {
 // the same, and every service process is still there. Before the re-exec
 // it also times `initctl list` (exec to exit, over the private socket)
 // with the n jobs running: listMs is the median of listReps runs.
-func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error) {
+func runReexec(o *ours, root string, n int) (res reexecResult, err error) {
 	dir, err := os.MkdirTemp(root, "ours-reexec-")
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	m := newMarker()
 	svcs := m.sleepServices(n)
 	in, err := o.start(dir, svcs, false)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	defer cleanupRun(in, dir, m.prefix)
 	addr, err := o.session(in, 20*time.Second)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	r := newProcReader()
 	deadline := time.Now().Add(10*time.Second + time.Duration(n)*60*time.Millisecond)
 	for len(r.scanMarked(m)) < n {
 		if time.Now().After(deadline) || in.exited() {
-			return 0, 0, fmt.Errorf("only %d of %d services started: %s", len(r.scanMarked(m)), n, in.supervisorOutput())
+			return res, fmt.Errorf("only %d of %d services started: %s", len(r.scanMarked(m)), n, in.supervisorOutput())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	before, err := o.initctl(addr, "list")
 	if err != nil {
-		return 0, 0, fmt.Errorf("initctl list: %v: %s", err, before)
+		return res, fmt.Errorf("initctl list: %v: %s", err, before)
 	}
 	var lists []float64
 	for k := 0; k < listReps; k++ {
@@ -830,13 +930,17 @@ func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error
 		out, err := o.initctl(addr, "list")
 		lists = append(lists, ms(time.Since(t0)))
 		if err != nil || countLines(out) != countLines(before) {
-			return 0, 0, fmt.Errorf("initctl list: %v: %d lines, %d before", err, countLines(out), countLines(before))
+			return res, fmt.Errorf("initctl list: %v: %d lines, %d before", err, countLines(out), countLines(before))
 		}
 	}
 	sort.Float64s(lists)
+	res.listMs = lists[len(lists)/2]
+	if err := recordsFigures(o, dir, addr, in.pid(), svcs[n/2].name, &res); err != nil {
+		return res, err
+	}
 	pc, err := control.DialPeer(addr)
 	if err != nil {
-		return 0, 0, err
+		return res, err
 	}
 	t0 := time.Now()
 	pc.Call(control.ManagerPath, control.ManagerIface, "Restart") // the connection may drop first
@@ -858,16 +962,17 @@ func runReexec(o *ours, root string, n int) (reexecMs, listMs float64, err error
 			}
 		}
 		if time.Since(t0) > 20*time.Second || in.exited() {
-			return 0, 0, fmt.Errorf("no answer from the new image within 20 s: %s", in.supervisorOutput())
+			return res, fmt.Errorf("no answer from the new image within 20 s: %s", in.supervisorOutput())
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
 	after, err := o.initctl(addr, "list")
 	if err != nil || after != before {
-		return 0, 0, fmt.Errorf("initctl list changed across the re-exec (%v): %d lines before, %d after", err, countLines(before), countLines(after))
+		return res, fmt.Errorf("initctl list changed across the re-exec (%v): %d lines before, %d after", err, countLines(before), countLines(after))
 	}
 	if got := len(r.scanMarked(m)); got != n {
-		return 0, 0, fmt.Errorf("%d of %d service processes left after the re-exec", got, n)
+		return res, fmt.Errorf("%d of %d service processes left after the re-exec", got, n)
 	}
-	return ms(took), lists[len(lists)/2], nil
+	res.reexecMs = ms(took)
+	return res, nil
 }

@@ -157,7 +157,14 @@ func (o *ours) start(dir string, svcs []service, logging bool) (*instance, error
 		} else {
 			text += "respawn\n"
 		}
-		text += "exec " + shellQuote(s.argv) + "\n"
+		// The program by its absolute path, as finit's stanza has it
+		// (finit.go): neither searches PATH at each spawn (the bench's
+		// PATH has 13 entries before /usr/bin here).
+		argv := append([]string(nil), s.argv...)
+		if p, err := exec.LookPath(argv[0]); err == nil {
+			argv[0] = p
+		}
+		text += "exec " + shellQuote(argv) + "\n"
 		if err := os.WriteFile(filepath.Join(conf, s.name+".conf"), []byte(text), 0o644); err != nil {
 			return nil, err
 		}

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
@@ -99,7 +97,7 @@ type busLink struct {
 	srv *control.Server
 
 	mu         sync.Mutex
-	conn       *dbus.Conn
+	conn       *control.BusConn
 	kind       string // "system" or "session", for messages
 	connecting bool
 	notified   string // the address notify-dbus-address gave, kept across a re-exec
@@ -180,7 +178,7 @@ func (l *busLink) notify(address string) error {
 // connect dials address, takes com.ubuntu.Upstart and serves the API
 // there; l.connecting must be set by the caller and is cleared here.
 func (l *busLink) connect(kind, address string) error {
-	var conn *dbus.Conn
+	var conn *control.BusConn
 	var err error
 	if address == "" {
 		err = errors.New("no bus address")
@@ -197,7 +195,7 @@ func (l *busLink) connect(kind, address string) error {
 	l.mu.Unlock()
 	l.d.log.Info(fmt.Sprintf("Connected to D-Bus %s bus", kind))
 	go func() {
-		<-conn.Context().Done()
+		<-conn.Done()
 		l.mu.Lock()
 		if l.conn == conn {
 			l.conn = nil
@@ -222,7 +220,7 @@ func (l *busLink) updateActivationEnvironment(vars []string) {
 		k, val, _ := strings.Cut(v, "=")
 		m[k] = val
 	}
-	err := conn.BusObject().Call("org.freedesktop.DBus.UpdateActivationEnvironment", 0, m).Err
+	_, err := conn.Call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "UpdateActivationEnvironment", m)
 	if err != nil {
 		l.d.log.Warn(fmt.Sprintf("Unable to update the bus activation environment: %v", err))
 	}

@@ -34,11 +34,18 @@ type cgroupTracking struct {
 // a description for the log.
 func (d *daemon) setupTracking(eopts *engine.Options) string {
 	eopts.Tracker = supervise.ChildTracker{}
+	// The previous image's inotify descriptor (a re-exec), for the
+	// Manager; closed if there is none to take it.
+	ino := d.inotify
+	d.inotify = nil
 	if d.o.noCgroups {
+		if ino != nil {
+			ino.Close()
+		}
 		return "pid tracking (--no-cgroups)"
 	}
 	empties := make(chan cgroup.Empty, 64)
-	opts := cgroup.Options{Logf: func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) }}
+	opts := cgroup.Options{Logf: func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) }, Inotify: ino}
 	if !d.pid1 {
 		// Several instances may share one cgroup (sessions of one
 		// user, tests): each gets a tree of its own.
@@ -48,7 +55,11 @@ func (d *daemon) setupTracking(eopts *engine.Options) string {
 		d.cgroupName = opts.Name
 	}
 	m, err := cgroup.New(empties, opts)
+	opts.Inotify = nil // awaitHierarchy makes its own
 	if err != nil {
+		if ino != nil {
+			ino.Close()
+		}
 		// No usable hierarchy now (left alone for the system to build,
 		// or not mounted yet): pid tracking, and cgroups for the
 		// instances started once one appears (lateTracking).
@@ -124,7 +135,7 @@ func (d *daemon) logPidTracked(lt *lateTracking) {
 // document that does not say; so they are listed too.
 func (d *daemon) pidTracked() []state.InstanceRef {
 	lt := d.late
-	if lt == nil {
+	if lt == nil || (lt.cg != nil && len(lt.pidInst) == 0) {
 		return nil // cgroups for every instance, or none at all
 	}
 	var out []state.InstanceRef

@@ -118,6 +118,9 @@ type daemon struct {
 	// listener is the private socket being served (nil: none; loop only
 	// once the loop runs).
 	listener *net.UnixListener
+	// inotify is the cgroup manager's inotify descriptor passed across a
+	// re-exec (nil: none); setupTracking takes it.
+	inotify *os.File
 	// inherited is the private socket found open after a re-exec whose
 	// state was refused (reexec.go).
 	inherited *os.File
@@ -188,6 +191,9 @@ func (d *daemon) run() error {
 			debug.SetMemoryLimit(limit)
 		}
 		doc = d.readState(o.stateFD)
+		if doc != nil && doc.Daemon.CgroupInotifyFD > 2 {
+			d.inotify = os.NewFile(uintptr(doc.Daemon.CgroupInotifyFD), "inotify")
+		}
 	}
 
 	exits := make(chan supervise.Exit, 1024)
@@ -198,6 +204,13 @@ func (d *daemon) run() error {
 		Logf:      func(f string, a ...any) { d.log.Warn(fmt.Sprintf(f, a...)) },
 	}
 	configureSupervisor(&sopts, d)
+	// Forks of a cold start on every CPU (supervise.SpawnAll): the one P
+	// of the loop is widened for the batch only, unless the user chose
+	// GOMAXPROCS.
+	sopts.SpawnThreads = min(runtime.NumCPU(), supervise.MaxSpawnThreads)
+	if os.Getenv("GOMAXPROCS") != "" {
+		sopts.SpawnThreads, sopts.KeepProcs = runtime.GOMAXPROCS(0), true
+	}
 	if o.defaultOOM != nil {
 		// As the Chromium OS fork: the daemon takes the default score
 		// itself and every process inherits it; a job's own `oom
@@ -301,24 +314,45 @@ func (d *daemon) run() error {
 		}
 		defer d.removeSessionFile()
 	}
-	w, err := conf.NewWatcher(d.dirs)
-	if err != nil {
-		d.log.Warn(fmt.Sprintf("Unable to watch configuration directories: %v", err))
-	} else {
-		defer w.Close()
+	// The configuration watcher (closed at the end by whoever made it).
+	watchers := make(chan *conf.Watcher, 1)
+	defer func() {
+		select {
+		case w := <-watchers:
+			if w != nil {
+				w.Close()
+			}
+		default:
+		}
+	}()
+	newWatcher := func() *conf.Watcher {
+		w, err := conf.NewWatcher(d.dirs)
+		if err != nil {
+			d.log.Warn(fmt.Sprintf("Unable to watch configuration directories: %v", err))
+			w = nil
+		}
+		watchers <- w
+		return w
+	}
+	var w *conf.Watcher
+	if doc == nil {
+		w = newWatcher()
 	}
 	go func() {
+		w := w
 		if doc != nil {
 			// After a re-exec the restored jobs keep the definitions
 			// they had and answer at once; the job files are read
 			// again now, off the loop (reading a thousand takes longer
 			// than the rest of the restart), and applied on it. The
-			// watcher was set up first, and its changes are applied
+			// watcher is set up first (it walks every directory: off
+			// the answers' path too), and its changes are applied
 			// after: none is lost or undone. Then the cgroup tree is
 			// watched again (an Empty that comes meanwhile is not lost:
-			// Adopt looks after it has watched). Both at a low CPU
+			// Adopt looks after it has watched). All at a low CPU
 			// priority, so that the first answers do not wait for them.
 			lowPriority(func() {
+				w = newWatcher()
 				d.reloadOffLoop()
 				d.adoptCgroups() // cgroups.go
 			})

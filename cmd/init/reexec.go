@@ -59,7 +59,7 @@ func (b *daemonBackend) GetState() (string, error) {
 		doc.Engine = *b.d.e.Snapshot(nil)
 		doc.Daemon.PidTracked = b.d.pidTracked()
 	})
-	out, err := state.Encode(&doc)
+	out, err := state.EncodeJSON(&doc)
 	return string(out), err
 }
 
@@ -172,6 +172,16 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 		debug.SetMemoryLimit(limit)
 	})
 	doc := state.Document{Written: time.Now(), Daemon: d.daemonState(listenerFD), Logger: handover, Reaped: saveReaped(reaped)}
+	if m := d.cgroups.Load(); m != nil {
+		// Kept open: closing it would drop every group's watch during
+		// the exec (a millisecond and a grace period with a thousand).
+		if fd, undoIno, err := m.InotifyHandover(); err != nil {
+			d.log.Warn(err.Error())
+		} else {
+			doc.Daemon.CgroupInotifyFD = fd
+			undo = append(undo, undoIno)
+		}
+	}
 	// The readiness watchers stop before the snapshot: a notify message
 	// not read yet waits in its socket for the next image.
 	if d.ready != nil {
@@ -210,7 +220,11 @@ func (d *daemon) reexecOnLoop(start time.Time) (err error) {
 	d.log.Log(context.Background(), priorities["message"], fmt.Sprintf("Re-executing %s with %d bytes of state (%d classes, %d events), prepared in %v",
 		d.exe, len(b), len(doc.Engine.Classes), len(doc.Engine.Events), time.Since(start).Round(time.Microsecond)))
 	if d.o.writeStateFile {
-		d.writeStateFile(b)
+		// As JSON, for people (the binary document is for the next
+		// image).
+		if j, err := state.EncodeJSON(&doc); err == nil {
+			d.writeStateFile(j)
+		}
 	}
 	if d.listener != nil {
 		// Connections from here on wait in the backlog for the next image.

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/control/controltest"
@@ -255,7 +253,7 @@ func TestSessionBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var bc *dbus.Conn
+	var bc *control.BusConn
 	for i := 0; i < 100; i++ {
 		if bc, err = h.srv.ConnectBus(addr); err == nil {
 			break

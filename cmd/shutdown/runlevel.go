@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/utmp"
 )
@@ -81,7 +79,7 @@ func (t *env) dial() (*control.PeerClient, error) {
 
 // callErr turns a D-Bus error reply into its message.
 func callErr(err error) error {
-	var de dbus.Error
+	var de control.Error
 	if errors.As(err, &de) && len(de.Body) > 0 {
 		if s, ok := de.Body[0].(string); ok {
 			return errors.New(s)

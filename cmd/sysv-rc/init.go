@@ -52,7 +52,7 @@ func (c *initClient) get() (*control.PeerClient, error) {
 }
 
 func (c *initClient) put(pc *control.PeerClient, err error) {
-	var de dbus.Error
+	var de control.Error
 	if err != nil && !errors.As(err, &de) {
 		pc.Close() // the connection itself failed
 		return
@@ -94,7 +94,7 @@ func (c *initClient) JobExists(name string) (bool, error) {
 	}
 	err = pc.Call(control.ManagerPath, control.ManagerIface, "GetJobByName", name)
 	c.put(pc, err)
-	var de dbus.Error
+	var de control.Error
 	switch {
 	case err == nil:
 		return true, nil

@@ -114,7 +114,7 @@ func (m *Manager) adoptLocked(rel string, n GroupName) (bool, error) {
 		return true, nil
 	}
 	g := &Group{m: m, job: n.Job, instance: n.Instance, process: n.Process, rel: rel,
-		path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}, shortened: n.Shortened}
+		path: filepath.Join(m.root, rel), wd: -1, shortened: n.Shortened}
 	if foreign(g.path) {
 		m.logf("cgroup: adopt: %s holds processes of another PID namespace; left alone", rel)
 		return false, nil
@@ -149,7 +149,7 @@ func (m *Manager) adoptLocked(rel string, n GroupName) (bool, error) {
 		if !seen[dir] && dirExists(dir) {
 			seen[dir] = true
 			g.v1 = append(g.v1, dir)
-			g.v1All[dir] = true
+			g.noteV1(dir)
 		}
 	}
 	if testAdoptHook != nil {

@@ -64,6 +64,13 @@ type Options struct {
 	Name string
 	// Logf, when set, receives diagnostics.
 	Logf func(format string, args ...any)
+	// Inotify, when set, is the inotify descriptor of the daemon's
+	// previous image (a re-exec; see InotifyHandover), used instead of a
+	// new one. Closing one at the exec would drop a watch per group (and
+	// wait for the kernel's grace period); kept, its watches and queued
+	// events carry over: Adopt watches each group again, which gives the
+	// same watch descriptor back, and looks at it after.
+	Inotify *os.File
 }
 
 // Empty reports that a watched group has no process left: the process
@@ -100,8 +107,9 @@ type Manager struct {
 	// byJob holds the same groups by escaped JOB, so that what is done
 	// for one instance (its processes, kill, release, removal) looks at
 	// that job's groups only, not at every group: with 1000 jobs a walk
-	// of all groups per job made stop-all quadratic.
-	byJob   map[string]map[string]*Group
+	// of all groups per job made stop-all quadratic. A list, not a map:
+	// most jobs have one group, and a map per job cost about 350 bytes.
+	byJob   map[string][]*Group
 	wds     map[int]*Group
 	applied map[string]string // escaped "JOB/INSTANCE" → settings written there
 	closed  bool
@@ -163,7 +171,7 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		v2ctrls:  map[string]bool{},
 		logf:     opts.Logf,
 		groups:   map[string]*Group{},
-		byJob:    map[string]map[string]*Group{},
+		byJob:    map[string][]*Group{},
 		wds:      map[int]*Group{},
 		applied:  map[string]string{},
 		empty:    empty,
@@ -202,11 +210,16 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 	}
 	slices.Sort(m.feat.V1Controllers)
 
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("cgroup: inotify: %w", err)
+	if opts.Inotify != nil {
+		unix.CloseOnExec(int(opts.Inotify.Fd()))
+		m.ino = opts.Inotify
+	} else {
+		fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: inotify: %w", err)
+		}
+		m.ino = os.NewFile(uintptr(fd), "inotify")
 	}
-	m.ino = os.NewFile(uintptr(fd), "inotify")
 	m.wg.Add(3)
 	go m.watcher()
 	go m.sender()
@@ -234,10 +247,22 @@ func (m *Manager) Close() {
 			}
 		}
 		m.groups = map[string]*Group{}
-		m.byJob = map[string]map[string]*Group{}
+		m.byJob = map[string][]*Group{}
 		m.wds = map[int]*Group{}
 		m.mu.Unlock()
 	})
+}
+
+// InotifyHandover readies the inotify descriptor to stay open across
+// the daemon's exec (it clears close-on-exec) and returns its number, for
+// the next image's Options.Inotify; undo sets close-on-exec again (the
+// exec failed).
+func (m *Manager) InotifyHandover() (fd int, undo func(), err error) {
+	fd = int(m.ino.Fd())
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+		return -1, nil, fmt.Errorf("cgroup: keeping the inotify descriptor open: %w", err)
+	}
+	return fd, func() { unix.CloseOnExec(fd) }, nil
 }
 
 // Features reports what the kernel offers.
@@ -284,6 +309,16 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 		delete(m.pending, instRel)
 		m.releasePendingLocked(job, instance)
 	}
+	// A group we spawned into before (a respawn, the next process of the
+	// instance), its settings unchanged: when its directory is still the
+	// one we hold open, every directory above it is there too (a directory
+	// cannot go while it has one below), so the mkdir chain below would
+	// only meet EEXIST at each level.
+	if g := m.groups[rel]; g != nil && g.dir != nil && !g.shortened && len(g.v1) == 0 &&
+		len(pl.v1Controllers()) == 0 && m.applied[instRel] == pl.fingerprint() && sameDir(g.dir, g.path) {
+		g.released = false // wanted again: no release may take it now
+		return g, nil
+	}
 	// From the tree's root down: any of it may have been removed from
 	// outside (rmdir of an empty group) since we made it.
 	// The tree's root is there nearly always: start below it, and make
@@ -307,7 +342,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	g := m.groups[rel]
 	if g == nil {
 		g = &Group{m: m, job: job, instance: instance, process: process, rel: rel,
-			path: filepath.Join(m.root, rel), wd: -1, v1All: map[string]bool{}}
+			path: filepath.Join(m.root, rel), wd: -1}
 	} else if g.shortened {
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
@@ -333,7 +368,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 			return nil, err
 		}
 		v1 = append(v1, dir)
-		g.v1All[dir] = true
+		g.noteV1(dir)
 	}
 	g.v1 = v1
 	if g.dir == nil {
@@ -452,11 +487,19 @@ func jobOf(rel string) string {
 func (m *Manager) putLocked(rel string, g *Group) {
 	m.groups[rel] = g
 	j := m.byJob[jobOf(rel)]
-	if j == nil {
-		j = map[string]*Group{}
-		m.byJob[jobOf(rel)] = j
+	for k, h := range j {
+		if h.rel == rel {
+			j[k] = g
+			return
+		}
 	}
-	j[rel] = g
+	m.byJob[jobOf(rel)] = append(j, g)
+}
+
+// jobGroupsLocked returns a copy of the groups of the escaped job ej, for
+// loops that forget groups as they go.
+func (m *Manager) jobGroupsLocked(ej string) []*Group {
+	return slices.Clone(m.byJob[ej])
 }
 
 // openDir opens a cgroup directory for CLONE_INTO_CGROUP and *at calls.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,7 +30,7 @@ type Group struct {
 	wd    int // inotify watch on cgroup.events, -1 if none
 	armed bool
 	v1    []string        // v1 PROCESS directories the next process joins
-	v1All map[string]bool // every v1 directory made for this group
+	v1All map[string]bool // every v1 directory made for this group (nil until one is)
 	// shortened: adopted with a name Escape shortened; Group renames it.
 	shortened bool
 	// released: its instance went (ReleaseLater) and the releaser has
@@ -38,6 +39,15 @@ type Group struct {
 	// empty: read empty (cgroup.events) since the last Watch, the
 	// spawn of a process into it; InstanceProcs need not read it.
 	empty bool
+}
+
+// noteV1 remembers a v1 directory made for g (under m.mu). The set is
+// made on first use: most systems have no v1 hierarchy.
+func (g *Group) noteV1(dir string) {
+	if g.v1All == nil {
+		g.v1All = map[string]bool{}
+	}
+	g.v1All[dir] = true
 }
 
 // Job, Instance and Process are the names the group was made for; Process
@@ -143,10 +153,10 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 	// Opened relative to the group's directory handle (cheaper than a
 	// path), under the lock so that the handle stays open meanwhile.
 	m.mu.Lock()
-	for rel, g := range m.byJob[Escape(job)] {
+	for _, g := range m.byJob[Escape(job)] {
 		// Every group of ours below the instance is a process group:
 		// INSTANCE/PROCESS, or INSTANCE/@NAME.../PROCESS.
-		if !strings.HasPrefix(rel, prefix) || g.dir == nil || g.empty {
+		if !strings.HasPrefix(g.rel, prefix) || g.dir == nil || g.empty {
 			// g.empty: the watcher read it empty since the last
 			// spawn into it, which is the only way in but a move
 			// from outside (that one shows on the group's next
@@ -451,8 +461,8 @@ func (g *Group) Remove() error {
 	var errs []error
 	var v1dirs []string
 	// Groups of ours at or below g: stop watching, close, forget.
-	for rel, h := range m.byJob[jobOf(g.rel)] {
-		if rel == g.rel || strings.HasPrefix(rel, g.rel+"/") {
+	for _, h := range m.jobGroupsLocked(jobOf(g.rel)) {
+		if rel := h.rel; rel == g.rel || strings.HasPrefix(rel, g.rel+"/") {
 			if p, err := populated(h.path); err == nil && p {
 				return fmt.Errorf("cgroup: cannot remove %s: processes remain", h.rel)
 			}
@@ -533,8 +543,8 @@ func (m *Manager) ReleaseLater(job, instance string) {
 		m.mu.Unlock()
 		return
 	}
-	for rel, h := range m.byJob[Escape(job)] {
-		if strings.HasPrefix(rel, instRel+"/") {
+	for _, h := range m.byJob[Escape(job)] {
+		if strings.HasPrefix(h.rel, instRel+"/") {
 			// Its Empty would be for no one (the instance went): not
 			// armed, the watcher does not read it on its next event.
 			// The release arms it again if processes remain.
@@ -634,7 +644,8 @@ func (m *Manager) releasePendingLocked(job, instance string) {
 func (m *Manager) releaseLocked(job, instance string, pendingOnly bool) []error {
 	instRel := Escape(job) + "/" + Escape(instance)
 	var errs []error
-	for rel, h := range m.byJob[Escape(job)] {
+	for _, h := range m.jobGroupsLocked(Escape(job)) {
+		rel := h.rel
 		if !strings.HasPrefix(rel, instRel+"/") || (pendingOnly && !h.released) {
 			continue
 		}
@@ -753,8 +764,8 @@ func (m *Manager) Known() int {
 func (m *Manager) recheck(rel string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for r, h := range m.byJob[jobOf(rel)] {
-		if h.armed && (r == rel || strings.HasPrefix(r, rel+"/")) {
+	for _, h := range m.byJob[jobOf(rel)] {
+		if r := h.rel; h.armed && (r == rel || strings.HasPrefix(r, rel+"/")) {
 			m.checkLocked(h)
 		}
 	}
@@ -773,10 +784,13 @@ func (m *Manager) forgetLocked(h *Group) {
 	}
 	h.armed = false
 	delete(m.groups, h.rel)
-	if j := m.byJob[jobOf(h.rel)]; j != nil {
-		delete(j, h.rel)
+	ej := jobOf(h.rel)
+	if j := m.byJob[ej]; j != nil {
+		j = slices.DeleteFunc(j, func(x *Group) bool { return x == h })
 		if len(j) == 0 {
-			delete(m.byJob, jobOf(h.rel))
+			delete(m.byJob, ej)
+		} else {
+			m.byJob[ej] = j
 		}
 	}
 }

@@ -119,6 +119,46 @@ func TestGroupRemovedFromOutside(t *testing.T) {
 	waitEmpty(t, ch, g2, 5*time.Second)
 }
 
+// A group asked for again is the same group while its directory is the one
+// it holds open (no mkdir chain then); a directory removed and made again
+// from outside at the same path is noticed, and the next spawn goes into
+// the new one.
+func TestGroupLeafReplacedFromOutside(t *testing.T) {
+	m, ch := newManager(t)
+	g, err := m.Group("r", "", "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := spawn(t, g, nil, "true")
+	g.Watch()
+	waitExit(t, pid, 5*time.Second)
+	waitEmpty(t, ch, g, 5*time.Second)
+	again, err := m.Group("r", "", "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != g {
+		t.Fatal("the same group asked for again is another *Group")
+	}
+	if err := os.Remove(g.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(g.Path(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := m.Group("r", "", "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid = spawn(t, g2, nil, "sleep", "0.2")
+	if got, want := procCgroup(pid), g2.CgroupPath(); got != want {
+		t.Fatalf("process in %q, want %q", got, want)
+	}
+	g2.Watch()
+	waitExit(t, pid, 5*time.Second)
+	waitEmpty(t, ch, g2, 5*time.Second)
+}
+
 // ReleaseLater leaves the removals to the releaser: at once nothing is
 // removed (the daemon's loop makes no system call for it), and a little
 // later the instance's groups, INSTANCE and JOB are gone, with their

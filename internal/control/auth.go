@@ -24,7 +24,7 @@ import (
 // Unix fd passing: fdStream reads the socket with recvmsg and queues every
 // SCM_RIGHTS fd in arrival order; once a whole message was read, its
 // unix_fds header field says how many of the queued fds are its own, and
-// its 'h' arguments (indexes) become dbus.UnixFD. Sending fds to clients is
+// its 'h' arguments (indexes) become UnixFD. Sending fds to clients is
 // not supported (Upstart never does).
 
 // fdStream reads a unix socket with recvmsg, keeping received fds. With

@@ -208,7 +208,7 @@ func TestSignatureCheckedBeforeBody(t *testing.T) {
 		vs[i] = dbus.MakeVariant(byte(7))
 	}
 	m := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{
-		dbus.FieldPath:      dbus.MakeVariant(ManagerPath),
+		dbus.FieldPath:      dbus.MakeVariant(dbus.ObjectPath(ManagerPath)),
 		dbus.FieldInterface: dbus.MakeVariant(ManagerIface),
 		dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
 		dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf(vs)),
@@ -367,7 +367,7 @@ func TestBusCallsBounded(t *testing.T) {
 	}
 	// And the connection serves on.
 	var job dbus.ObjectPath
-	if err := obj.Call(ManagerIface+".GetJobByName", 0, "foo").Store(&job); err != nil || job != JobPath("foo") {
+	if err := obj.Call(ManagerIface+".GetJobByName", 0, "foo").Store(&job); err != nil || job != dJobPath("foo") {
 		t.Fatalf("GetJobByName over the bus: %v %v", job, err)
 	}
 }
@@ -383,7 +383,7 @@ func TestRepliesAndSignalsAreValidUTF8(t *testing.T) {
 	}
 	ch := make(chan *dbus.Signal, 8)
 	conn.Signal(ch)
-	obj := conn.Object("", JobPath("odd"))
+	obj := conn.Object("", dJobPath("odd"))
 	var desc dbus.Variant
 	if err := obj.Call(PropertiesIface+".Get", 0, JobIface, "description").Store(&desc); err != nil {
 		t.Fatalf("description: %v", err)

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -166,7 +165,7 @@ func (s *Server) serveRefused(uc *net.UnixConn, r *bufio.Reader, uid uint32) {
 	if !decodeHeader(msg, &m) || m.typ != msgMethodCall || m.flags&flagNoReplyExpected != 0 {
 		return
 	}
-	e := refusedObject{uid}.err().(*dbus.Error)
+	e := refusedObject{uid}.err().(*Error)
 	out := appendMessage(nil, msgError, 1, outMsg{errName: e.Name, replySerial: m.serial, dest: m.sender, body: e.Body})
 	uc.Write(out)
 }

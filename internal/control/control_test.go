@@ -44,7 +44,7 @@ func TestEscape(t *testing.T) {
 			t.Errorf("UnescapeElement(%q) accepted", bad)
 		}
 	}
-	if p := InstancePath("foo", ""); p != "/com/ubuntu/Upstart/jobs/foo/_" {
+	if p := dInstancePath("foo", ""); p != "/com/ubuntu/Upstart/jobs/foo/_" {
 		t.Errorf("InstancePath = %s", p)
 	}
 	job, inst, hasInst, ok := SplitPath("/com/ubuntu/Upstart/jobs/net_2fapache/x_2dy")
@@ -126,6 +126,15 @@ func errName(err error) string {
 	if errors.As(err, &pe) {
 		return pe.Name
 	}
+	// PeerClient's and BusConn's errors.
+	var oe Error
+	if errors.As(err, &oe) {
+		return oe.Name
+	}
+	var ope *Error
+	if errors.As(err, &ope) {
+		return ope.Name
+	}
 	return ""
 }
 
@@ -161,7 +170,7 @@ func TestManagerMethods(t *testing.T) {
 	if err := pcall(conn, ManagerPath, ManagerIface+".GetAllJobs").Store(&jobs); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(jobs, []dbus.ObjectPath{JobPath("foo"), JobPath("net/apache")}) {
+	if !reflect.DeepEqual(jobs, []dbus.ObjectPath{dJobPath("foo"), dJobPath("net/apache")}) {
 		t.Errorf("GetAllJobs = %v", jobs)
 	}
 
@@ -223,7 +232,7 @@ func TestManagerMethods(t *testing.T) {
 		t.Fatal(c.Err)
 	}
 	// No interface given: found by member name.
-	if err := pcall(conn, ManagerPath, "GetJobByName", "foo").Store(&job); err != nil || job != JobPath("foo") {
+	if err := pcall(conn, ManagerPath, "GetJobByName", "foo").Store(&job); err != nil || job != dJobPath("foo") {
 		t.Fatalf("GetJobByName without interface: %v %v", job, err)
 	}
 
@@ -239,7 +248,7 @@ func TestManagerMethods(t *testing.T) {
 func TestJobAndInstanceMethods(t *testing.T) {
 	fx := newFixture(t, Options{})
 	conn := fx.dial(t)
-	jp := JobPath("net/apache")
+	jp := dJobPath("net/apache")
 
 	var inst dbus.ObjectPath
 	if err := pcall(conn, jp, JobIface+".Start", []string{"PORT=80"}, true).Store(&inst); err != nil {
@@ -252,11 +261,11 @@ func TestJobAndInstanceMethods(t *testing.T) {
 	wantErr(t, pcall(conn, jp, JobIface+".Start", []string{"PORT"}, true), api.ErrInvalidArgs, "Env must be KEY=VALUE pairs")
 	wantErr(t, pcall(conn, jp, JobIface+".Start", []string{}, true), api.ErrInvalidArgs, "Unknown parameter: PORT\nUsage: net/apache PORT=N")
 
-	if err := pcall(conn, jp, JobIface+".GetInstance", []string{"PORT=80"}).Store(&inst); err != nil || inst != InstancePath("net/apache", "80") {
+	if err := pcall(conn, jp, JobIface+".GetInstance", []string{"PORT=80"}).Store(&inst); err != nil || inst != dInstancePath("net/apache", "80") {
 		t.Fatalf("GetInstance: %v %v", inst, err)
 	}
 	wantErr(t, pcall(conn, jp, JobIface+".GetInstance", []string{"PORT=81"}), api.ErrUnknownInstance, "Unknown instance: 81")
-	if err := pcall(conn, jp, JobIface+".GetInstanceByName", "80").Store(&inst); err != nil || inst != InstancePath("net/apache", "80") {
+	if err := pcall(conn, jp, JobIface+".GetInstanceByName", "80").Store(&inst); err != nil || inst != dInstancePath("net/apache", "80") {
 		t.Fatalf("GetInstanceByName: %v %v", inst, err)
 	}
 	var insts []dbus.ObjectPath
@@ -266,7 +275,7 @@ func TestJobAndInstanceMethods(t *testing.T) {
 	if err := pcall(conn, jp, JobIface+".Restart", []string{"PORT=80"}, false).Store(&inst); err != nil {
 		t.Fatal(err)
 	}
-	ip := InstancePath("net/apache", "80")
+	ip := dInstancePath("net/apache", "80")
 	for _, m := range []string{"Stop", "Start", "Restart"} {
 		if c := pcall(conn, ip, InstanceIface+"."+m, false); c.Err != nil {
 			t.Fatalf("Instance.%s: %v", m, c.Err)
@@ -283,12 +292,12 @@ func TestJobAndInstanceMethods(t *testing.T) {
 	// The instance is gone, so is its object: libdbus's answer.
 	wantErr(t, pcall(conn, ip, InstanceIface+".Reload"), ErrUnknownMethod,
 		"Method \"Reload\" with signature \"\" on interface \"com.ubuntu.Upstart0_6.Instance\" doesn't exist\n")
-	wantErr(t, pcall(conn, JobPath("nope"), JobIface+".Start", []string{}, true), ErrUnknownMethod,
+	wantErr(t, pcall(conn, dJobPath("nope"), JobIface+".Start", []string{}, true), ErrUnknownMethod,
 		"Method \"Start\" with signature \"asb\" on interface \"com.ubuntu.Upstart0_6.Job\" doesn't exist\n")
 
 	fx.fake.SetInstance(api.InstanceInfo{Job: "foo", Name: "x", Goal: "start", State: "pre-start",
 		Processes: []api.Process{{Name: "pre-start", Pid: 12}}})
-	wantErr(t, pcall(conn, InstancePath("foo", "x"), InstanceIface+".Reload"), api.ErrNotRunning, "Job is not running: foo")
+	wantErr(t, pcall(conn, dInstancePath("foo", "x"), InstanceIface+".Reload"), api.ErrNotRunning, "Job is not running: foo")
 
 	want := []string{
 		"Start net/apache PORT=80 wait", "Start net/apache PORT=80 wait", "Start net/apache  wait",
@@ -324,7 +333,7 @@ func TestProperties(t *testing.T) {
 	}
 	check(get(ManagerPath, ManagerIface, "version"), "s", "init (upstart 1.13.2)")
 	check(get(ManagerPath, ManagerIface, "log_priority"), "s", "message")
-	jp := JobPath("foo")
+	jp := dJobPath("foo")
 	check(get(jp, JobIface, "name"), "s", "foo")
 	check(get(jp, JobIface, "description"), "s", "the foo job")
 	check(get(jp, JobIface, "author"), "s", "me")
@@ -333,8 +342,8 @@ func TestProperties(t *testing.T) {
 	check(get(jp, JobIface, "start_on"), "aas", [][]string{{"startup"}, {"started", "bar", "X=y"}, {"/AND"}})
 	check(get(jp, JobIface, "stop_on"), "aas", [][]string{{"runlevel", "[!2345]"}})
 	check(get(jp, JobIface, "emits"), "as", []string{"foo-ready"})
-	check(get(JobPath("net/apache"), JobIface, "start_on"), "aas", [][]string{})
-	ip := InstancePath("foo", "")
+	check(get(dJobPath("net/apache"), JobIface, "start_on"), "aas", [][]string{})
+	ip := dInstancePath("foo", "")
 	check(get(ip, InstanceIface, "name"), "s", "")
 	check(get(ip, InstanceIface, "goal"), "s", "start")
 	check(get(ip, InstanceIface, "state"), "s", "running")
@@ -403,13 +412,13 @@ func TestIntrospect(t *testing.T) {
 	if !strings.Contains(xml, `<node name="net_2fapache"/>`) {
 		t.Errorf("jobs node:\n%s", xml)
 	}
-	if err := pcall(conn, JobPath("foo"), IntrospectIface+".Introspect").Store(&xml); err != nil {
+	if err := pcall(conn, dJobPath("foo"), IntrospectIface+".Introspect").Store(&xml); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(xml, `<property name="start_on" type="aas" access="read"/>`) || !strings.Contains(xml, `<node name="_"/>`) {
 		t.Errorf("job node:\n%s", xml)
 	}
-	if err := pcall(conn, InstancePath("foo", ""), IntrospectIface+".Introspect").Store(&xml); err != nil {
+	if err := pcall(conn, dInstancePath("foo", ""), IntrospectIface+".Introspect").Store(&xml); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(xml, `<property name="processes" type="a(si)" access="read"/>`) {
@@ -453,11 +462,11 @@ func TestSignals(t *testing.T) {
 	}{
 		{ManagerPath, ManagerIface + ".JobAdded", []any{dbus.ObjectPath("/com/ubuntu/Upstart/jobs/a_2db")}},
 		{ManagerPath, ManagerIface + ".JobRemoved", []any{dbus.ObjectPath("/com/ubuntu/Upstart/jobs/a_2db")}},
-		{JobPath("foo"), JobIface + ".InstanceAdded", []any{InstancePath("foo", "i")}},
-		{JobPath("foo"), JobIface + ".InstanceRemoved", []any{InstancePath("foo", "")}},
-		{InstancePath("foo", "i"), InstanceIface + ".GoalChanged", []any{"stop"}},
-		{InstancePath("foo", "i"), InstanceIface + ".StateChanged", []any{"pre-stop"}},
-		{InstancePath("foo", ""), InstanceIface + ".Failed", []any{int32(15 << 8)}},
+		{dJobPath("foo"), JobIface + ".InstanceAdded", []any{dInstancePath("foo", "i")}},
+		{dJobPath("foo"), JobIface + ".InstanceRemoved", []any{dInstancePath("foo", "")}},
+		{dInstancePath("foo", "i"), InstanceIface + ".GoalChanged", []any{"stop"}},
+		{dInstancePath("foo", "i"), InstanceIface + ".StateChanged", []any{"pre-stop"}},
+		{dInstancePath("foo", ""), InstanceIface + ".Failed", []any{int32(15 << 8)}},
 		{ManagerPath, ManagerIface + ".EventEmitted", []any{"startup", []string{"A=b"}}},
 		{ManagerPath, ManagerIface + ".EventEmitted", []any{"bare", []string{}}},
 		{ManagerPath, ManagerIface + ".Restarted", nil},
@@ -489,7 +498,7 @@ func TestBlockingCallDoesNotBlockConnection(t *testing.T) {
 	gate := make(chan struct{})
 	fx.fake.SetGate(gate)
 	done := make(chan *dbus.Call, 1)
-	conn.Object("", JobPath("net/apache")).Go(JobIface+".Start", 0, done, []string{"PORT=1"}, true)
+	conn.Object("", dJobPath("net/apache")).Go(JobIface+".Start", 0, done, []string{"PORT=1"}, true)
 	for i := 0; i < 3; i++ {
 		var v dbus.Variant
 		if err := pcall(conn, ManagerPath, PropertiesIface+".Get", ManagerIface, "version").Store(&v); err != nil {
@@ -677,7 +686,7 @@ func TestExternalClients(t *testing.T) {
 	if !strings.Contains(string(out), "readwrite s log_priority") {
 		t.Errorf("gdbus introspection lacks log_priority:\n%s", out)
 	}
-	out, err = exec.Command(p, "introspect", "--address", fx.addr, "--dest", BusName, "--object-path", string(JobPath("foo"))).CombinedOutput()
+	out, err = exec.Command(p, "introspect", "--address", fx.addr, "--dest", BusName, "--object-path", string(dJobPath("foo"))).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gdbus introspect job: %v\n%s", err, out)
 	}
@@ -694,7 +703,7 @@ func TestExternalClients(t *testing.T) {
 	if !strings.Contains(string(out), "objectpath '/com/ubuntu/Upstart/jobs/foo'") {
 		t.Errorf("gdbus call output:\n%s", out)
 	}
-	out, err = exec.Command(p, "call", "--address", fx.addr, "--dest", BusName, "--object-path", string(InstancePath("foo", "")),
+	out, err = exec.Command(p, "call", "--address", fx.addr, "--dest", BusName, "--object-path", string(dInstancePath("foo", "")),
 		"--method", "org.freedesktop.DBus.Properties.Get", "com.ubuntu.Upstart0_6.Instance", "processes").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "[('main', 3648), ('post-start', 2137)]") {
 		t.Errorf("gdbus Get processes: %v\n%s", err, out)
@@ -758,7 +767,7 @@ func TestConnectBus(t *testing.T) {
 
 	obj := conn.Object(BusName, ManagerPath)
 	var job dbus.ObjectPath
-	if err := obj.Call(ManagerIface+".GetJobByName", 0, "foo").Store(&job); err != nil || job != JobPath("foo") {
+	if err := obj.Call(ManagerIface+".GetJobByName", 0, "foo").Store(&job); err != nil || job != dJobPath("foo") {
 		t.Fatalf("GetJobByName over the bus: %v %v", job, err)
 	}
 	// Permission-checked method: the caller's uid comes from the bus.
@@ -768,11 +777,81 @@ func TestConnectBus(t *testing.T) {
 	fx.fake.Send(api.Signal{Kind: api.JobAdded, Job: "new"})
 	select {
 	case s := <-ch:
-		if s.Name != ManagerIface+".JobAdded" || s.Body[0] != JobPath("new") {
+		if s.Name != ManagerIface+".JobAdded" || s.Body[0] != dJobPath("new") {
 			t.Errorf("signal %v", s)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no signal over the bus")
+	}
+}
+
+// The daemon's own bus client: calls to the bus, the bus's errors, calls
+// made to it (it serves none), and Done once the bus goes away.
+func TestDialBus(t *testing.T) {
+	fx := newFixture(t, Options{})
+	addr := startBus(t)
+	bc, err := fx.srv.ConnectBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	c, err := DialBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.Name(), ":") {
+		t.Errorf("unique name %q", c.Name())
+	}
+	call := func(member string, args ...any) ([]any, error) {
+		return c.Call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", member, args...)
+	}
+	for name, want := range map[string]bool{BusName: true, "org.example.Nobody": false} {
+		out, err := call("NameHasOwner", name)
+		if err != nil || !reflect.DeepEqual(out, []any{want}) {
+			t.Errorf("NameHasOwner %s: %v %v", name, out, err)
+		}
+	}
+	out, err := call("GetConnectionUnixUser", c.Name())
+	if err != nil || !reflect.DeepEqual(out, []any{uint32(os.Geteuid())}) {
+		t.Errorf("GetConnectionUnixUser: %v %v", out, err)
+	}
+	// a{ss}, encoded by us.
+	if _, err := call("UpdateActivationEnvironment", map[string]string{"GOUPSTART_TEST": "1"}); err != nil {
+		t.Errorf("UpdateActivationEnvironment: %v", err)
+	}
+	_, err = call("GetConnectionUnixUser", ":1.99999")
+	if errName(err) != "org.freedesktop.DBus.Error.NameHasNoOwner" {
+		t.Errorf("error from the bus: %#v", err)
+	}
+	// A call to the plain client is refused, not left unanswered.
+	conn, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Auth(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Object(c.Name(), "/x").Call("org.example.X.Y", 0).Err
+	if errName(err) != ErrUnknownMethod {
+		t.Errorf("call to a plain client: %v", err)
+	}
+	// The daemon's connection answers Peer.Ping.
+	if err := conn.Object(BusName, "/").Call("org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	c.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed")
+	}
+	if _, err := call("NameHasOwner", BusName); err == nil {
+		t.Error("a call on a closed connection succeeded")
 	}
 }
 
@@ -787,13 +866,13 @@ func TestSignalDuringBlockingCall(t *testing.T) {
 	fx.fake.SetGate(gate)
 	defer close(gate)
 	done := make(chan *dbus.Call, 1)
-	conn.Object("", JobPath("net/apache")).Go(JobIface+".Start", 0, done, []string{"PORT=1"}, true)
+	conn.Object("", dJobPath("net/apache")).Go(JobIface+".Start", 0, done, []string{"PORT=1"}, true)
 	// Let the server start running Start before the signal comes.
 	time.Sleep(20 * time.Millisecond)
 	fx.fake.Send(api.Signal{Kind: api.JobAdded, Job: "late"})
 	select {
 	case s := <-ch:
-		if s.Name != ManagerIface+".JobAdded" || !reflect.DeepEqual(s.Body, []any{JobPath("late")}) {
+		if s.Name != ManagerIface+".JobAdded" || !reflect.DeepEqual(s.Body, []any{dJobPath("late")}) {
 			t.Fatalf("signal %v", s)
 		}
 	case <-time.After(5 * time.Second):
@@ -817,4 +896,10 @@ func skipOutsideCI(t *testing.T, why string) {
 		t.Fatalf("%s (CI is set: this must run)", why)
 	}
 	t.Skip(why + "; CI is unset")
+}
+
+// dJobPath and dInstancePath are the paths as godbus takes them.
+func dJobPath(job string) dbus.ObjectPath { return dbus.ObjectPath(JobPath(job)) }
+func dInstancePath(job, instance string) dbus.ObjectPath {
+	return dbus.ObjectPath(InstancePath(job, instance))
 }

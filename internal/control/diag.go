@@ -3,8 +3,6 @@ package control
 import (
 	"encoding/json"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 )
 
@@ -31,7 +29,7 @@ var diagSpec = &ifaceSpec{
 func diagnoser(cl *call) (Diagnoser, error) {
 	d, ok := cl.backend().(Diagnoser)
 	if !ok {
-		return nil, dbus.NewError(ErrNotSupported, []any{"diagnostics are not supported"})
+		return nil, NewError(ErrNotSupported, []any{"diagnostics are not supported"})
 	}
 	return d, nil
 }
@@ -39,7 +37,7 @@ func diagnoser(cl *call) (Diagnoser, error) {
 func jsonReply(v any) ([]any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, dbus.NewError(ErrFailed, []any{err.Error()})
+		return nil, NewError(ErrFailed, []any{err.Error()})
 	}
 	return []any{string(b)}, nil
 }

@@ -10,8 +10,6 @@ package control
 
 import (
 	"strings"
-
-	"github.com/godbus/dbus/v5"
 )
 
 // maxMatchRules bounds the rules one connection may hold (dbus-daemon's
@@ -85,7 +83,7 @@ func (r matchRule) matches(m outSignal) bool {
 	if r.iface != "" && r.iface != iface || r.member != "" && r.member != member {
 		return false
 	}
-	if r.path != "" && dbus.ObjectPath(r.path) != m.path {
+	if r.path != "" && ObjectPath(r.path) != m.path {
 		return false
 	}
 	if ns := r.pathNamespace; ns != "" && ns != "/" {

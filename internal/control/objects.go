@@ -8,17 +8,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 )
 
 // Objects are not registered one by one: for every incoming call the
-// object is looked up (client.lookupObject; on a bus connection godbus asks
-// handler.LookupObject), and the job or instance behind a path is looked up
-// in the Backend at that moment. A Backend call that blocks (Start with
-// wait) holds up no other call: godbus runs each call in a goroutine of its
-// own, and private connections (pconn.go) see to it themselves.
+// object is looked up (client.lookupObject), and the job or instance behind
+// a path is looked up in the Backend at that moment. A Backend call that
+// blocks (Start with wait) holds up no other call: on a bus connection each
+// call runs on a goroutine of its own (busconn.go), and private connections
+// (pconn.go) see to it themselves.
 
 type objKind int
 
@@ -31,11 +29,9 @@ const (
 	kindBusShim                 // /org/freedesktop/DBus on private connections
 )
 
-type handler struct{ c *client }
-
 type object struct {
 	c        *client
-	path     dbus.ObjectPath
+	path     ObjectPath
 	kind     objKind
 	job      string
 	instance string
@@ -44,84 +40,12 @@ type object struct {
 	instInfo *api.InstanceInfo
 }
 
-func (h *handler) LookupObject(p dbus.ObjectPath) (dbus.ServerObject, bool) {
-	if h.c.refused {
-		return refusedObject{h.c.uid}, true
-	}
-	// Every path "exists" for godbus: the answer for a path, interface or
-	// method we do not have is decided in busCall.DecodeArguments, so
-	// that the bus and private connections give the same errors.
-	return busTarget{c: h.c, path: p}, true
-}
-
-// busTarget and busCall carry a call on a bus connection to dispatch,
-// which decides it as pconn.dispatch does on a private connection.
-type busTarget struct {
-	c     *client
-	path  dbus.ObjectPath
-	iface string
-}
-
-func (t busTarget) LookupInterface(name string) (dbus.Interface, bool) {
-	t.iface = name
-	return t, true
-}
-
-func (t busTarget) LookupMethod(name string) (dbus.Method, bool) {
-	return busCall{t, name}, true
-}
-
-type busCall struct {
-	t      busTarget
-	member string
-}
-
-func (m busCall) DecodeArguments(conn *dbus.Conn, sender string, msg *dbus.Message, body []any) ([]any, error) {
-	sig := ""
-	if len(body) > 0 {
-		sig = dbus.SignatureOf(body...).String()
-	}
-	o, meth, err := m.t.c.dispatch(m.t.path, m.t.iface, m.member, sig, body)
-	if err != nil {
-		return nil, err
-	}
-	cl := &call{o: o, conn: conn, sender: sender, body: body, iface: m.t.iface, member: m.member, sig: sig, meth: meth}
-	if msg.Flags&dbus.FlagNoReplyExpected == 0 {
-		cl.early = func() {
-			r := &dbus.Message{Type: dbus.TypeMethodReply, Headers: map[dbus.HeaderField]dbus.Variant{
-				dbus.FieldReplySerial: dbus.MakeVariant(msg.Serial()),
-			}}
-			if s, ok := msg.Headers[dbus.FieldSender]; ok {
-				r.Headers[dbus.FieldDestination] = s
-			}
-			conn.Send(r, make(chan *dbus.Call, 1))
-			// Tell godbus that no reply is expected any more.
-			msg.Flags |= dbus.FlagNoReplyExpected
-		}
-	}
-	return []any{cl}, nil
-}
-
-func (m busCall) Call(args ...any) ([]any, error) {
-	cl := args[0].(*call)
-	out, err := invoke(cl.meth, cl)
-	if err != nil {
-		return nil, toDBusError(err)
-	}
-	return out, nil
-}
-
-func (m busCall) NumArguments() int     { return 1 }
-func (m busCall) NumReturns() int       { return 0 }
-func (m busCall) ArgumentValue(int) any { return nil }
-func (m busCall) ReturnValue(int) any   { return nil }
-
 // dispatch finds the object at path and its method iface.member for a
 // call whose arguments have the signature sig, or the error Upstart's
 // daemon answers: libdbus answers UnknownMethod for a path nobody
 // registered and libnih for a member no interface of the object has
 // (docs/dbus-errors.md); a wrong signature is libnih's InvalidArgs.
-func (c *client) dispatch(path dbus.ObjectPath, iface, member, sig string, body []any) (*object, *methodSpec, error) {
+func (c *client) dispatch(path ObjectPath, iface, member, sig string, body []any) (*object, *methodSpec, error) {
 	o, ok := c.lookupObject(path)
 	if !ok {
 		closeFDs(body)
@@ -141,7 +65,7 @@ func (c *client) dispatch(path dbus.ObjectPath, iface, member, sig string, body 
 // unknownMethodError is libdbus's answer to a call nothing handled; it
 // names an absent interface "(null)", as printf does, and ends in a
 // newline.
-func unknownMethodError(iface, member, sig string) *dbus.Error {
+func unknownMethodError(iface, member, sig string) *Error {
 	if iface == "" {
 		iface = "(null)"
 	}
@@ -149,7 +73,7 @@ func unknownMethodError(iface, member, sig string) *dbus.Error {
 }
 
 // lookupObject finds the object at path p.
-func (c *client) lookupObject(p dbus.ObjectPath) (*object, bool) {
+func (c *client) lookupObject(p ObjectPath) (*object, bool) {
 	o := &object{c: c, path: p}
 	switch p {
 	case "/", "/com", "/com/ubuntu":
@@ -233,7 +157,6 @@ func buildSpecTables() {
 // call is one method invocation.
 type call struct {
 	o      *object
-	conn   *dbus.Conn // bus connections: to ask the bus about the caller
 	sender string
 	body   []any
 	// The call's header fields, for errors that name them.
@@ -261,7 +184,7 @@ func badSignature(m *methodSpec) error {
 
 func fdsResolved(body []any) bool {
 	for _, x := range body {
-		if _, ok := x.(dbus.UnixFDIndex); ok {
+		if _, ok := x.(UnixFDIndex); ok {
 			return false
 		}
 	}
@@ -270,33 +193,33 @@ func fdsResolved(body []any) bool {
 
 func closeFDs(body []any) {
 	for _, x := range body {
-		if fd, ok := x.(dbus.UnixFD); ok {
+		if fd, ok := x.(UnixFD); ok {
 			os.NewFile(uintptr(fd), "").Close()
 		}
 	}
 }
 
-func (cl *call) backend() api.Backend      { return cl.o.c.srv.b }
-func (cl *call) str(i int) string          { return cl.body[i].(string) }
-func (cl *call) strs(i int) []string       { return cl.body[i].([]string) }
-func (cl *call) boolean(i int) bool        { return cl.body[i].(bool) }
-func dbusErr(name, msg string) *dbus.Error { return dbus.NewError(name, []any{msg}) }
-func reply(vals ...any) ([]any, error)     { return vals, nil }
-func noReply(err error) ([]any, error)     { return nil, err }
-func apiErr(name, msg string) error        { return api.Errorf(name, msg) }
+func (cl *call) backend() api.Backend  { return cl.o.c.srv.b }
+func (cl *call) str(i int) string      { return cl.body[i].(string) }
+func (cl *call) strs(i int) []string   { return cl.body[i].([]string) }
+func (cl *call) boolean(i int) bool    { return cl.body[i].(bool) }
+func dbusErr(name, msg string) *Error  { return NewError(name, []any{msg}) }
+func reply(vals ...any) ([]any, error) { return vals, nil }
+func noReply(err error) ([]any, error) { return nil, err }
+func apiErr(name, msg string) error    { return api.Errorf(name, msg) }
 func notSupported(what string) error {
 	return apiErr(ErrNotSupported, what+" is not supported by this init daemon")
 }
 func permissionDenied(what string) error {
 	return apiErr(api.ErrPermissionDenied, "You do not have permission to "+what)
 }
-func invalidArgs(msg string) error          { return apiErr(api.ErrInvalidArgs, msg) }
-func (cl *call) srv() *Server               { return cl.o.c.srv }
-func (cl *call) job() string                { return cl.o.job }
-func (cl *call) inst() string               { return cl.o.instance }
-func (cl *call) opts() *Options             { return &cl.srv().opts }
-func (cl *call) fd(i int) dbus.UnixFD       { return cl.body[i].(dbus.UnixFD) }
-func (cl *call) variant(i int) dbus.Variant { return cl.body[i].(dbus.Variant) }
+func invalidArgs(msg string) error     { return apiErr(api.ErrInvalidArgs, msg) }
+func (cl *call) srv() *Server          { return cl.o.c.srv }
+func (cl *call) job() string           { return cl.o.job }
+func (cl *call) inst() string          { return cl.o.instance }
+func (cl *call) opts() *Options        { return &cl.srv().opts }
+func (cl *call) fd(i int) UnixFD       { return cl.body[i].(UnixFD) }
+func (cl *call) variant(i int) Variant { return cl.body[i].(Variant) }
 
 // toDBusError maps Backend errors to D-Bus errors.
 // invoke runs a method. A panic in it is a bug of ours: the caller gets
@@ -310,7 +233,7 @@ func invoke(meth *methodSpec, cl *call) (out []any, err error) {
 	}()
 	out, err = meth.fn(cl)
 	if err != nil {
-		if e, ok := toDBusError(err).(*dbus.Error); ok {
+		if e, ok := toDBusError(err).(*Error); ok {
 			e.Body = cleanValues(e.Body)
 			return nil, e
 		}
@@ -324,7 +247,7 @@ func toDBusError(err error) error {
 	if errors.As(err, &ae) {
 		return dbusErr(ae.Name, ae.Msg)
 	}
-	var de *dbus.Error
+	var de *Error
 	if errors.As(err, &de) {
 		return de
 	}
@@ -340,9 +263,7 @@ func (cl *call) callerUID() (uint32, bool) {
 	if cl.sender == "" {
 		return 0, false
 	}
-	var uid uint32
-	err := cl.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, cl.sender).Store(&uid)
-	return uid, err == nil
+	return callerUIDOnBus(c, cl.sender)
 }
 
 // privileged implements Upstart's in-daemon permission check.
@@ -386,7 +307,7 @@ func mGetJobByName(cl *call) ([]any, error) {
 
 func mGetAllJobs(cl *call) ([]any, error) {
 	jobs := cl.backend().Jobs()
-	paths := make([]dbus.ObjectPath, 0, len(jobs))
+	paths := make([]ObjectPath, 0, len(jobs))
 	for _, j := range jobs {
 		paths = append(paths, JobPath(j.Name))
 	}
@@ -753,7 +674,7 @@ func mGetAllInstances(cl *call) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]dbus.ObjectPath, 0, len(insts))
+	paths := make([]ObjectPath, 0, len(insts))
 	for _, in := range insts {
 		paths = append(paths, InstancePath(cl.job(), in.Name))
 	}
@@ -811,7 +732,7 @@ func mInstRestart(cl *call) ([]any, error) {
 func mInstAction(cl *call) ([]any, error) {
 	r, ok := cl.backend().(ActionRunner)
 	if !ok {
-		return nil, dbus.NewError(ErrNotSupported, []any{"custom actions are not supported"})
+		return nil, NewError(ErrNotSupported, []any{"custom actions are not supported"})
 	}
 	pid, err := r.RunAction(cl.job(), cl.inst(), cl.str(0))
 	if err != nil {
@@ -960,12 +881,12 @@ func mPropGet(cl *call) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return reply(dbus.MakeVariant(props[name]))
+	return reply(MakeVariant(props[name]))
 }
 
 func mPropGetAll(cl *call) ([]any, error) {
 	iface := cl.str(0)
-	out := map[string]dbus.Variant{}
+	out := map[string]Variant{}
 	for _, s := range cl.o.specs() {
 		if (iface == "" || s.name == iface) && len(s.props) > 0 {
 			props, err := cl.o.properties(s)
@@ -973,7 +894,7 @@ func mPropGetAll(cl *call) ([]any, error) {
 				return nil, err
 			}
 			for k, v := range props {
-				out[k] = dbus.MakeVariant(v)
+				out[k] = MakeVariant(v)
 			}
 		}
 	}
@@ -1043,17 +964,7 @@ func (o *object) children() []string {
 // refusedObject answers every call of a refused private connection.
 type refusedObject struct{ uid uint32 }
 
-func (r refusedObject) LookupInterface(string) (dbus.Interface, bool) { return r, true }
-func (r refusedObject) LookupMethod(string) (dbus.Method, bool)       { return r, true }
-func (r refusedObject) Call(...any) ([]any, error)                    { return nil, r.err() }
 func (r refusedObject) err() error {
 	return dbusErr(api.ErrPermissionDenied, "You do not have permission to use this init daemon (uid "+
 		strconv.FormatUint(uint64(r.uid), 10)+")")
-}
-func (r refusedObject) NumArguments() int     { return 0 }
-func (r refusedObject) NumReturns() int       { return 0 }
-func (r refusedObject) ArgumentValue(int) any { return nil }
-func (r refusedObject) ReturnValue(int) any   { return nil }
-func (r refusedObject) DecodeArguments(*dbus.Conn, string, *dbus.Message, []any) ([]any, error) {
-	return nil, nil
 }

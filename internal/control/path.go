@@ -2,15 +2,14 @@ package control
 
 import (
 	"strings"
-
-	"github.com/godbus/dbus/v5"
 )
 
-// D-Bus names and paths of the Upstart API (interface version 0_6).
+// D-Bus names and paths of the Upstart API (interface version 0_6). The
+// paths are untyped: tools hand them to godbus as dbus.ObjectPath.
 const (
 	BusName       = "com.ubuntu.Upstart"
-	ManagerPath   = dbus.ObjectPath("/com/ubuntu/Upstart")
-	JobsPath      = dbus.ObjectPath("/com/ubuntu/Upstart/jobs")
+	ManagerPath   = "/com/ubuntu/Upstart"
+	JobsPath      = "/com/ubuntu/Upstart/jobs"
 	ManagerIface  = "com.ubuntu.Upstart0_6"
 	JobIface      = "com.ubuntu.Upstart0_6.Job"
 	InstanceIface = "com.ubuntu.Upstart0_6.Instance"
@@ -95,18 +94,18 @@ func unhex(c byte) int {
 }
 
 // JobPath is the object path of a job class.
-func JobPath(job string) dbus.ObjectPath {
-	return JobsPath + "/" + dbus.ObjectPath(EscapeElement(job))
+func JobPath(job string) ObjectPath {
+	return JobsPath + "/" + ObjectPath(EscapeElement(job))
 }
 
 // InstancePath is the object path of an instance of a job ("" for a singleton).
-func InstancePath(job, instance string) dbus.ObjectPath {
-	return JobPath(job) + "/" + dbus.ObjectPath(EscapeElement(instance))
+func InstancePath(job, instance string) ObjectPath {
+	return JobPath(job) + "/" + ObjectPath(EscapeElement(instance))
 }
 
 // SplitPath decodes a job or instance object path. hasInstance tells whether
 // the path names an instance.
-func SplitPath(p dbus.ObjectPath) (job, instance string, hasInstance, ok bool) {
+func SplitPath(p ObjectPath) (job, instance string, hasInstance, ok bool) {
 	rest, found := strings.CutPrefix(string(p), string(JobsPath)+"/")
 	if !found {
 		return "", "", false, false

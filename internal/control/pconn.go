@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 )
 
@@ -57,6 +55,10 @@ type pconn struct {
 	sigTimer     *time.Timer // flushes signals put off
 
 	calls atomic.Int32 // calls running
+
+	// bus: the connection to a message bus (BusConn reads it): every
+	// call runs on a goroutine of its own.
+	bus bool
 
 	rmu      sync.Mutex // reader hand-over
 	rgen     uint64     // incremented when a new goroutine takes over reading
@@ -188,6 +190,12 @@ func splitMember(name string) (iface, member string) {
 // send encodes a message into the output buffer and writes the buffer out
 // unless somebody else is doing so.
 func (p *pconn) send(typ byte, o outMsg) error {
+	_, err := p.sendSerial(typ, o)
+	return err
+}
+
+// sendSerial is send, returning the message's serial.
+func (p *pconn) sendSerial(typ byte, o outMsg) (uint32, error) {
 	p.wmu.Lock()
 	for p.werr == nil && p.flushing && len(p.wbuf) > maxPending {
 		p.wcond.Wait()
@@ -195,17 +203,18 @@ func (p *pconn) send(typ byte, o outMsg) error {
 	if p.werr != nil {
 		err := p.werr
 		p.wmu.Unlock()
-		return err
+		return 0, err
 	}
-	p.wbuf = appendMessage(p.wbuf, typ, p.nextSerial(), o)
+	serial := p.nextSerial()
+	p.wbuf = appendMessage(p.wbuf, typ, serial, o)
 	if p.flushing {
 		p.wmu.Unlock()
-		return nil
+		return serial, nil
 	}
 	p.flushLocked()
 	err := p.werr
 	p.wmu.Unlock()
-	return err
+	return serial, err
 }
 
 // flushLocked writes the output buffer out, and what is appended to it
@@ -236,14 +245,14 @@ func (p *pconn) reply(serial uint32, dest string, body []any) {
 }
 
 func (p *pconn) replyError(serial uint32, dest string, err error) {
-	var e *dbus.Error
+	var e *Error
 	switch x := err.(type) {
-	case dbus.Error:
+	case Error:
 		e = &x
-	case *dbus.Error:
+	case *Error:
 		e = x
 	default:
-		e = toDBusError(err).(*dbus.Error)
+		e = toDBusError(err).(*Error)
 	}
 	p.send(msgError, outMsg{errName: e.Name, replySerial: serial, dest: dest, body: e.Body})
 }
@@ -371,7 +380,7 @@ func (p *pconn) dropFDs(n uint32) {
 }
 
 // claimFDs takes the message's unix fds off the queue: only
-// EmitEventWithFile keeps them (its 'h' argument becomes a dbus.UnixFD).
+// EmitEventWithFile keeps them (its 'h' argument becomes a UnixFD).
 func (p *pconn) claimFDs(m *msgIn) {
 	if m.nfds == 0 {
 		return
@@ -380,12 +389,12 @@ func (p *pconn) claimFDs(m *msgIn) {
 	keep := m.typ == msgMethodCall && m.member == "EmitEventWithFile"
 	used := make([]bool, len(fds))
 	for i, x := range m.body {
-		idx, ok := x.(dbus.UnixFDIndex)
+		idx, ok := x.(UnixFDIndex)
 		if !ok || !keep || int(idx) >= len(fds) || used[idx] {
 			continue
 		}
 		used[idx] = true
-		m.body[i] = dbus.UnixFD(fds[idx])
+		m.body[i] = UnixFD(fds[idx])
 	}
 	for i, fd := range fds {
 		if !used[i] {
@@ -408,7 +417,7 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		case "GetMachineId":
 			p.reply(serial, dest, []any{p.uuid})
 		default:
-			p.replyError(serial, dest, dbus.MakeUnknownMethodError(m.member))
+			p.replyError(serial, dest, unknownMemberError(m.member))
 		}
 		return true
 	}
@@ -442,6 +451,12 @@ func (p *pconn) dispatch(m *msgIn) bool {
 		cl.early = func() { p.reply(serial, dest, nil) }
 	}
 	p.calls.Add(1)
+	if p.bus {
+		// As godbus did: a call may ask the bus for its caller's uid,
+		// whose answer this very reader must read.
+		go p.run(cl, meth, serial, dest, noReply)
+		return true
+	}
 	if meth.async == nil || !meth.async(m.body) {
 		p.run(cl, meth, serial, dest, noReply)
 		return true

@@ -2,16 +2,14 @@ package control
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/godbus/dbus/v5"
 )
 
 // PeerClient is a lean client of one private (peer-to-peer) connection:
@@ -66,9 +64,9 @@ func DialPeer(address string) (*PeerClient, error) {
 func (pc *PeerClient) Close() error { return pc.c.Close() }
 
 // Call sends a method call and waits for its reply. An error reply is
-// returned as a dbus.Error. Arguments may be of the basic types the
+// returned as a Error. Arguments may be of the basic types the
 // server's codec encodes (strings, string arrays, booleans, integers).
-func (pc *PeerClient) Call(path dbus.ObjectPath, iface, member string, args ...any) error {
+func (pc *PeerClient) Call(path ObjectPath, iface, member string, args ...any) error {
 	if err := pc.Send(path, iface, member, args...); err != nil {
 		return err
 	}
@@ -77,7 +75,7 @@ func (pc *PeerClient) Call(path dbus.ObjectPath, iface, member string, args ...a
 
 // Send sends a method call without waiting for its reply: several may be
 // in flight; Reply takes their replies in order.
-func (pc *PeerClient) Send(path dbus.ObjectPath, iface, member string, args ...any) error {
+func (pc *PeerClient) Send(path ObjectPath, iface, member string, args ...any) error {
 	pc.serial++
 	pc.out = appendMessage(pc.out[:0], msgMethodCall, pc.serial, outMsg{path: path, iface: iface, member: member, body: args})
 	if _, err := pc.c.Write(pc.out); err != nil {
@@ -87,7 +85,7 @@ func (pc *PeerClient) Send(path dbus.ObjectPath, iface, member string, args ...a
 }
 
 // Reply waits for the next reply, skipping signals; an error reply is
-// returned as a dbus.Error.
+// returned as a Error.
 func (pc *PeerClient) Reply() error {
 	for {
 		m, err := pc.read()
@@ -98,16 +96,11 @@ func (pc *PeerClient) Reply() error {
 		case msgMethodReply:
 			return nil
 		case msgError:
-			g, err := dbus.DecodeMessage(bytes.NewReader(m))
-			if err != nil {
-				return fmt.Errorf("undecodable error reply: %w", err)
+			var h msgIn
+			if !decodeHeaderOf(m, &h, true) || decodeBody(&h) != nil {
+				return errors.New("undecodable error reply")
 			}
-			var e dbus.Error
-			if v, ok := g.Headers[dbus.FieldErrorName]; ok {
-				e.Name, _ = v.Value().(string)
-			}
-			e.Body = g.Body
-			return e
+			return Error{Name: h.errName, Body: h.body}
 		}
 	}
 }

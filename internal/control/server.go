@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/goupstart/upstart/internal/api"
 	"golang.org/x/sys/unix"
 )
@@ -185,7 +183,8 @@ func Listen(address string) (net.Listener, error) {
 	if kind == "abstract" {
 		name = "@" + value
 	} else if fi, err := os.Lstat(value); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		if c, err := net.Dial("unix", value); err == nil {
+		// DialUnix, not Dial: Dial links the resolver (60 KiB of code).
+		if c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: value, Net: "unix"}); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("%s: address already in use", address)
 		}
@@ -346,40 +345,35 @@ func (s *Server) serveConn(uc *net.UnixConn, adm admission) {
 
 // ConnectBus connects to the message bus at address (e.g. the system bus),
 // requests com.ubuntu.Upstart and serves the API there until the connection
-// closes (which the returned Conn's Context tells). Callers' uids are asked
-// of the bus for the permission-checked methods.
-func (s *Server) ConnectBus(address string) (*dbus.Conn, error) {
-	c := &client{srv: s, bus: true, out: make(chan outSignal, signalQueue)}
-	conn, err := dialBus(address, dbus.WithHandler(&handler{c: c}))
+// closes (which the returned connection's Done tells). Callers' uids are
+// asked of the bus for the permission-checked methods.
+func (s *Server) ConnectBus(address string) (*BusConn, error) {
+	c := &client{srv: s, bus: true}
+	conn, err := dialBusConn(address, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Auth(nil); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := conn.Hello(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	reply, err := conn.RequestName(BusName, dbus.NameFlagDoNotQueue)
+	out, err := conn.Call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName", BusName, uint32(nameFlagDoNotQueue))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	if reply != dbus.RequestNameReplyPrimaryOwner {
+	if len(out) != 1 || out[0] != any(uint32(requestNameReplyPrimaryOwner)) {
 		conn.Close()
 		return nil, errors.New("Name already taken")
 	}
-	c.conn = conn
-	c.t = busTransport{conn}
 	if !s.addClient(c) {
 		conn.Close()
 		return nil, errors.New("server closed")
 	}
-	go c.run()
 	return conn, nil
 }
+
+// RequestName's flag and answer (D-Bus specification).
+const (
+	nameFlagDoNotQueue           = 4
+	requestNameReplyPrimaryOwner = 1
+)
 
 func (s *Server) addClient(c *client) bool {
 	s.mu.Lock()
@@ -397,29 +391,24 @@ func (s *Server) removeClient(c *client) {
 	s.mu.Unlock()
 }
 
-// signalQueue is how many signals a client may lag behind before it is
-// disconnected (the engine must never wait on a slow client).
-const signalQueue = 4096
-
 type outSignal struct {
-	path dbus.ObjectPath
+	path ObjectPath
 	name string // interface.member
 	body []any
 }
 
 // client is one connection: a private peer or a bus connection.
 type client struct {
-	srv  *Server
-	t    transport
-	conn *dbus.Conn // bus connections only
-	uid  uint32     // private connections: authenticated uid
+	srv   *Server
+	t     transport
+	bconn *BusConn // bus connections only
+	uid   uint32   // private connections: authenticated uid
 	// refused: a connection whose every call is answered with
 	// PermissionDenied (private connections of uids that may not use the
 	// daemon never become clients: see serveRefused).
 	refused bool
-	bus     bool           // bus connection: ask the bus for each caller's uid
-	out     chan outSignal // bus connections: signals for run
-	release func()         // private connections: frees the admission
+	bus     bool   // bus connection: ask the bus for each caller's uid
+	release func() // private connections: frees the admission
 	// Match rules (private connections, match.go): once the client adds
 	// one, it gets only the signals a rule matches.
 	matchMu  sync.Mutex
@@ -427,62 +416,29 @@ type client struct {
 	rules    []matchRule
 }
 
-// transport is how a client's signals leave: a private connection
-// (pconn) or godbus's connection to a bus.
+// transport is how a client's signals leave: a private connection or a
+// bus connection (both pconn).
 type transport interface {
 	emitSignal(m outSignal) error
 	close()
 	done() <-chan struct{}
 }
 
-type busTransport struct{ conn *dbus.Conn }
-
-func (b busTransport) emitSignal(m outSignal) error { return b.conn.Emit(m.path, m.name, m.body...) }
-func (b busTransport) close()                       { b.conn.Close() }
-func (b busTransport) done() <-chan struct{}        { return b.conn.Context().Done() }
-
-// run sends queued signals until the connection closes (bus connections:
-// private ones take signals in their output buffer directly).
-func (c *client) run() {
-	defer c.srv.removeClient(c)
-	done := c.t.done()
-	for {
-		select {
-		case <-done:
-			return
-		case m := <-c.out:
-			if err := c.t.emitSignal(m); err != nil {
-				c.t.close()
-				return
-			}
-		}
-	}
-}
-
 func (c *client) queue(m outSignal) {
-	if p, ok := c.t.(*pconn); ok {
-		if !p.queueSignal(m) {
-			c.srv.opts.Logf("control: client too slow to take signals, disconnecting it")
-			go p.close()
-		}
-		return
-	}
-	select {
-	case c.out <- m:
-	default:
-		// Full: drop the connection instead of blocking the engine.
+	if p, ok := c.t.(*pconn); ok && !p.queueSignal(m) {
 		c.srv.opts.Logf("control: client too slow to take signals, disconnecting it")
-		go c.t.close()
+		go p.close()
 	}
 }
 
 // broadcast turns a Backend signal into D-Bus signals for every client.
 func (s *Server) broadcast(sig api.Signal) {
+	// Every state change comes here: with nobody connected, building the
+	// message is all it would cost.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.clients) == 0 {
-		// Nobody to tell: building the message (object paths, the
-		// body) cost every state change of every job for nothing.
+	none := len(s.clients) == 0
+	s.mu.Unlock()
+	if none {
 		return
 	}
 	m, ok := toDBusSignal(sig)

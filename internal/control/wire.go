@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/godbus/dbus/v5"
 )
 
 // The D-Bus wire format for private connections, without reflection.
@@ -21,7 +19,7 @@ import (
 // those. Strings must be UTF-8 without NUL; arrays hold at most
 // maxArrayElems elements; a message is at most maxIncoming bytes (see the
 // bounds in docs/decisions.md). Outgoing messages are encoded here for the
-// types our methods and signals return, and by godbus for anything else.
+// types our methods and signals return (anything else is a bug of ours: see unencodable).
 
 // Message types and flags (D-Bus specification).
 const (
@@ -62,16 +60,17 @@ var le = binary.LittleEndian
 
 // msgIn is a decoded incoming message.
 type msgIn struct {
-	typ, flags byte
-	serial     uint32
-	path       dbus.ObjectPath
-	iface      string
-	member     string
-	errName    string
-	sender     string
-	sig        string
-	nfds       uint32
-	body       []any
+	typ, flags  byte
+	serial      uint32
+	path        ObjectPath
+	iface       string
+	member      string
+	errName     string
+	sender      string
+	sig         string
+	nfds        uint32
+	replySerial uint32 // replies and errors (bus connections)
+	body        []any
 
 	raw    []byte // the whole message (valid until the next read)
 	bodyAt int    // where the body starts in raw
@@ -108,6 +107,12 @@ func decodeFast(b []byte, m *msgIn) bool {
 // decodeHeader decodes the header of the whole message b (at least 16
 // bytes): false when it is invalid. The body is left for decodeBody.
 func decodeHeader(b []byte, m *msgIn) (ok bool) {
+	return decodeHeaderOf(b, m, false)
+}
+
+// decodeHeaderOf is decodeHeader; with replies set it also accepts method
+// replies and errors (on a bus connection, the answers to our calls).
+func decodeHeaderOf(b []byte, m *msgIn, replies bool) (ok bool) {
 	if len(b) < 16 || b[0] != 'l' && b[0] != 'B' || b[3] != 1 {
 		return false
 	}
@@ -150,7 +155,7 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		seen |= 1 << code
 		switch code {
 		case fieldPath:
-			m.path = dbus.ObjectPath(d.name())
+			m.path = ObjectPath(d.name())
 		case fieldInterface:
 			m.iface = d.name()
 		case fieldMember:
@@ -162,7 +167,7 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		case fieldSender:
 			m.sender = d.str()
 		case fieldReplySerial:
-			d.u32()
+			m.replySerial = d.u32()
 		case fieldUnixFDs:
 			m.nfds = d.u32()
 		case fieldSignature:
@@ -183,7 +188,11 @@ func decodeHeader(b []byte, m *msgIn) (ok bool) {
 		}
 	case msgMethodReply, msgError:
 		// Never expected on a private connection: ignored.
-		return false
+		if !replies || seen&(1<<fieldReplySerial) == 0 || m.typ == msgError && seen&(1<<fieldErrorName) == 0 {
+			return false
+		}
+		m.bodyAt = (16 + hlen + 7) &^ 7
+		return m.bodyAt+blen == len(b) && (blen == 0 || m.sig != "")
 	default:
 		return false
 	}
@@ -239,7 +248,7 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 		if !d.bad && !validPath(s) {
 			return nil, 0, errBodyMalformed
 		}
-		v = dbus.ObjectPath(s)
+		v = ObjectPath(s)
 	case 'b':
 		switch d.u32() {
 		case 0:
@@ -254,7 +263,7 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 	case 'i':
 		v = int32(d.u32())
 	case 'h':
-		v = dbus.UnixFDIndex(d.u32())
+		v = UnixFDIndex(d.u32())
 	case 'y':
 		if d.pos >= len(d.b) {
 			return nil, 0, errBodyMalformed
@@ -285,12 +294,12 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 			v = ss
 			break
 		}
-		ps := make([]dbus.ObjectPath, len(ss))
+		ps := make([]ObjectPath, len(ss))
 		for j, s := range ss {
 			if !validPath(s) {
 				return nil, 0, errBodyMalformed
 			}
-			ps[j] = dbus.ObjectPath(s)
+			ps[j] = ObjectPath(s)
 		}
 		v = ps
 	case 'v':
@@ -309,7 +318,7 @@ func (d *dec) value(sig string) (v any, n int, err error) {
 		if k != len(inner) {
 			return nil, 0, errBodyTypes
 		}
-		v = dbus.MakeVariant(x)
+		v = MakeVariant(x)
 	default:
 		return nil, 0, errBodyTypes
 	}
@@ -438,7 +447,7 @@ var knownNames = func() map[string]string {
 	return m
 }()
 
-// validPath is dbus.ObjectPath.IsValid without its allocation: "/" or
+// validPath is ObjectPath.IsValid without its allocation: "/" or
 // "/"-separated non-empty elements of [A-Za-z0-9_].
 func validPath(s string) bool {
 	if s == "/" {
@@ -486,7 +495,7 @@ func (d *dec) sigStr() string {
 	}
 	s := string(d.b[d.pos : d.pos+n])
 	d.pos += n + 1
-	if _, err := dbus.ParseSignature(s); err != nil {
+	if !validSignature(s) {
 		d.bad = true
 	}
 	return s
@@ -576,7 +585,7 @@ func sigOf(v any) (string, bool) {
 	switch v.(type) {
 	case string:
 		return "s", true
-	case dbus.ObjectPath:
+	case ObjectPath:
 		return "o", true
 	case bool:
 		return "b", true
@@ -586,16 +595,18 @@ func sigOf(v any) (string, bool) {
 		return "u", true
 	case []string:
 		return "as", true
-	case []dbus.ObjectPath:
+	case []ObjectPath:
 		return "ao", true
 	case [][]string:
 		return "aas", true
 	case []procEntry:
 		return "a(si)", true
-	case dbus.Variant:
+	case Variant:
 		return "v", true
-	case map[string]dbus.Variant:
+	case map[string]Variant:
 		return "a{sv}", true
+	case map[string]string:
+		return "a{ss}", true
 	}
 	return "", false
 }
@@ -606,7 +617,7 @@ func (e *enc) value(v any) bool {
 	switch x := v.(type) {
 	case string:
 		e.str(x)
-	case dbus.ObjectPath:
+	case ObjectPath:
 		e.str(string(x))
 	case bool:
 		b := uint32(0)
@@ -624,7 +635,7 @@ func (e *enc) value(v any) bool {
 				e.str(s)
 			}
 		})
-	case []dbus.ObjectPath:
+	case []ObjectPath:
 		e.array(4, func() {
 			for _, s := range x {
 				e.str(string(s))
@@ -644,7 +655,7 @@ func (e *enc) value(v any) bool {
 				e.u32(uint32(p.Pid))
 			}
 		})
-	case dbus.Variant:
+	case Variant:
 		inner := x.Value()
 		s, ok := sigOf(inner)
 		if !ok {
@@ -652,7 +663,7 @@ func (e *enc) value(v any) bool {
 		}
 		e.sig(s)
 		return e.value(inner)
-	case map[string]dbus.Variant:
+	case map[string]Variant:
 		ok := true
 		e.array(8, func() {
 			for k, val := range x {
@@ -662,6 +673,14 @@ func (e *enc) value(v any) bool {
 			}
 		})
 		return ok
+	case map[string]string:
+		e.array(8, func() {
+			for k, val := range x {
+				e.align(8)
+				e.str(k)
+				e.str(val)
+			}
+		})
 	default:
 		return false
 	}
@@ -677,7 +696,7 @@ func appendMessage(b []byte, typ byte, serial uint32, o outMsg) []byte {
 	for _, v := range o.body {
 		s, ok := sigOf(v)
 		if !ok {
-			return appendGodbus(b, typ, serial, o)
+			return unencodable(b, typ, serial, o, fmt.Sprintf("a value of type %T", v))
 		}
 		sig += s
 	}
@@ -723,12 +742,12 @@ func appendMessage(b []byte, typ byte, serial uint32, o outMsg) []byte {
 	bstart := len(e.b)
 	for _, v := range o.body {
 		if !e.value(v) {
-			return appendGodbus(b[:base], typ, serial, o)
+			return unencodable(b[:base], typ, serial, o, "a variant of a type the encoder does not know")
 		}
 	}
 	blen := len(e.b) - bstart
 	if blen+bstart-base > maxMessage {
-		return appendGodbus(b[:base], typ, serial, o)
+		return unencodable(b[:base], typ, serial, o, "message too long")
 	}
 	le.PutUint32(e.b[base+4:], uint32(blen))
 	return e.b
@@ -736,7 +755,7 @@ func appendMessage(b []byte, typ byte, serial uint32, o outMsg) []byte {
 
 // outMsg is what appendMessage encodes.
 type outMsg struct {
-	path          dbus.ObjectPath
+	path          ObjectPath
 	iface, member string
 	errName       string
 	replySerial   uint32
@@ -744,43 +763,17 @@ type outMsg struct {
 	body          []any
 }
 
-// appendGodbus encodes with godbus (for types appendMessage does not know).
-// An unencodable message is replaced by an error (replies) or dropped.
-func appendGodbus(b []byte, typ byte, serial uint32, o outMsg) []byte {
-	m := &dbus.Message{Type: dbus.Type(typ), Headers: map[dbus.HeaderField]dbus.Variant{}, Body: o.body}
-	if o.path != "" {
-		m.Headers[dbus.FieldPath] = dbus.MakeVariant(o.path)
+// unencodable stands in for a message appendMessage cannot encode (a
+// value of a type it does not know, a bug of ours; or longer than the
+// specification allows): a reply becomes an error, anything else is
+// dropped.
+func unencodable(b []byte, typ byte, serial uint32, o outMsg, why string) []byte {
+	if typ == msgMethodReply {
+		o.body = []any{"dbus: invalid reply: " + why}
+		o.errName = ErrFailed
+		return appendMessage(b, msgError, serial, o)
 	}
-	if o.iface != "" {
-		m.Headers[dbus.FieldInterface] = dbus.MakeVariant(o.iface)
-	}
-	if o.member != "" {
-		m.Headers[dbus.FieldMember] = dbus.MakeVariant(o.member)
-	}
-	if o.errName != "" {
-		m.Headers[dbus.FieldErrorName] = dbus.MakeVariant(o.errName)
-	}
-	if o.replySerial != 0 {
-		m.Headers[dbus.FieldReplySerial] = dbus.MakeVariant(o.replySerial)
-	}
-	if o.dest != "" {
-		m.Headers[dbus.FieldDestination] = dbus.MakeVariant(o.dest)
-	}
-	if len(o.body) > 0 {
-		m.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(o.body...))
-	}
-	var buf bytes.Buffer
-	if err := m.EncodeTo(&buf, binary.LittleEndian); err != nil || buf.Len() < 16 {
-		if typ == msgMethodReply {
-			o.body = []any{"dbus: invalid reply: " + fmt.Sprint(err)}
-			o.errName = ErrFailed
-			return appendMessage(b, msgError, serial, o)
-		}
-		return b
-	}
-	out := buf.Bytes()
-	le.PutUint32(out[8:], serial)
-	return append(b, out...)
+	return b
 }
 
 // cleanText makes s a valid D-Bus string: invalid UTF-8 becomes U+FFFD
@@ -825,12 +818,12 @@ func cleanValue(v any) any {
 			out[i] = procEntry{cleanText(p.Name), p.Pid}
 		}
 		return out
-	case dbus.Variant:
-		return dbus.MakeVariant(cleanValue(x.Value()))
-	case map[string]dbus.Variant:
-		out := make(map[string]dbus.Variant, len(x))
+	case Variant:
+		return MakeVariant(cleanValue(x.Value()))
+	case map[string]Variant:
+		out := make(map[string]Variant, len(x))
 		for k, val := range x {
-			out[cleanText(k)] = cleanValue(val).(dbus.Variant)
+			out[cleanText(k)] = cleanValue(val).(Variant)
 		}
 		return out
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
@@ -32,7 +33,7 @@ func TestDecodeFastAgreesWithGodbus(t *testing.T) {
 	for i, c := range cases {
 		for _, sender := range []string{"", ":1.5"} {
 			m := &dbus.Message{Type: dbus.TypeMethodCall, Flags: dbus.FlagNoAutoStart, Headers: map[dbus.HeaderField]dbus.Variant{
-				dbus.FieldPath:      dbus.MakeVariant(ManagerPath),
+				dbus.FieldPath:      dbus.MakeVariant(dbus.ObjectPath(ManagerPath)),
 				dbus.FieldInterface: dbus.MakeVariant(ManagerIface),
 				dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
 			}, Body: c.body}
@@ -78,7 +79,7 @@ func TestDecodeFastAgreesWithGodbus(t *testing.T) {
 	}
 	// Big-endian messages are decoded too.
 	m := &dbus.Message{Type: dbus.TypeMethodCall, Headers: map[dbus.HeaderField]dbus.Variant{
-		dbus.FieldPath:      dbus.MakeVariant(ManagerPath),
+		dbus.FieldPath:      dbus.MakeVariant(dbus.ObjectPath(ManagerPath)),
 		dbus.FieldMember:    dbus.MakeVariant("EmitEvent"),
 		dbus.FieldSignature: dbus.MakeVariant(dbus.SignatureOf("x", []string{"A=b"}, true)),
 	}, Body: []any{"x", []string{"A=b"}, true}}
@@ -95,11 +96,11 @@ func TestAppendMessageDecodes(t *testing.T) {
 	bodies := [][]any{
 		nil,
 		{JobPath("foo")},
-		{[]dbus.ObjectPath{"/a", "/b"}, []string{}, "s", true, int32(-1), uint32(3)},
-		{dbus.MakeVariant([][]string{{"startup"}, {}})},
-		{dbus.MakeVariant([]procEntry{{"main", 12}, {"post-start", 13}})},
-		{map[string]dbus.Variant{"name": dbus.MakeVariant("x"), "emits": dbus.MakeVariant([]string{})}},
-		{map[string]int32{"odd": 1}}, // godbus encodes this one
+		{[]ObjectPath{"/a", "/b"}, []string{}, "s", true, int32(-1), uint32(3)},
+		{MakeVariant([][]string{{"startup"}, {}})},
+		{MakeVariant([]procEntry{{"main", 12}, {"post-start", 13}})},
+		{map[string]Variant{"name": MakeVariant("x"), "emits": MakeVariant([]string{})}},
+		{map[string]string{"A": "b", "C": ""}},
 	}
 	for i, body := range bodies {
 		b := appendMessage([]byte("junk"), msgMethodReply, 42, outMsg{replySerial: 7, dest: ":1.1", body: body})
@@ -117,18 +118,28 @@ func TestAppendMessageDecodes(t *testing.T) {
 			}
 			continue
 		}
-		if got, want := dbus.SignatureOf(g.Body...).String(), dbus.SignatureOf(body...).String(); got != want && i != 4 {
+		if got, want := dbus.SignatureOf(g.Body...).String(), dbus.SignatureOf(theirsAll(body)...).String(); got != want && i != 4 {
 			t.Errorf("case %d: signature %s, want %s", i, got, want)
 		}
+		if i != 4 && !reflect.DeepEqual(g.Body, theirsAll(body)) {
+			t.Errorf("case %d: body %#v, want %#v", i, g.Body, theirsAll(body))
+		}
+	}
+	// A reply of a type the encoder does not know is an error (a bug of
+	// ours), not a message the client cannot read.
+	b := appendMessage(nil, msgMethodReply, 43, outMsg{replySerial: 8, body: []any{map[string]int32{"odd": 1}}})
+	var em msgIn
+	if !decodeHeaderOf(b, &em, true) || em.typ != msgError || em.errName != ErrFailed || em.replySerial != 8 {
+		t.Errorf("unencodable reply: %q", b)
 	}
 	// Structures come back as []any; check the a(si) bytes round trip.
-	b := appendMessage(nil, msgSignal, 1, outMsg{path: ManagerPath, iface: ManagerIface, member: "EventEmitted", body: []any{"ev", []string{"A=1"}}})
+	b = appendMessage(nil, msgSignal, 1, outMsg{path: ManagerPath, iface: ManagerIface, member: "EventEmitted", body: []any{"ev", []string{"A=1"}}})
 	g, err := dbus.DecodeMessage(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.Type != dbus.TypeSignal || !reflect.DeepEqual(g.Body, []any{"ev", []string{"A=1"}}) ||
-		g.Headers[dbus.FieldMember].Value() != "EventEmitted" || g.Headers[dbus.FieldPath].Value() != ManagerPath {
+		g.Headers[dbus.FieldMember].Value() != "EventEmitted" || g.Headers[dbus.FieldPath].Value() != dbus.ObjectPath(ManagerPath) {
 		t.Errorf("signal: %v", g)
 	}
 }
@@ -179,7 +190,8 @@ func TestHeaderNamesDecode(t *testing.T) {
 // fromGodbus fills m from a message godbus decoded (to compare).
 func fromGodbus(g *dbus.Message, m *msgIn) {
 	m.typ, m.flags, m.serial = byte(g.Type), byte(g.Flags), g.Serial()
-	m.path, _ = g.Headers[dbus.FieldPath].Value().(dbus.ObjectPath)
+	p, _ := g.Headers[dbus.FieldPath].Value().(dbus.ObjectPath)
+	m.path = ObjectPath(p)
 	m.iface, _ = g.Headers[dbus.FieldInterface].Value().(string)
 	m.member, _ = g.Headers[dbus.FieldMember].Value().(string)
 	m.sender, _ = g.Headers[dbus.FieldSender].Value().(string)
@@ -188,5 +200,97 @@ func fromGodbus(g *dbus.Message, m *msgIn) {
 	if len(g.Body) > 0 {
 		m.sig = dbus.SignatureOf(g.Body...).String()
 	}
-	m.body = g.Body
+	m.body = make([]any, len(g.Body))
+	for i, v := range g.Body {
+		m.body[i] = ours(v)
+	}
+}
+
+// ours converts a value godbus decoded to the types of this package.
+func ours(v any) any {
+	switch x := v.(type) {
+	case dbus.ObjectPath:
+		return ObjectPath(x)
+	case []dbus.ObjectPath:
+		out := make([]ObjectPath, len(x))
+		for i, p := range x {
+			out[i] = ObjectPath(p)
+		}
+		return out
+	case dbus.UnixFDIndex:
+		return UnixFDIndex(x)
+	case dbus.UnixFD:
+		return UnixFD(x)
+	case dbus.Variant:
+		return MakeVariant(ours(x.Value()))
+	case map[string]dbus.Variant:
+		out := make(map[string]Variant, len(x))
+		for k, val := range x {
+			out[k] = ours(val).(Variant)
+		}
+		return out
+	}
+	return v
+}
+
+// theirs converts a value of this package's types to godbus's.
+func theirs(v any) any {
+	switch x := v.(type) {
+	case ObjectPath:
+		return dbus.ObjectPath(x)
+	case []ObjectPath:
+		out := make([]dbus.ObjectPath, len(x))
+		for i, p := range x {
+			out[i] = dbus.ObjectPath(p)
+		}
+		return out
+	case UnixFDIndex:
+		return dbus.UnixFDIndex(x)
+	case Variant:
+		return dbus.MakeVariant(theirs(x.Value()))
+	case map[string]Variant:
+		out := make(map[string]dbus.Variant, len(x))
+		for k, val := range x {
+			out[k] = theirs(val).(dbus.Variant)
+		}
+		return out
+	}
+	return v
+}
+
+func theirsAll(vs []any) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = theirs(v)
+	}
+	return out
+}
+
+// validSignature answers as godbus's ParseSignature did (which the decoder
+// used before the daemon stopped linking godbus).
+func TestValidSignatureAgreesWithGodbus(t *testing.T) {
+	sigs := []string{"", "s", "as", "a{sv}", "a{s}", "a{}", "a{svv}", "(si)", "()", "a(si)", "((", ")", "(s", "a", "aa",
+		"v", "h", "x", "z", "{sv}", "a{vs}", "a{(s)s}", "sa{sa{sv}}", "(a{sv}as)", strings.Repeat("a", 32) + "s",
+		strings.Repeat("a", 33) + "s", strings.Repeat("(", 32) + "s" + strings.Repeat(")", 32),
+		strings.Repeat("(", 33) + "s" + strings.Repeat(")", 33), strings.Repeat("s", 255), strings.Repeat("s", 256),
+		"a{s" + strings.Repeat("a{s", 31) + "s" + strings.Repeat("}", 32), "(s)}", "a{sv}}", "é"}
+	// And every string of up to three characters from the grammar's alphabet.
+	alpha := "sav(){}iy"
+	var gen func(p string, n int)
+	gen = func(p string, n int) {
+		sigs = append(sigs, p)
+		if n == 0 {
+			return
+		}
+		for i := 0; i < len(alpha); i++ {
+			gen(p+alpha[i:i+1], n-1)
+		}
+	}
+	gen("", 4)
+	for _, s := range sigs {
+		_, err := dbus.ParseSignature(s)
+		if got, want := validSignature(s), err == nil; got != want {
+			t.Errorf("validSignature(%q) = %v, godbus says %v", s, got, want)
+		}
+	}
 }

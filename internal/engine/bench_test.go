@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/state"
+	"github.com/goupstart/upstart/internal/supervise"
 )
 
 // BenchmarkEventThroughput: events per second through the engine with 1000
@@ -127,5 +129,30 @@ func cpuPerOp(b *testing.B) func() {
 	t0 := cpu()
 	return func() {
 		b.ReportMetric(float64((cpu()-t0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
+}
+
+// BenchmarkRespawn: the engine's part of one respawn after SIGKILL, from
+// the exit to the spawn of the replacement (stopping, killed, starting,
+// the spawn request), among 100 running jobs, with the tracker and the
+// spawner faked (the cost of the engine, not of cgroupfs or fork). The
+// respawn limit is lifted so that one job can respawn b.N times.
+func BenchmarkRespawn(b *testing.B) {
+	h, _ := newTrackedHarness(&testing.T{})
+	for i := 0; i < 100; i++ {
+		d := h.job(fmt.Sprint("s", i), "", "", "main respawn")
+		d.RespawnLimit = 0
+		h.e.StartJob(d.Name, nil, nil)
+	}
+	h.e.opt.OnEvent = nil
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		name := fmt.Sprint("s", n%100)
+		h.e.ProcessExited(supervise.Exit{Pid: h.pid(name, "", conf.Main), Status: syscall.WaitStatus(syscall.SIGKILL)})
+	}
+	b.StopTimer()
+	if got := h.status("s0", ""); got != "start/running" {
+		b.Fatalf("s0 is %s after the respawns", got)
 	}
 }

@@ -440,13 +440,27 @@ func (e *Engine) setJob(n string, d *conf.Job) {
 		return
 	}
 	if len(c.ilist) == 0 {
+		changed := !reflect.DeepEqual(c.def, d)
 		e.install(c, d)
-	} else {
-		c.next = d
+		if changed {
+			e.replaced(n)
+		}
+		return
 	}
+	c.next = d
 	if wasDeleted {
 		e.notify(api.Signal{Kind: api.JobAdded, Job: n})
 	}
+}
+
+// replaced tells clients that job n's definition was replaced, as Upstart
+// does when it swaps a job class: JobRemoved then JobAdded of the same
+// path. Clients that cache a job's definition (the file bridge reads the
+// conditions on JobAdded) would otherwise keep the old one: a job file
+// read while its writer had only begun it is replaced by the whole file.
+func (e *Engine) replaced(n string) {
+	e.notify(api.Signal{Kind: api.JobRemoved, Job: n})
+	e.notify(api.Signal{Kind: api.JobAdded, Job: n})
 }
 
 // dropJob removes a job whose file went: at once without instances, else
@@ -500,6 +514,7 @@ func (e *Engine) classIdle(c *class) {
 		d := c.next
 		c.next = nil
 		e.install(c, d)
+		e.replaced(c.name)
 	}
 }
 

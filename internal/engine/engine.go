@@ -28,6 +28,17 @@ type Spawner interface {
 	SignalProcess(pid int, sig syscall.Signal) error
 }
 
+// BatchSpawner is a Spawner that can spawn several processes at once, on
+// other threads: Begin starts a batch, its Add spawns a request soon and
+// its Wait returns, per request added, what Spawn would have. When the
+// Spawner is one, the main processes that become due in one round of Poll
+// (a cold start: every job on the same event) are spawned while the round
+// goes on, and the round ends by waiting for them, instead of each spawn
+// holding up the loop in turn.
+type BatchSpawner interface {
+	Begin() supervise.Batch
+}
+
 // Clock gives the engine time. AfterFunc's f must run on the loop
 // goroutine (the real clock posts it there; a fake clock calls it from the
 // test).
@@ -99,6 +110,7 @@ type Engine struct {
 	pids    map[int]procRef
 	env     []string // global job environment (set-env changes it)
 	subs    map[int]func(api.Signal)
+	subIDs  []int // the keys of subs in order (the order of Subscribe)
 	nextSub int
 	polling bool
 	// killedLater holds instances that entered killed in this step:
@@ -107,6 +119,23 @@ type Engine struct {
 	// signal of the step is out, so that a stop of many jobs sends all
 	// its signals first (see flushKilled).
 	killedLater []*instance
+	// batch is the Spawner as a BatchSpawner (nil if it is not one);
+	// spawnQueue the main processes of this round of Poll prepared by
+	// spawnStep, whose instances wait in spawning for the end of the
+	// round (spawnBatch); spawnRun the batch running those of them that
+	// were prepared without error, once there are two (one alone is
+	// spawned on the loop, as without a batch).
+	batch      BatchSpawner
+	spawnQueue []*pendingSpawn
+	spawnRun   supervise.Batch
+	// emptied: the instance whose groups ProcessExited found holding no
+	// process at all (follow's look, just after its main process ended);
+	// until that call returns nothing can enter them but our own spawn,
+	// so entering killed need not read them again (enterKilled).
+	emptied *instance
+	// Log lines held while an exit is handled (holdLogs).
+	holdLog int
+	heldLog []heldLine
 	// respawnDisabled: no job respawns any more (initctl
 	// disable-respawn, a shutdown).
 	respawnDisabled bool
@@ -156,6 +185,7 @@ func New(opt Options) *Engine {
 		msgs:    make(chan func(), 256),
 	}
 	e.hist.start = e.now() // the boot chart's origin
+	e.batch, _ = opt.Spawner.(BatchSpawner)
 	e.startTime = supervise.StartTime
 	return e
 }
@@ -196,13 +226,12 @@ func (e *Engine) safely(f func()) {
 }
 
 func (e *Engine) notify(s api.Signal) {
-	ids := make([]int, 0, len(e.subs))
-	for id := range e.subs {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
-		e.subs[id](s)
+	// subIDs is replaced, never changed in place, by Subscribe and
+	// cancel: this loop keeps the subscribers of when it began.
+	for _, id := range e.subIDs {
+		if f := e.subs[id]; f != nil {
+			f(s)
+		}
 	}
 }
 
@@ -212,17 +241,65 @@ func (e *Engine) Subscribe(fn func(api.Signal)) (cancel func()) {
 	id := e.nextSub
 	e.nextSub++
 	e.subs[id] = fn
-	return func() { delete(e.subs, id) }
+	e.subIDs = append(e.subIDs[:len(e.subIDs):len(e.subIDs)], id)
+	return func() {
+		if _, ok := e.subs[id]; !ok {
+			return
+		}
+		delete(e.subs, id)
+		ids := make([]int, 0, len(e.subIDs))
+		for _, x := range e.subIDs {
+			if x != id {
+				ids = append(ids, x)
+			}
+		}
+		e.subIDs = ids
+	}
 }
 
 func (e *Engine) logf(level slog.Level, format string, args ...any) {
-	// Checked first: the state-change lines are Info, which the daemon
-	// does not log by default, and formatting them cost a stop of 1000
-	// jobs six Sprintf calls per job.
+	// Asked first: a respawn formatted eight "state changed" lines that
+	// the default priority then dropped.
 	if !e.log.Enabled(nil, level) {
 		return
 	}
-	e.log.Log(nil, level, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if e.holdLog > 0 {
+		e.heldLog = append(e.heldLog, heldLine{level, msg})
+		return
+	}
+	e.log.Log(nil, level, msg)
+}
+
+// heldLine is a log line kept until the handling of an exit is over.
+type heldLine struct {
+	level slog.Level
+	msg   string
+}
+
+// holdLogs keeps the loop's log lines until the matching releaseLogs, or
+// until writeHeldLogs. The handling of an exit holds them, so that a
+// respawn's lines ("killed by", "respawning") are written after the new
+// process is spawned rather than before; they are written at the latest
+// when something answers a caller (writeHeldLogs), so that a client told
+// its job failed finds the reason in the log.
+func (e *Engine) holdLogs() { e.holdLog++ }
+
+func (e *Engine) releaseLogs() {
+	if e.holdLog--; e.holdLog == 0 {
+		e.writeHeldLogs()
+	}
+}
+
+// writeHeldLogs writes the held lines now, in order.
+func (e *Engine) writeHeldLogs() {
+	for len(e.heldLog) > 0 {
+		held := e.heldLog
+		e.heldLog = nil
+		for _, l := range held {
+			e.log.Log(nil, l.level, l.msg)
+		}
+	}
 }
 
 // sortedClasses returns the registered classes by name (Upstart's order is

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/cond"
+	"github.com/goupstart/upstart/internal/conf"
 	"github.com/goupstart/upstart/internal/environ"
 )
 
@@ -109,6 +110,65 @@ func (e *Engine) Poll() {
 				progressed = true
 			}
 		}
+		if !progressed && len(e.spawnQueue) > 0 {
+			e.spawnBatch()
+			progressed = true
+		}
+	}
+}
+
+// queueSpawn queues a main process prepared by spawnStep (see spawnQueue):
+// the second one prepared without error starts the batch, with the first.
+func (e *Engine) queueSpawn(p *pendingSpawn) {
+	e.spawnQueue = append(e.spawnQueue, p)
+	if p.err != nil {
+		return
+	}
+	if e.spawnRun != nil {
+		e.spawnRun.Add(p.req)
+		return
+	}
+	var first *pendingSpawn
+	for _, q := range e.spawnQueue[:len(e.spawnQueue)-1] {
+		if q.err == nil {
+			first = q
+		}
+	}
+	if first != nil {
+		e.spawnRun = e.batch.Begin()
+		e.spawnRun.Add(first.req)
+		e.spawnRun.Add(p.req)
+	}
+}
+
+// spawnBatch ends the round's batch: it waits for every spawn of it (a
+// lone one is done here) and moves each instance on as spawnStep would
+// have. The loop waits for the whole batch, so no exit of a process in it
+// is handled before the engine knows its pid.
+func (e *Engine) spawnBatch() {
+	queue, run := e.spawnQueue, e.spawnRun
+	e.spawnQueue, e.spawnRun = nil, nil
+	var pids []int
+	var errs []error
+	if run != nil {
+		pids, errs = run.Wait()
+	}
+	k := 0
+	for _, p := range queue {
+		pid, err := 0, p.err
+		if err == nil {
+			if run != nil {
+				pid, err = pids[k], errs[k]
+				k++
+			} else {
+				pid, err = e.opt.Spawner.Spawn(p.req)
+			}
+		}
+		pid, err = e.spawned(p, pid, err)
+		if !e.spawnResult(p.i, conf.Main, pid, err) {
+			continue // a retry is armed
+		}
+		e.advance(p.i)
 	}
 }
 
@@ -154,6 +214,9 @@ func (e *Engine) handle(ev *event) {
 
 // finish completes an event whose holders all let go.
 func (e *Engine) finish(ev *event) {
+	if len(ev.replies) > 0 {
+		e.writeHeldLogs()
+	}
 	for _, r := range ev.replies {
 		if ev.failed {
 			r(api.Errorf(api.ErrEventFailed, "Event failed"))

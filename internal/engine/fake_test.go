@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -58,6 +59,45 @@ func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+// batchSpawner is the fake as a BatchSpawner: its batches spawn in order
+// at Wait, and it records the size of each.
+type batchSpawner struct {
+	*fakeSpawner
+	batches []int
+}
+
+type fakeBatch struct {
+	b  *batchSpawner
+	rs []supervise.Request
+}
+
+func (b *batchSpawner) Begin() supervise.Batch { return &fakeBatch{b: b} }
+
+func (f *fakeBatch) Add(r supervise.Request) { f.rs = append(f.rs, r) }
+
+func (f *fakeBatch) Wait() ([]int, []error) {
+	f.b.batches = append(f.b.batches, len(f.rs))
+	pids, errs := make([]int, len(f.rs)), make([]error, len(f.rs))
+	for k, r := range f.rs {
+		pids[k], errs[k] = f.b.Spawn(r)
+	}
+	return pids, errs
+}
+
+// batchAll makes every harness's spawner a batchSpawner: TestMain runs the
+// package's tests a second time so, and they must hold the same with the
+// main processes of a round forked together.
+var batchAll bool
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		batchAll = true
+		code = m.Run()
+	}
+	os.Exit(code)
+}
+
 type fakeTimer struct {
 	at      time.Time
 	f       func()
@@ -107,8 +147,12 @@ func newHarness(t *testing.T) *harness {
 // next image of a re-exec, whose children and time go on).
 func newHarnessWith(t *testing.T, sp *fakeSpawner, clock *fakeClock) *harness {
 	h := &harness{t: t, sp: sp, clock: clock, jobs: map[string]*conf.Job{}}
+	var spawner Spawner = h.sp
+	if batchAll {
+		spawner = &batchSpawner{fakeSpawner: sp}
+	}
 	h.e = New(Options{
-		Spawner: h.sp, Clock: h.clock,
+		Spawner: spawner, Clock: h.clock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Env: []string{"PATH=/bin"},
 		OnEvent: func(name string, env []string) {

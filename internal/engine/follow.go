@@ -44,6 +44,9 @@ func (e *Engine) follow(i *instance, old int, x exitInfo) bool {
 	}
 	e.adopt(i)
 	e.prune(i)
+	if len(i.members) == 0 && len(i.actionPids) == 0 && i.auxPid == 0 && !i.anyPid() {
+		e.emptied = i
+	}
 	var cands []int
 	for _, m := range i.members {
 		if m.name == "main" {
@@ -115,4 +118,14 @@ func (e *Engine) pidFileRefused(i *instance, msg string) {
 	}
 	i.pidFileWarned = true
 	e.logf(slog.LevelWarn, "%s %s", i.label(), msg)
+}
+
+// anyPid reports whether a process of the instance's own types is running.
+func (i *instance) anyPid() bool {
+	for _, p := range i.pids {
+		if p != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -311,5 +312,102 @@ func BenchmarkFollow(b *testing.B) {
 		if h.pid("b", "", conf.Main) != next {
 			b.Fatalf("not followed at %d", n)
 		}
+	}
+}
+
+// A respawn whose main process left nothing looks at the instance's
+// groups once (follow's look); entering killed in the same exit does not
+// read them again. When killed comes in a later turn (a job hooked on
+// stopping ran first), it looks again, and a process found then is killed
+// and waited for.
+func TestRespawnLooksOnce(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	tr.only = "r"
+	h.job("r", "", "", "main respawn")
+	h.e.StartJob("r", nil, nil)
+	before := tr.looks
+	h.kill(h.pid("r", "", conf.Main), syscall.SIGKILL)
+	h.wantStatus("r", "", "start/running")
+	if n := h.spawns("r", conf.Main); n != 2 {
+		t.Fatalf("spawned %d times, want a respawn", n)
+	}
+	if n := tr.looks - before; n != 1 {
+		t.Fatalf("%d looks at the groups for one respawn, want 1", n)
+	}
+
+	h.job("hook", "stopping r", "", "main task")
+	before = tr.looks
+	h.kill(h.pid("r", "", conf.Main), syscall.SIGKILL)
+	h.wantStatus("r", "", "start/stopping")
+	// A process appears in r's group while the hook runs.
+	tr.members[5501] = "main"
+	h.exit(h.pid("hook", "", conf.Main), 0)
+	h.wantStatus("r", "", "start/killed")
+	if tr.looks-before < 2 {
+		t.Fatalf("%d looks, want killed to look again", tr.looks-before)
+	}
+	// Killed waits for the process it found (it is signalled as a member).
+	if info, _ := h.e.InstanceInfo("r", ""); len(info.Members) != 1 || info.Members[0].Pid != 5501 {
+		t.Fatalf("members %+v, want the process left", info.Members)
+	}
+	h.orphanExit(5501, 0, tr)
+	h.wantStatus("r", "", "start/running")
+	if n := h.spawns("r", conf.Main); n != 3 {
+		t.Fatalf("spawned %d times, want a respawn", n)
+	}
+}
+
+// spawnSpy calls onSpawn before each spawn of the fake spawner.
+type spawnSpy struct {
+	*fakeSpawner
+	onSpawn func()
+}
+
+func (s *spawnSpy) Spawn(r supervise.Request) (int, error) {
+	s.onSpawn()
+	return s.fakeSpawner.Spawn(r)
+}
+
+// A respawn's log lines are written after the replacement is spawned, in
+// the order they were logged, and none is lost.
+func TestRespawnLogsAfterSpawn(t *testing.T) {
+	h := newHarness(t)
+	b := logTo(h)
+	var atSpawn string
+	h.e.opt.Spawner = &spawnSpy{fakeSpawner: h.sp, onSpawn: func() { atSpawn = b.String() }}
+	h.job("r", "", "", "main respawn")
+	h.e.StartJob("r", nil, nil)
+	b.Reset()
+	pid := h.pid("r", "", conf.Main)
+	h.kill(pid, syscall.SIGKILL)
+	h.wantStatus("r", "", "start/running")
+	if atSpawn != "" {
+		t.Fatalf("written before the spawn: %q", atSpawn)
+	}
+	out := b.String()
+	killed := strings.Index(out, fmt.Sprintf("main process (%d) killed by KILL signal", pid))
+	respawning := strings.Index(out, "main process ended, respawning")
+	running := strings.LastIndex(out, "state changed from post-start to running")
+	if killed < 0 || respawning < killed || running < respawning {
+		t.Fatalf("log lines missing or out of order:\n%s", out)
+	}
+}
+
+// A caller told that its job failed finds the reason in the log already:
+// held lines are written before any reply.
+func TestHeldLogsBeforeReply(t *testing.T) {
+	h := newHarness(t)
+	b := logTo(h)
+	h.job("t", "", "", "main task")
+	var atReply string
+	var got error = errNotYet
+	h.e.StartJob("t", nil, func(_ string, err error) { got, atReply = err, b.String() })
+	pid := h.pid("t", "", conf.Main)
+	h.kill(pid, syscall.SIGKILL)
+	if got == nil || got == errNotYet {
+		t.Fatalf("reply %v, want the job's failure", got)
+	}
+	if !strings.Contains(atReply, fmt.Sprintf("main process (%d) killed by KILL signal", pid)) {
+		t.Fatalf("log at the reply:\n%s", atReply)
 	}
 }

@@ -427,36 +427,71 @@ const (
 // of that name (argv for tmpfiles; the supervisor knows the security
 // process's command).
 func (e *Engine) spawn(i *instance, t conf.ProcessType, aux string, argv []string) (int, error) {
+	p := e.prepareSpawn(i, t, aux, argv)
+	if p.err != nil {
+		return e.spawned(p, 0, p.err)
+	}
+	pid, err := e.opt.Spawner.Spawn(p.req)
+	return e.spawned(p, pid, err)
+}
+
+// pendingSpawn is a spawn prepared on the loop (request, readiness,
+// cgroup) whose fork may happen with others at once (spawnBatch).
+type pendingSpawn struct {
+	i       *instance
+	t       conf.ProcessType
+	aux     string
+	name    string
+	req     supervise.Request
+	readied bool
+	done    func(int) // the Placer's, after the fork
+	err     error     // the preparation failed: no fork
+}
+
+// prepareSpawn is everything before the fork of spawn, on the loop.
+func (e *Engine) prepareSpawn(i *instance, t conf.ProcessType, aux string, argv []string) *pendingSpawn {
 	c := i.def.Console
 	if c == conf.ConsoleDefault {
 		c = e.opt.DefaultConsole
 	}
-	name := t.String()
+	p := &pendingSpawn{i: i, t: t, aux: aux, name: t.String()}
 	if aux != "" {
-		name = aux
+		p.name = aux
 	}
-	req := supervise.Request{
+	p.req = supervise.Request{
 		Job: i.def, Instance: i.name, Type: t, Argv: argv,
 		Security: aux == auxSecurity,
 		Env:      e.processEnv(i, t), Console: c,
 	}
-	passFiles(i, &req)
-	readied := t == conf.Main && aux == ""
-	if readied {
-		if err := e.readyPrepare(i, &req); err != nil {
-			return 0, err
+	passFiles(i, &p.req)
+	if t == conf.Main && aux == "" {
+		if err := e.readyPrepare(i, &p.req); err != nil {
+			p.err = err
+			return p
 		}
+		p.readied = true
 	}
-	pid, err := e.spawnRequest(req, name)
-	if readied {
-		e.readySpawned(i, pid)
+	if e.opt.Placer != nil {
+		p.done, p.err = e.opt.Placer.Place(&p.req, p.name)
+	}
+	return p
+}
+
+// spawned is everything after the fork of spawn, on the loop: pid and err
+// are the fork's.
+func (e *Engine) spawned(p *pendingSpawn, pid int, err error) (int, error) {
+	if p.done != nil {
+		p.done(pid)
+	}
+	if p.readied {
+		e.readySpawned(p.i, pid)
 	}
 	if err != nil {
 		return 0, err
 	}
-	e.pids[pid] = procRef{inst: i, typ: t, aux: aux != "", leader: true}
-	if aux == "" {
-		i.noteSession(pid, t.String())
+	e.pids[pid] = procRef{inst: p.i, typ: p.t, aux: p.aux != "", leader: true}
+	if p.aux == "" {
+		p.i.noteSession(pid, p.t.String())
 	}
 	return pid, nil
 }
@@ -472,7 +507,20 @@ func (e *Engine) spawnStep(i *instance) bool {
 		i.spawnRetries = 0
 		return true
 	}
+	if t == conf.Main && e.polling && e.batch != nil {
+		// Spawned with the other main processes that become due in
+		// this round of Poll, on other threads while the round goes on;
+		// the round ends by waiting for them (spawnBatch).
+		e.queueSpawn(e.prepareSpawn(i, t, "", nil))
+		return false
+	}
 	pid, err := e.spawn(i, t, "", nil)
+	return e.spawnResult(i, t, pid, err)
+}
+
+// spawnResult acts on the outcome of the spawn of i's state and reports
+// whether the instance may move on (see spawnStep).
+func (e *Engine) spawnResult(i *instance, t conf.ProcessType, pid int, err error) bool {
 	switch {
 	case err != nil && supervise.Transient(err):
 		d := spawnRetryDelay(i.spawnRetries)
@@ -557,6 +605,9 @@ func (e *Engine) releaseAll(i *instance, failed bool) {
 	}
 	ws := i.waiters
 	i.waiters = nil
+	if len(ws) > 0 {
+		e.writeHeldLogs()
+	}
 	for _, w := range ws {
 		if failed {
 			w.reply(api.Errorf(api.ErrJobFailed, failMsg[w.kind]))
@@ -602,6 +653,12 @@ func (e *Engine) removeInstance(i *instance) {
 
 // ProcessExited is called with every exit the supervisor reports.
 func (e *Engine) ProcessExited(x supervise.Exit) {
+	e.emptied = nil
+	e.holdLogs()
+	defer func() {
+		e.emptied = nil
+		e.releaseLogs()
+	}()
 	ref, ok := e.pids[x.Pid]
 	if !ok {
 		if x.Orphan {

@@ -391,11 +391,17 @@ func (e *Engine) killedProgress(i *instance) {
 // step (flushKilled): a stop of 1000 jobs then sends its 1000 signals
 // before any of the 1000 cgroup reads.
 func (e *Engine) enterKilled(i *instance) bool {
+	emptied := e.emptied == i
+	if emptied {
+		e.emptied = nil // once: the next look may follow a spawn
+	}
 	e.prune(i)
 	spawned := i.pids[conf.Main] != 0 || len(i.actionPids) > 0
 	if !spawned {
-		e.adopt(i)
-		e.prune(i)
+		if !emptied {
+			e.adopt(i)
+			e.prune(i)
+		}
 		if len(i.members) == 0 {
 			return true
 		}
@@ -557,6 +563,7 @@ func (e *Engine) spawnRequest(r supervise.Request, process string) (int, error) 
 	if done != nil {
 		done(pid)
 	}
+	e.writeHeldLogs() // held for this spawn (holdLogs)
 	return pid, err
 }
 

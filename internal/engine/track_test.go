@@ -21,6 +21,7 @@ type fakeTracker struct {
 	byJob map[string]map[int]string
 	// order, when set, gets "look JOB" for every Members call.
 	order *[]string
+	only  string // when set, members are this job's only
 }
 
 func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
@@ -33,6 +34,9 @@ func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func
 		members = f.byJob[job]
 	}
 	out := map[int]string{}
+	if f.only != "" && job != f.only {
+		return out
+	}
 	for pid, name := range members {
 		if !known(pid) {
 			out[pid] = name

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goupstart/upstart/internal/api"
 	"github.com/goupstart/upstart/internal/conf"
 )
 
@@ -95,5 +96,47 @@ func TestSameDefinitionNotPending(t *testing.T) {
 	h.e.SetJobs(h.jobs)
 	if c := h.e.classes["svc"]; c.def != d || c.next != nil {
 		t.Fatal("reading the running content again left the change pending")
+	}
+}
+
+// A changed job file replaces the class as Upstart replaces a job class:
+// JobRemoved then JobAdded, at once for an idle job and when the last
+// instance ends for a running one; the same file read again says nothing.
+func TestReplacedJobSignals(t *testing.T) {
+	h := newHarness(t)
+	var got []string
+	h.e.Subscribe(func(s api.Signal) {
+		switch s.Kind {
+		case api.JobAdded:
+			got = append(got, "added "+s.Job)
+		case api.JobRemoved:
+			got = append(got, "removed "+s.Job)
+		}
+	})
+	idle := h.job("idle", "", "", "main")
+	busy := h.job("busy", "", "", "main")
+	h.e.StartJob("busy", nil, nil)
+	h.wantStatus("busy", "", "start/running")
+	got = nil
+
+	same := *idle
+	h.e.UpdateJobs(map[string]*conf.Job{"idle": &same})
+	if len(got) != 0 {
+		t.Fatalf("an unchanged definition: %q", got)
+	}
+	changedIdle := *idle
+	changedIdle.StartOn = condition(t, "newev")
+	changedBusy := *busy
+	changedBusy.StartOn = condition(t, "newev")
+	h.e.UpdateJobs(map[string]*conf.Job{"idle": &changedIdle, "busy": &changedBusy})
+	if want := []string{"removed idle", "added idle"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("signals %q, want %q (busy waits for its instance)", got, want)
+	}
+	got = nil
+	h.e.StopJob("busy", nil, nil)
+	h.exit(h.pid("busy", "", conf.Main), 0)
+	h.wantStatus("busy", "", "stop/waiting")
+	if want := []string{"removed busy", "added busy"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("signals %q, want %q", got, want)
 	}
 }

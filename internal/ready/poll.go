@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
+	"github.com/goupstart/upstart/internal/control"
 	"github.com/goupstart/upstart/internal/engine"
 )
 
@@ -19,7 +18,7 @@ import (
 func (m *Manager) poll(w engine.Watch, stop chan struct{}) {
 	var check func() bool
 	var env []string
-	var bus *dbus.Conn
+	var bus *control.BusConn
 	defer func() {
 		if bus != nil {
 			bus.Close()
@@ -44,12 +43,13 @@ func (m *Manager) poll(w engine.Watch, stop chan struct{}) {
 					return false
 				}
 			}
-			var has bool
-			if err := bus.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has); err != nil {
+			out, err := bus.Call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner", name)
+			if err != nil || len(out) != 1 {
 				bus.Close()
 				bus = nil
 				return false
 			}
+			has, _ := out[0].(bool)
 			return has
 		}
 	default:
@@ -70,27 +70,19 @@ func (m *Manager) poll(w engine.Watch, stop chan struct{}) {
 	}
 }
 
-func (m *Manager) connectBus() *dbus.Conn {
+func (m *Manager) connectBus() *control.BusConn {
 	addr := ""
 	if m.BusAddress != nil {
 		addr = m.BusAddress()
 	}
-	var c *dbus.Conn
-	var err error
 	if addr == "" {
-		c, err = dbus.SystemBusPrivate()
-	} else {
-		c, err = dbus.Dial(addr)
+		// The system bus, as libdbus finds it.
+		if addr = os.Getenv("DBUS_SYSTEM_BUS_ADDRESS"); addr == "" {
+			addr = "unix:path=/var/run/dbus/system_bus_socket"
+		}
 	}
+	c, err := control.DialBus(addr)
 	if err != nil {
-		return nil
-	}
-	if err := c.Auth(nil); err != nil {
-		c.Close()
-		return nil
-	}
-	if err := c.Hello(); err != nil {
-		c.Close()
 		return nil
 	}
 	return c

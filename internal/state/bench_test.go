@@ -40,13 +40,19 @@ func benchDoc(n int) *Document {
 
 // BenchmarkEncode1000 and BenchmarkDecode1000: the state document of a
 // re-exec with 1000 running jobs, written by the old image and read by
-// the new one; bytes/doc is its size.
-func BenchmarkEncode1000(b *testing.B) {
+// the new one; bytes/doc is its size. The JSON ones: the same document as
+// JSON (format 3, which an older image writes and GetState answers).
+func BenchmarkEncode1000(b *testing.B)     { benchEncode(b, Encode) }
+func BenchmarkEncodeJSON1000(b *testing.B) { benchEncode(b, EncodeJSON) }
+func BenchmarkDecode1000(b *testing.B)     { benchDecode(b, Encode) }
+func BenchmarkDecodeJSON1000(b *testing.B) { benchDecode(b, EncodeJSON) }
+
+func benchEncode(b *testing.B, encode func(*Document) ([]byte, error)) {
 	d := benchDoc(1000)
 	var n int
 	defer cpuPerOp(b)()
 	for i := 0; i < b.N; i++ {
-		out, err := Encode(d)
+		out, err := encode(d)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -55,8 +61,8 @@ func BenchmarkEncode1000(b *testing.B) {
 	b.ReportMetric(float64(n), "bytes/doc")
 }
 
-func BenchmarkDecode1000(b *testing.B) {
-	out, err := Encode(benchDoc(1000))
+func benchDecode(b *testing.B, encode func(*Document) ([]byte, error)) {
+	out, err := encode(benchDoc(1000))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package state is the document a daemon passes to its next image across a
 // stateful re-exec: the engine's classes, instances and events, the
 // logger's open ptys and unwritten output, and the daemon's own settings,
-// as versioned JSON.
+// versioned: binary since format 4 (what a re-exec passes), JSON before
+// (still read, and still what GetState answers).
 //
 // Rules, so that an upgrade (and a downgrade that is refused cleanly)
 // works: the version says which format a document is in; this binary reads
@@ -29,8 +30,13 @@ import (
 // distinct environment list is written once, in Engine.Envs, and
 // instances and events refer to it (a thousand instances of a session
 // carry the same 40 variables: they were most of a format 2 document);
-// zero times and exits are left out.
-const Version = 3
+// zero times and exits are left out. Format 4 is format 3's content in
+// a compact binary form (binary.go): JSON took most of a re-exec's time.
+const Version = 4
+
+// JSONVersion is the format of the JSON document (EncodeJSON). The JSON
+// formats 1 to JSONVersion are read.
+const JSONVersion = 3
 
 // ErrNewer is returned for a document written by a newer binary.
 var ErrNewer = errors.New("state was written by a newer version")
@@ -77,6 +83,10 @@ type Daemon struct {
 	// had one). Format 3; a document of an earlier format does not say,
 	// and the next image looks at where the instances' processes are.
 	PidTracked []InstanceRef `json:"pid_tracked,omitempty"`
+	// CgroupInotifyFD is the cgroup manager's inotify descriptor, open
+	// across the exec with its watches (0: none, a new one is made).
+	// Format 4.
+	CgroupInotifyFD int `json:"cgroup_inotify_fd,omitempty"`
 }
 
 // InstanceRef names an instance.
@@ -214,11 +224,19 @@ type Member struct {
 	Name string `json:"name"`
 }
 
-// Encode writes the document in the current format. d is not changed but
-// for its version.
+// Encode writes the document in the current format (binary, format 4),
+// as a re-exec passes it. d is not changed but for its version.
 func Encode(d *Document) ([]byte, error) {
 	d.Version = Version
+	return encodeBinary(d), nil
+}
+
+// EncodeJSON writes the document as JSON (format JSONVersion), as D-Bus
+// GetState answers it and --write-state-file writes it: for people and
+// tools. d is not changed.
+func EncodeJSON(d *Document) ([]byte, error) {
 	out := *d
+	out.Version = JSONVersion
 	out.Engine = shareEnvs(d.Engine)
 	b, err := json.Marshal(&out)
 	if err != nil {
@@ -231,27 +249,8 @@ func Encode(d *Document) ([]byte, error) {
 // events moved into e.Envs, once per distinct content (format 3). The
 // instance and event arrays are copied; the lists are not.
 func shareEnvs(e Engine) Engine {
-	index := map[string]int{}
-	var key []byte
-	ref := func(env []string) int {
-		if env == nil {
-			return 0
-		}
-		// The key holds each entry's length, so that no two lists
-		// share one.
-		key = key[:0]
-		for _, kv := range env {
-			key = binary.AppendUvarint(key, uint64(len(kv)))
-			key = append(key, kv...)
-		}
-		if k, ok := index[string(key)]; ok {
-			return k
-		}
-		e.Envs = append(e.Envs, env)
-		index[string(key)] = len(e.Envs)
-		return len(e.Envs)
-	}
-	e.Envs = nil
+	var x envIndex
+	ref := x.ref
 	events := make([]Event, len(e.Events))
 	for k, ev := range e.Events {
 		ev.EnvRef, ev.Env = ref(ev.Env), nil
@@ -273,7 +272,37 @@ func shareEnvs(e Engine) Engine {
 		classes[k] = c
 	}
 	e.Classes = classes
+	e.Envs = x.envs
 	return e
+}
+
+// envIndex gives each distinct environment list a reference (index + 1
+// into envs; 0 for nil), in the order it is asked.
+type envIndex struct {
+	index map[string]int
+	key   []byte
+	envs  [][]string
+}
+
+func (x *envIndex) ref(env []string) int {
+	if env == nil {
+		return 0
+	}
+	// The key holds each entry's length, so that no two lists share one.
+	x.key = x.key[:0]
+	for _, kv := range env {
+		x.key = binary.AppendUvarint(x.key, uint64(len(kv)))
+		x.key = append(x.key, kv...)
+	}
+	if k, ok := x.index[string(x.key)]; ok {
+		return k
+	}
+	if x.index == nil {
+		x.index = map[string]int{}
+	}
+	x.envs = append(x.envs, env)
+	x.index[string(x.key)] = len(x.envs)
+	return len(x.envs)
 }
 
 // resolveEnvs puts the lists of e.Envs back in place (a copy each: the
@@ -314,8 +343,21 @@ func resolveEnvs(e *Engine) error {
 	return nil
 }
 
-// Decode reads a document of any version up to Version.
+// Decode reads a document of any version up to Version, binary or JSON.
 func Decode(b []byte) (*Document, error) {
+	if IsBinary(b) {
+		d, version, err := decodeBinary(b)
+		switch {
+		case version > Version:
+			return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, version, Version)
+		case err != nil:
+			return nil, fmt.Errorf("decode state (format %d): %w", version, err)
+		}
+		if err := resolveEnvs(&d.Engine); err != nil {
+			return nil, fmt.Errorf("decode state (format %d): %w", version, err)
+		}
+		return d, nil
+	}
 	// One pass in the usual case (the document is megabytes with a
 	// thousand jobs); the version alone only when that pass fails, to tell
 	// a newer format from a broken one.
@@ -336,6 +378,8 @@ func Decode(b []byte) (*Document, error) {
 		return nil, fmt.Errorf("%w (format %d; this binary reads up to %d)", ErrNewer, version, Version)
 	case version < 1:
 		return nil, fmt.Errorf("decode state: no format version")
+	case version > JSONVersion:
+		return nil, fmt.Errorf("decode state: format %d is not written as JSON", version)
 	case err != nil:
 		return nil, fmt.Errorf("decode state (format %d): %w", version, err)
 	}

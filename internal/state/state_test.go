@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +14,7 @@ import (
 // each, from a daemon in the middle of things; the engine's tests restore
 // them too).
 func TestFixturesDecode(t *testing.T) {
-	files, _ := filepath.Glob("testdata/state-v*.json")
+	files, _ := filepath.Glob("testdata/state-v*")
 	if len(files) < Version {
 		t.Fatalf("testdata has %d fixtures for %d formats: add one for the new format (see internal/engine/saved_test.go)", len(files), Version)
 	}
@@ -40,17 +41,27 @@ func TestVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), fmt.Sprintf(`"version":%d`, Version)) {
-		t.Fatalf("encoded without the version: %s", b)
+	if !bytes.HasPrefix(b, append([]byte(magic), Version)) {
+		t.Fatalf("encoded without the version: %q", b)
 	}
-	if _, err := Decode(b); err != nil {
+	if d, err := Decode(b); err != nil || d.Version != Version || d.Daemon.ListenerFD != -1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+	j, err := EncodeJSON(&Document{Daemon: Daemon{ListenerFD: -1}})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), fmt.Sprintf(`"version":%d`, JSONVersion)) {
+		t.Fatalf("encoded without the version: %s", j)
+	}
+	if d, err := Decode(j); err != nil || d.Version != JSONVersion {
+		t.Fatalf("%+v %v", d, err)
 	}
 	_, err = Decode([]byte(`{"version":99,"engine":{}}`))
 	if !errors.Is(err, ErrNewer) {
 		t.Fatalf("newer format: %v", err)
 	}
-	for _, bad := range []string{`{}`, `{"version":0}`, `not json`, `{"version":1,"engine":{"classes":7}}`} {
+	for _, bad := range []string{`{}`, `{"version":0}`, `{"version":4}`, `not json`, `{"version":1,"engine":{"classes":7}}`} {
 		if _, err := Decode([]byte(bad)); err == nil || errors.Is(err, ErrNewer) {
 			t.Errorf("Decode(%s): %v", bad, err)
 		}

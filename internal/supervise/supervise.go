@@ -101,6 +101,14 @@ type Options struct {
 	// succeeds. When LogOutput is nil, `console log` is the same as
 	// `console none`. Standard input is /dev/null either way.
 	LogOutput func(r Request) (*os.File, error)
+
+	// SpawnThreads is how many forks SpawnAll runs at once (at most
+	// MaxSpawnThreads; 0 or 1: one after the other). While a batch runs,
+	// the runtime's GOMAXPROCS is raised to it when lower (a fork holds
+	// its thread's P until the child has exec'd) unless KeepProcs is set.
+	SpawnThreads int
+	// KeepProcs leaves GOMAXPROCS alone (the user set it).
+	KeepProcs bool
 }
 
 // aaHost is where AppArmor is looked for (tests point it elsewhere).
@@ -130,6 +138,8 @@ type Supervisor struct {
 
 	mu    sync.Mutex
 	procs map[int]*proc // spawned and not yet reaped
+
+	logMu sync.Mutex // serialises opts.LogOutput (SpawnAll)
 
 	qmu   sync.Mutex
 	queue []Exit
@@ -189,7 +199,10 @@ func New(exits chan<- Exit, opts Options) (*Supervisor, error) {
 		live.Store(false)
 		return nil, fmt.Errorf("supervise: %w", err)
 	}
-	if opts.Subreaper && os.Getpid() != 1 {
+	if opts.Subreaper && os.Getpid() != 1 && !isSubreaper() {
+		// (Setting it walks every descendant, a millisecond with a
+		// thousand jobs; after a re-exec it is set already: an exec
+		// keeps it.)
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			devNull.Close()
 			live.Store(false)
@@ -445,7 +458,11 @@ func (s *Supervisor) stdio(r Request) (fds [3]*os.File, ctty bool, closers []*os
 	case conf.ConsoleNone:
 	default: // ConsoleLog (and ConsoleDefault, which should not reach us)
 		if s.opts.LogOutput != nil {
+			// SpawnAll calls Spawn from several goroutines; the
+			// logger's seam is not made for that.
+			s.logMu.Lock()
 			f, err := s.opts.LogOutput(r)
+			s.logMu.Unlock()
 			if err != nil {
 				return fds, false, nil, &SpawnError{Op: opLog, Err: err}
 			}
@@ -867,4 +884,11 @@ func closeOnExecInherited() {
 			unix.CloseOnExec(fd)
 		}
 	}
+}
+
+// isSubreaper says whether this process is a child subreaper already.
+func isSubreaper() bool {
+	var v int32
+	err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0)
+	return err == nil && v != 0
 }

@@ -18,6 +18,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(toJSONEnv) != "" {
+		stateToJSON()
+	}
 	dir, err := os.MkdirTemp("", "upstart-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

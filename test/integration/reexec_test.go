@@ -137,6 +137,106 @@ func TestReexec(t *testing.T) {
 	}
 }
 
+// A re-exec from an image of an older version, which writes its state as
+// JSON (formats 1 to 3): the new image reads it and keeps every job, its
+// processes and its output. The "older image" is this one, with the
+// document it passes turned into JSON on the way (a script stands in for
+// the binary, and the test binary does the conversion).
+func TestReexecFromJSONState(t *testing.T) {
+	bin := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(binDir, "init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(bin, "init.real")
+	if err := os.WriteFile(real, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, confdir: t.TempDir(), rt: t.TempDir(), stderr: &syncBuffer{ch: make(chan struct{}, 1)}}
+	writeJob(t, s.confdir, "talker", "script\ni=0\nwhile true; do echo line $i; i=$((i+1)); sleep 0.01; done\nend script\n")
+	writeJob(t, s.confdir, "svc", "respawn\nexec sleep 3600\n")
+	path := filepath.Join(bin, "init")
+	if err := os.Symlink(real, path); err != nil {
+		t.Fatal(err)
+	}
+	s.initPath = path
+	s.start("--verbose")
+	s.mustCtl("start", "talker")
+	s.mustCtl("start", "svc")
+	listBefore := jobLines(s.mustCtl("list"))
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	script := `#!/bin/bash
+prev=; for a; do [ "$prev" = --state-fd ] && fd=$a; prev=$a; done
+` + toJSONEnv + `=1 ` + self + ` <&$fd >` + bin + `/state.json || exit 1
+eval "exec $fd<` + bin + `/state.json"
+exec ` + real + ` "$@"
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	restartDaemon(t, s)
+	if b, err := os.ReadFile(filepath.Join(bin, "state.json")); err != nil || !strings.Contains(string(b), `"version":3`) {
+		t.Fatalf("the document was not passed as JSON: %v %.100s", err, b)
+	}
+	if strings.Contains(s.stderr.String(), "Unable to read the state") {
+		t.Fatalf("state refused:\n%s", s.stderr.String())
+	}
+	if listAfter := jobLines(s.mustCtl("list")); listAfter != listBefore {
+		t.Fatalf("initctl list changed across the re-exec:\nbefore\n%s\nafter\n%s\ndaemon said:\n%s", listBefore, listAfter, s.stderr.String())
+	}
+	// The restored service is still supervised: killed, it respawns.
+	m := listPid.FindStringSubmatch(s.mustCtl("status", "svc"))
+	if m == nil {
+		t.Fatal("svc has no process")
+	}
+	old, _ := strconv.Atoi(m[1])
+	syscall.Kill(old, syscall.SIGKILL)
+	waitFor(t, "svc to respawn", func() bool {
+		out, _, _ := s.ctl("initctl", "status", "svc")
+		m := listPid.FindStringSubmatch(out)
+		return strings.HasPrefix(out, "svc start/running") && m != nil && m[1] != strconv.Itoa(old)
+	})
+	// The talker's pty was handed over: its log goes on, in order.
+	talkerLog := filepath.Join(s.logDir(), "talker.log")
+	atReexec := strings.Count(readLog(t, talkerLog), "\n")
+	waitFor(t, "the talker's log to grow after the re-exec", func() bool {
+		b, _ := os.ReadFile(talkerLog)
+		return strings.Count(string(b), "\n") >= atReexec+10
+	})
+	s.mustCtl("stop", "talker")
+	lines := strings.Split(strings.TrimSuffix(readLog(t, talkerLog), "\r\n"), "\r\n")
+	for k, l := range lines {
+		if l != fmt.Sprintf("line %d", k) {
+			t.Fatalf("talker.log line %d is %q of %d: output lost", k+1, l, len(lines))
+		}
+	}
+}
+
+// toJSONEnv makes the test binary a filter (see TestMain): the state
+// document on its input, as JSON on its output.
+const toJSONEnv = "UPSTART_TEST_STATE_TO_JSON"
+
+func stateToJSON() {
+	b, err := io.ReadAll(os.Stdin)
+	if err == nil {
+		var d *state.Document
+		if d, err = state.Decode(b); err == nil {
+			if b, err = state.EncodeJSON(d); err == nil {
+				_, err = os.Stdout.Write(b)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "state to JSON:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
 // A second re-exec right after the first, and the state a re-exec passes
 // is what GetState reports.
 func TestReexecTwiceAndGetState(t *testing.T) {
@@ -153,7 +253,7 @@ func TestReexecTwiceAndGetState(t *testing.T) {
 	if err := conn.Object("", upstartManager).Call(upstartIface+".GetState", 0).Store(&st); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(st, fmt.Sprintf(`"version":%d`, state.Version)) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
+	if !strings.Contains(st, fmt.Sprintf(`"version":%d`, state.JSONVersion)) || !strings.Contains(st, `"name":"svc"`) || !strings.Contains(st, `"state":"running"`) {
 		t.Fatalf("GetState: %.400s", st)
 	}
 }
@@ -421,7 +521,7 @@ func TestPID1ReexecNewerState(t *testing.T) {
 	os.Remove(path)
 	script := `#!/bin/bash
 prev=; for a; do [ "$prev" = --state-fd ] && fd=$a; prev=$a; done
-sed 's/"version":[0-9]*/"version":99/' <&$fd >` + bin + `/doctored
+{ printf '\0GUSc'; tail -c +6; } <&$fd >` + bin + `/doctored
 eval "exec $fd<` + bin + `/doctored"
 exec ` + real + ` "$@"
 `
@@ -442,8 +542,8 @@ exec ` + real + ` "$@"
 		t.Fatalf("list after a stateless re-exec:\n%s", out)
 	}
 	b, err := os.ReadFile(filepath.Join(logDir, "upstart.state"))
-	if err != nil || !strings.Contains(string(b), `"version":99`) {
-		t.Fatalf("upstart.state: %v %.100s", err, b)
+	if err != nil || !strings.HasPrefix(string(b), "\x00GUSc") { // format 99 (0x63)
+		t.Fatalf("upstart.state: %v %q", err, b[:min(len(b), 16)])
 	}
 	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", initPid))
 	for _, e := range ents {
