@@ -226,9 +226,20 @@ func (l *busLink) updateActivationEnvironment(vars []string) {
 	}
 }
 
+// emitSessionEnd emits session-end TYPE=reason (on the loop); false if it
+// could not.
+func (d *daemon) emitSessionEnd(reason string, reply func(error)) bool {
+	if err := d.e.Emit("session-end", []string{"TYPE=" + reason}, nil, reply); err != nil {
+		d.log.Error(err.Error())
+		return false
+	}
+	return true
+}
+
 // sessionEnd emits session-end TYPE=reason. On logout the jobs it starts
 // get up to 5 s to run before everything is stopped (Upstart's
-// QUIESCE_DEFAULT_JOB_RUNTIME); on shutdown nothing waits.
+// QUIESCE_DEFAULT_JOB_RUNTIME); on shutdown nothing waits (and quiesce
+// emits it in the same step as the stop).
 func (d *daemon) sessionEnd(reason string) {
 	finished := make(chan struct{})
 	var once sync.Once
@@ -237,8 +248,7 @@ func (d *daemon) sessionEnd(reason string) {
 		reply = func(error) { once.Do(func() { close(finished) }) }
 	}
 	d.call(func() {
-		if err := d.e.Emit("session-end", []string{"TYPE=" + reason}, nil, reply); err != nil {
-			d.log.Error(err.Error())
+		if !d.emitSessionEnd(reason, reply) {
 			reply = nil
 		}
 	})

@@ -396,11 +396,12 @@ func (t *cgroupTracking) KillInstance(job, instance string) {
 }
 
 // InstanceGone implements engine.Placer: the instance's groups go with it,
-// whether or not their Empty came before the exits were handled.
+// whether or not their Empty came before the exits were handled. They go
+// a little later, off the engine's loop (cgroup.Manager.ReleaseLater): a
+// stop of many jobs sends its signals and handles its exits without
+// waiting for the removals.
 func (t *cgroupTracking) InstanceGone(job, instance string) {
-	if err := t.m.ReleaseInstance(job, instance); err != nil {
-		t.debugf("Cgroups of %s (%s) kept: %v", job, instance, err)
-	}
+	t.m.ReleaseLater(job, instance)
 }
 
 // Members implements engine.Tracker: every process in the instance's

@@ -53,8 +53,20 @@ func (d *daemon) shutdown() { d.quiesce("shutdown") }
 func (d *daemon) quiesce(reason string) {
 	start := time.Now()
 	var wait time.Duration
-	d.sessionEnd(reason)
-	d.call(func() { wait = d.e.StopAll() })
+	if reason == "logout" {
+		d.sessionEnd(reason) // waits for the event to be handled
+		d.call(func() { wait = d.e.StopAll() })
+	} else {
+		// Nobody waits for session-end here: it is handled (Emit
+		// polls) and every job stopped in one step of the loop, one
+		// hand-over less before the first kill signal.
+		d.call(func() {
+			d.emitSessionEnd(reason, nil)
+			release := d.sup.HoldReaping()
+			defer release()
+			wait = d.e.StopAll()
+		})
+	}
 	if wait < 5*time.Second {
 		wait = 5 * time.Second
 	}

@@ -374,3 +374,30 @@ func TestInstanceProcs(t *testing.T) {
 		t.Errorf("an instance without groups has %v", got)
 	}
 }
+
+// A re-exec while a release is pending (ReleaseLater, not done yet when
+// the image went): the next image's Manager takes the empty groups over,
+// reports each Empty, and Remove takes them; nothing is left.
+func TestAdoptPendingRelease(t *testing.T) {
+	m1, _ := newManager(t)
+	g, err := m1.Group("j", "i", "main", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1.ReleaseLater("j", "i")
+	// The image is gone before its releaser ran.
+	m1.mu.Lock()
+	m1.closed = true
+	m1.mu.Unlock()
+	m2, ch := reopen(t, m1)
+	if _, err := m2.Adopt(); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEmptyOf(t, ch, GroupName{Job: "j", Instance: "i", Process: "main"}, 5*time.Second)
+	if err := e.Group.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(g.Path()) || exists(filepath.Join(m2.Root(), "j")) || m2.Known() != 0 {
+		t.Fatalf("left after the re-exec: group %v, job %v, %d known", exists(g.Path()), exists(filepath.Join(m2.Root(), "j")), m2.Known())
+	}
+}

@@ -34,7 +34,9 @@
 // type has ended; call g.Remove(). On each supervise.Exit of a pid spawned
 // into g: g.Check() (Empty then comes at once when that was the last
 // process, instead of after the kernel's 10 ms notification delay). On stop: Manager.Instance(job,
-// instance).Signal(kill signal), and after `kill timeout`, .Kill().
+// instance).Signal(kill signal), and after `kill timeout`, .Kill(). When
+// an instance has gone: Manager.ReleaseLater (its groups are removed a
+// little later, off the caller's path) or Manager.ReleaseInstance (now).
 package cgroup
 
 import (
@@ -117,6 +119,11 @@ type Manager struct {
 	// calls per hierarchy and instance, 9 hierarchies on Debian 12).
 	v1Used bool
 
+	// pending: instances whose groups the releaser is to remove, by
+	// escaped "JOB/INSTANCE" (at most one entry per instance).
+	pending map[string]release
+	rwake   chan struct{}
+
 	ino   *os.File
 	empty chan<- Empty
 	qmu   sync.Mutex
@@ -169,6 +176,7 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		applied:  map[string]string{},
 		empty:    empty,
 		qwake:    make(chan struct{}, 1),
+		rwake:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	if m.logf == nil {
@@ -212,16 +220,21 @@ func New(empty chan<- Empty, opts Options) (*Manager, error) {
 		}
 		m.ino = os.NewFile(uintptr(fd), "inotify")
 	}
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.watcher()
 	go m.sender()
+	go m.releaser()
 	return m, nil
 }
 
-// Close stops watching and closes every group's descriptor. Groups and
-// their processes are left alone (a re-exec'd daemon takes them over).
+// Close does the pending releases (ReleaseLater), stops watching and
+// closes every group's descriptor. Other groups and their processes are
+// left alone (a re-exec'd daemon takes them over).
 func (m *Manager) Close() {
 	m.once.Do(func() {
+		// Releases still waiting are done now: nothing of an instance
+		// that went is left behind.
+		m.ReleasePending()
 		close(m.done)
 		m.ino.Close()
 		m.wg.Wait()
@@ -288,6 +301,14 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	if m.closed {
 		return nil, errors.New("cgroup: manager closed")
 	}
+	if _, ok := m.pending[instRel]; ok {
+		// Started again before the release of its last run was done
+		// (ReleaseLater): done now, so that this start finds what a
+		// release leaves (a group holding processes of another PID
+		// namespace is refused below).
+		delete(m.pending, instRel)
+		m.releasePendingLocked(job, instance)
+	}
 	// A group we spawned into before (a respawn, the next process of the
 	// instance), its settings unchanged: when its directory is still the
 	// one we hold open, every directory above it is there too (a directory
@@ -295,6 +316,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 	// only meet EEXIST at each level.
 	if g := m.groups[rel]; g != nil && g.dir != nil && !g.shortened && len(g.v1) == 0 &&
 		len(pl.v1Controllers()) == 0 && m.applied[instRel] == pl.fingerprint() && sameDir(g.dir, g.path) {
+		g.released = false // wanted again: no release may take it now
 		return g, nil
 	}
 	// From the tree's root down: any of it may have been removed from
@@ -325,6 +347,7 @@ func (m *Manager) GroupEnv(job, instance, process string, settings []conf.Cgroup
 		// Adopt could only name it by its directories.
 		g.job, g.instance, g.process, g.shortened = job, instance, process, false
 	}
+	g.released = false // wanted again: no release may take it now
 	// The instance's directories (and named groups) were made just above:
 	// only the process group itself is left to make.
 	leafNew, err := mkdirs(filepath.Join(m.root, instRel, strings.Join(sub, "/")), ep)

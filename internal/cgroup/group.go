@@ -33,6 +33,12 @@ type Group struct {
 	v1All map[string]bool // every v1 directory made for this group (nil until one is)
 	// shortened: adopted with a name Escape shortened; Group renames it.
 	shortened bool
+	// released: its instance went (ReleaseLater) and the releaser has
+	// not removed it yet (a Group for the instance does it first).
+	released bool
+	// empty: read empty (cgroup.events) since the last Watch, the
+	// spawn of a process into it; InstanceProcs need not read it.
+	empty bool
 }
 
 // noteV1 remembers a v1 directory made for g (under m.mu). The set is
@@ -150,7 +156,11 @@ func (m *Manager) InstanceProcs(job, instance string) map[int]string {
 	for _, g := range m.byJob[Escape(job)] {
 		// Every group of ours below the instance is a process group:
 		// INSTANCE/PROCESS, or INSTANCE/@NAME.../PROCESS.
-		if !strings.HasPrefix(g.rel, prefix) || g.dir == nil {
+		if !strings.HasPrefix(g.rel, prefix) || g.dir == nil || g.empty {
+			// g.empty: the watcher read it empty since the last
+			// spawn into it, which is the only way in but a move
+			// from outside (that one shows on the group's next
+			// event): no read of a group a stop already saw end.
 			continue
 		}
 		fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -219,6 +229,10 @@ func populated(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return parsePopulated(b, dir)
+}
+
+func parsePopulated(b []byte, dir string) (bool, error) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "populated "); ok {
 			return v != "0", nil
@@ -238,7 +252,7 @@ func (g *Group) Watch() error {
 	if g.wd < 0 || g.dir == nil {
 		return fmt.Errorf("cgroup: %s cannot be watched", g.rel)
 	}
-	g.armed = true
+	g.armed, g.empty = true, false
 	m.checkLocked(g)
 	return nil
 }
@@ -258,19 +272,42 @@ func (g *Group) Check() {
 	}
 }
 
+// populatedLocked is populated for g, read through its directory handle
+// when it has one (no walk of the path's seven components).
+func (g *Group) populatedLocked() (bool, error) {
+	if g.dir == nil {
+		return populated(g.path)
+	}
+	fd, err := unix.Openat(int(g.dir.Fd()), "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: g.path + "/cgroup.events", Err: err}
+	}
+	var buf [256]byte
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil {
+		return false, &os.PathError{Op: "read", Path: g.path + "/cgroup.events", Err: err}
+	}
+	return parsePopulated(buf[:max(n, 0)], g.path)
+}
+
 // checkLocked sends Empty for g if it is armed and empty.
+// A group known empty is looked at again on its next event too: a
+// process moved into it from outside makes it populated again.
 func (m *Manager) checkLocked(g *Group) {
-	if !g.armed {
+	if !g.armed && !g.empty {
 		return
 	}
-	p, err := populated(g.path)
+	p, err := g.populatedLocked()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		g.empty = false
 		m.logf("cgroup: %s: %v", g.rel, err)
 		return
 	}
 	// A group removed from outside (or by another daemon sharing the
 	// tree) holds nothing: waiting for it to empty would hang a stop.
-	if err != nil || !p {
+	g.empty = err != nil || !p
+	if g.armed && g.empty {
 		g.armed = false
 		m.enqueue(Empty{Job: g.job, Instance: g.instance, Process: g.process, Group: g})
 	}
@@ -408,14 +445,17 @@ func (g *Group) Attach(pid int) error {
 // Remove deletes the group once it is empty, and then INSTANCE and JOB
 // when nothing else is left in them; for an instance or job group, every
 // (empty) group below it too. It is an error while processes remain.
-// Removing a group that does not exist is not an error.
+// Removing a group that does not exist is not an error. A process group
+// the Manager no longer holds (released with its instance) or whose
+// release is pending (ReleaseLater) is left to that release.
 func (g *Group) Remove() error {
 	m := g.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.groups[g.rel]; g.process != "" && cur != nil && cur != g {
+	if cur := m.groups[g.rel]; g.process != "" && (cur != g || cur.released) {
 		// A late Empty of a group released with its instance: the
-		// directory now belongs to a new instance of the same name.
+		// directory is gone, or now belongs to a new instance of the
+		// same name, or the releaser takes it.
 		return nil
 	}
 	var errs []error
@@ -448,6 +488,9 @@ func (g *Group) Remove() error {
 		unix.Rmdir(filepath.Join(m.root, strings.Join(parts[:n], "/")))
 	}
 	for _, root := range m.v1root {
+		if !m.v1Used {
+			break // no group of ours has v1 directories
+		}
 		rmdirTree(filepath.Join(root, g.rel))
 		for n := len(parts) - 1; n >= 1; n-- {
 			unix.Rmdir(filepath.Join(root, strings.Join(parts[:n], "/")))
@@ -476,49 +519,196 @@ func (g *Group) Remove() error {
 // stays, watched: its Empty comes when they are gone, and the daemon then
 // removes it as for any Empty.
 func (m *Manager) ReleaseInstance(job, instance string) error {
-	instRel := Escape(job) + "/" + Escape(instance)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return errors.Join(m.releaseLocked(job, instance, false)...)
+}
+
+// errRemain: a released group still holds processes; it stays, watched.
+var errRemain = errors.New("processes remain")
+
+// ReleaseLater is ReleaseInstance done later by the Manager's releaser,
+// off the caller's path: the daemon's loop only marks the instance's
+// groups (no system call), and the removals (an rmdir takes the kernel's
+// cgroup_mutex and frees the group's files; 10-20 system calls per
+// instance) wait until releases have stopped coming for releaseQuiet, at
+// most releaseMaxDelay, so that a stop of many jobs is not slowed by the
+// removals of the ones already stopped. A Group for the instance before
+// then (it is started again) does its release first. Errors go to the
+// Manager's log.
+func (m *Manager) ReleaseLater(job, instance string) {
+	instRel := Escape(job) + "/" + Escape(instance)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	for _, h := range m.byJob[Escape(job)] {
+		if strings.HasPrefix(h.rel, instRel+"/") {
+			// Its Empty would be for no one (the instance went): not
+			// armed, the watcher does not read it on its next event.
+			// The release arms it again if processes remain.
+			h.released, h.armed = true, false
+		}
+	}
+	if m.pending == nil {
+		m.pending = map[string]release{}
+	}
+	m.pending[instRel] = release{job, instance}
+	m.mu.Unlock()
+	select {
+	case m.rwake <- struct{}{}:
+	default:
+	}
+}
+
+// release names an instance whose groups the releaser is to remove.
+type release struct{ job, instance string }
+
+// How long the releaser waits: until no release has come for
+// releaseQuiet, and at most releaseMaxDelay after the first one waiting
+// (docs/decisions.md, "Stop-all").
+const (
+	releaseQuiet    = 30 * time.Millisecond
+	releaseMaxDelay = 500 * time.Millisecond
+)
+
+// releaser removes the groups of released instances (ReleaseLater).
+func (m *Manager) releaser() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.rwake:
+		case <-m.done:
+			return
+		}
+		first := time.Now()
+		t := time.NewTimer(releaseQuiet)
+	wait:
+		for {
+			select {
+			case <-m.rwake:
+				d := releaseQuiet
+				if left := releaseMaxDelay - time.Since(first); left < d {
+					d = max(left, 0)
+				}
+				if !t.Stop() {
+					<-t.C
+				}
+				t.Reset(d)
+			case <-t.C:
+				break wait
+			case <-m.done:
+				t.Stop()
+				return
+			}
+		}
+		m.ReleasePending()
+	}
+}
+
+// ReleasePending does the pending releases now (see ReleaseLater).
+func (m *Manager) ReleasePending() {
+	m.mu.Lock()
+	keys := make([]string, 0, len(m.pending))
+	for k := range m.pending {
+		keys = append(keys, k)
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		// One instance at a time under the lock: a spawn waits for
+		// one instance's removals at most. An entry stays pending until
+		// it is done here, so a Group for the instance meanwhile sees
+		// it and does it itself.
+		m.mu.Lock()
+		if r, ok := m.pending[k]; ok && !m.closed {
+			delete(m.pending, k)
+			m.releasePendingLocked(r.job, r.instance)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// releasePendingLocked does one pending release.
+func (m *Manager) releasePendingLocked(job, instance string) {
+	for _, err := range m.releaseLocked(job, instance, true) {
+		if !errors.Is(err, errRemain) { // that one is no fault
+			m.logf("cgroup: release of %s (%s): %v", job, instance, err)
+		}
+	}
+}
+
+// releaseLocked removes the instance's empty groups, all of them or
+// (pendingOnly) those still marked released, and then INSTANCE and JOB
+// when they are left empty.
+func (m *Manager) releaseLocked(job, instance string, pendingOnly bool) []error {
+	instRel := Escape(job) + "/" + Escape(instance)
 	var errs []error
 	for _, h := range m.jobGroupsLocked(Escape(job)) {
 		rel := h.rel
-		if !strings.HasPrefix(rel, instRel+"/") {
+		if !strings.HasPrefix(rel, instRel+"/") || (pendingOnly && !h.released) {
 			continue
 		}
-		if p, err := populated(h.path); err == nil && p {
-			if foreign(h.path) {
-				// Not ours to wait for or kill: forget it, leave
-				// the directory (Group refuses to reuse it).
-				m.forgetLocked(h)
-				errs = append(errs, fmt.Errorf("cgroup: %s holds processes of another PID namespace; left alone", rel))
+		h.released = false
+		// The rmdir first: it fails (EBUSY) only while processes or
+		// groups of the job's own are in it, and then it is looked at.
+		// Most groups are empty, and that costs them one system call,
+		// not a read of cgroup.events and a listing of the directory.
+		err := unix.Rmdir(h.path)
+		if err == unix.EBUSY {
+			if p, perr := h.populatedLocked(); perr == nil && p {
+				if foreign(h.path) {
+					// Not ours to wait for or kill: forget it,
+					// leave the directory (Group refuses to
+					// reuse it).
+					m.forgetLocked(h)
+					errs = append(errs, fmt.Errorf("cgroup: %s holds processes of another PID namespace; left alone", rel))
+					continue
+				}
+				h.armed = true
+				m.checkLocked(h)
+				errs = append(errs, fmt.Errorf("cgroup: %s: %w", rel, errRemain))
 				continue
 			}
-			h.armed = true
-			m.checkLocked(h)
-			errs = append(errs, fmt.Errorf("cgroup: %s: processes remain", rel))
-			continue
+			err = rmdirTree(h.path)
+		} else if err != nil && err != unix.ENOENT {
+			err = fmt.Errorf("rmdir %s: %w", h.path, err)
+		} else {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 		for d := range h.v1All {
 			rmdirTree(d)
 		}
 		m.forgetLocked(h)
-		if err := rmdirTree(h.path); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	roots := []string{m.root}
 	if m.v1Used {
 		roots = append(roots, m.v1Roots()...)
 	}
 	for _, root := range roots {
-		// Named groups (@NAME directories) that are left empty, then
-		// INSTANCE and JOB; populated ones stay (rmdir fails).
-		pruneNamed(filepath.Join(root, instRel))
-		unix.Rmdir(filepath.Join(root, instRel))
-		unix.Rmdir(filepath.Join(root, Escape(job)))
+		// INSTANCE, and then JOB, when left empty. Named groups
+		// (@NAME directories) left empty go first when there are any;
+		// populated ones stay (rmdir fails).
+		idir := filepath.Join(root, instRel)
+		err := unix.Rmdir(idir)
+		if err == unix.EBUSY {
+			pruneNamed(idir)
+			err = unix.Rmdir(idir)
+		}
+		if err == nil || err == unix.ENOENT {
+			unix.Rmdir(filepath.Join(root, Escape(job)))
+			if root == m.root {
+				// The settings went with the directory (one
+				// that is still there, wanted again, keeps
+				// them).
+				delete(m.applied, instRel)
+			}
+		}
 	}
-	delete(m.applied, instRel)
-	return errors.Join(errs...)
+	return errs
 }
 
 // pruneNamed removes the empty named groups (directories whose name

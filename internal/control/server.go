@@ -445,8 +445,6 @@ func (s *Server) broadcast(sig api.Signal) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.clients {
 		if !c.refused && c.wants(m) {
 			c.queue(m)

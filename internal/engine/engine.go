@@ -113,6 +113,12 @@ type Engine struct {
 	subIDs  []int // the keys of subs in order (the order of Subscribe)
 	nextSub int
 	polling bool
+	// killedLater holds instances that entered killed in this step:
+	// their processes that the engine did not spawn are looked for
+	// (a read of the instance's cgroup) and signalled once every kill
+	// signal of the step is out, so that a stop of many jobs sends all
+	// its signals first (see flushKilled).
+	killedLater []*instance
 	// batch is the Spawner as a BatchSpawner (nil if it is not one);
 	// spawnQueue the main processes of this round of Poll prepared by
 	// spawnStep, whose instances wait in spawning for the end of the
@@ -153,8 +159,11 @@ type Engine struct {
 type procRef struct {
 	inst   *instance
 	typ    conf.ProcessType
-	aux    bool   // a helper step (tmpfiles), not one of the five processes
-	member bool   // tracked, not spawned by us
+	aux    bool // a helper step (tmpfiles), not one of the five processes
+	member bool // tracked, not spawned by us
+	// leader: spawned by us, so a session leader (setsid) for as long
+	// as the entry exists (it goes when the process is reaped).
+	leader bool
 	action string // the process of a custom action
 }
 
@@ -194,8 +203,10 @@ func (e *Engine) Run(exits <-chan supervise.Exit, done <-chan struct{}) {
 		select {
 		case f := <-e.msgs:
 			e.safely(f)
+			e.safely(e.flushKilled)
 		case x := <-exits:
 			e.safely(func() { e.ProcessExited(x) })
+			e.safely(e.flushKilled)
 		case <-done:
 			return
 		}

@@ -85,7 +85,10 @@ func (e *Engine) Poll() {
 		return
 	}
 	e.polling = true
-	defer func() { e.polling = false }()
+	defer func() {
+		e.polling = false
+		e.flushKilled()
+	}()
 	for progressed := true; progressed; {
 		progressed = false
 		for i := 0; i < len(e.queue); i++ {

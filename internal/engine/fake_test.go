@@ -21,7 +21,12 @@ type fakeSpawner struct {
 	next    int
 	procs   map[int]supervise.Request
 	signals []string
-	fail    map[string]error // "job/process" -> spawn error
+	// single: signals to one process (SignalProcess), as "PID:SIG".
+	single []string
+	// order, when set, gets every signal as "group PID:SIG" or
+	// "process PID:SIG", in order with what else a test logs there.
+	order *[]string
+	fail  map[string]error // "job/process" -> spawn error
 }
 
 func (f *fakeSpawner) Spawn(r supervise.Request) (int, error) {
@@ -40,10 +45,19 @@ func (f *fakeSpawner) Spawn(r supervise.Request) (int, error) {
 
 func (f *fakeSpawner) Signal(pid int, sig syscall.Signal) error {
 	f.signals = append(f.signals, fmt.Sprintf("%d:%s", pid, signalName(sig)))
+	if f.order != nil {
+		*f.order = append(*f.order, fmt.Sprintf("group %d:%s", pid, signalName(sig)))
+	}
 	return nil
 }
 
-func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error { return nil }
+func (f *fakeSpawner) SignalProcess(pid int, sig syscall.Signal) error {
+	f.single = append(f.single, fmt.Sprintf("%d:%s", pid, signalName(sig)))
+	if f.order != nil {
+		*f.order = append(*f.order, fmt.Sprintf("process %d:%s", pid, signalName(sig)))
+	}
+	return nil
+}
 
 // batchSpawner is the fake as a BatchSpawner: its batches spawn in order
 // at Wait, and it records the size of each.

@@ -489,7 +489,7 @@ func (e *Engine) spawned(p *pendingSpawn, pid int, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	e.pids[pid] = procRef{inst: p.i, typ: p.t, aux: p.aux != ""}
+	e.pids[pid] = procRef{inst: p.i, typ: p.t, aux: p.aux != "", leader: true}
 	if p.aux == "" {
 		p.i.noteSession(pid, p.t.String())
 	}

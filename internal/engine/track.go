@@ -350,7 +350,7 @@ func (e *Engine) oldest(pids []int) int {
 func (e *Engine) killAll(i *instance, sig syscall.Signal) {
 	e.adopt(i)
 	for pid := range i.leaders() {
-		e.signal(pid, sig)
+		e.signalOf(i, pid, sig)
 	}
 	for _, m := range i.members {
 		e.opt.Spawner.SignalProcess(m.pid, sig)
@@ -386,20 +386,29 @@ func (e *Engine) killedProgress(i *instance) {
 
 // enterKilled stops every process of the instance: the kill signal now,
 // SIGKILL after the kill timeout. It reports whether nothing was left to
-// kill.
+// kill. While a spawned process of the instance runs, the look for its
+// other processes (and their signal) waits for the end of the engine's
+// step (flushKilled): a stop of 1000 jobs then sends its 1000 signals
+// before any of the 1000 cgroup reads.
 func (e *Engine) enterKilled(i *instance) bool {
-	if e.emptied == i {
+	emptied := e.emptied == i
+	if emptied {
 		e.emptied = nil // once: the next look may follow a spawn
-	} else {
-		e.adopt(i)
 	}
 	e.prune(i)
-	if i.pids[conf.Main] == 0 && len(i.members) == 0 && len(i.actionPids) == 0 {
-		return true
+	spawned := i.pids[conf.Main] != 0 || len(i.actionPids) > 0
+	if !spawned {
+		if !emptied {
+			e.adopt(i)
+			e.prune(i)
+		}
+		if len(i.members) == 0 {
+			return true
+		}
 	}
 	sig := i.killSignal()
 	if pid := i.pids[conf.Main]; pid != 0 {
-		if err := e.signal(pid, sig); err != nil {
+		if err := e.signalOf(i, pid, sig); err != nil {
 			e.logf(slog.LevelWarn, "Failed to send %s signal to %s main process (%d): %v", signalName(sig), i.label(), pid, err)
 		}
 	}
@@ -407,10 +416,38 @@ func (e *Engine) enterKilled(i *instance) bool {
 		e.opt.Spawner.SignalProcess(m.pid, sig)
 	}
 	for _, pid := range i.actionPids {
-		e.signal(pid, sig)
+		e.signalOf(i, pid, sig)
+	}
+	if spawned && e.opt.Tracker != nil {
+		e.killedLater = append(e.killedLater, i)
 	}
 	e.armKillTimer(i, i.def.KillTimeout)
 	return false
+}
+
+// flushKilled finishes what enterKilled left for the end of the step:
+// the processes of each instance killed in it that the engine did not
+// spawn (children that left the process group, double-forked daemons)
+// are looked for and given the kill signal too.
+func (e *Engine) flushKilled() {
+	if e.polling {
+		return // the outer Poll flushes
+	}
+	for len(e.killedLater) > 0 {
+		l := e.killedLater
+		e.killedLater = nil
+		for _, i := range l {
+			if i.state != job.Killed || i.class.get(i.name) != i {
+				continue // moved on or gone in the same step
+			}
+			before := len(i.members)
+			e.adopt(i)
+			sig := i.killSignal()
+			for _, m := range i.members[before:] {
+				e.opt.Spawner.SignalProcess(m.pid, sig)
+			}
+		}
+	}
 }
 
 func (e *Engine) armKillTimer(i *instance, d time.Duration) {
@@ -478,7 +515,7 @@ func (e *Engine) RunAction(jobName, iname, name string) (int, error) {
 	}
 	i.actionPids[name] = pid
 	i.noteSession(pid, name)
-	e.pids[pid] = procRef{inst: i, typ: conf.Main, action: name}
+	e.pids[pid] = procRef{inst: i, typ: conf.Main, action: name, leader: true}
 	return pid, nil
 }
 
@@ -500,6 +537,16 @@ func (e *Engine) signal(pid int, sig syscall.Signal) error {
 		err = kerr
 	}
 	return err
+}
+
+// signalOf is signal for a process of i: a process the engine spawned is
+// a session leader (setsid), which can never leave its process group, so
+// the group's signal reaches it and the second kill is left out.
+func (e *Engine) signalOf(i *instance, pid int, sig syscall.Signal) error {
+	if ref, ok := e.pids[pid]; ok && ref.leader && ref.inst == i {
+		return e.opt.Spawner.Signal(pid, sig)
+	}
+	return e.signal(pid, sig)
 }
 
 // spawnRequest spawns through the Placer, when there is one.

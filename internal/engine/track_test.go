@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,16 +17,27 @@ import (
 type fakeTracker struct {
 	members map[int]string
 	looks   int
-	only    string // when set, members are this job's only
+	// byJob, when set, holds the members of each job instead of members.
+	byJob map[string]map[int]string
+	// order, when set, gets "look JOB" for every Members call.
+	order *[]string
+	only  string // when set, members are this job's only
 }
 
 func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func(int) bool) map[int]string {
 	f.looks++
+	if f.order != nil {
+		*f.order = append(*f.order, "look "+job)
+	}
+	members := f.members
+	if f.byJob != nil {
+		members = f.byJob[job]
+	}
 	out := map[int]string{}
 	if f.only != "" && job != f.only {
 		return out
 	}
-	for pid, name := range f.members {
+	for pid, name := range members {
 		if !known(pid) {
 			out[pid] = name
 		}
@@ -32,7 +45,18 @@ func (f *fakeTracker) Members(job, instance string, _ map[int]string, known func
 	return out
 }
 
-func (f *fakeTracker) Alive(pid int) bool { f.looks++; _, ok := f.members[pid]; return ok }
+func (f *fakeTracker) Alive(pid int) bool {
+	f.looks++
+	if _, ok := f.members[pid]; ok {
+		return true
+	}
+	for _, m := range f.byJob {
+		if _, ok := m[pid]; ok {
+			return true
+		}
+	}
+	return false
+}
 
 func newTrackedHarness(t *testing.T) (*harness, *fakeTracker) {
 	h := newHarness(t)
@@ -165,5 +189,66 @@ func TestStatusFromRecords(t *testing.T) {
 	}
 	if _, err := h.e.InstanceMembers("svc", "nope"); err == nil {
 		t.Fatal("members of an unknown instance")
+	}
+}
+
+// A stop of many jobs sends every kill signal first and only then looks
+// for the processes the engine did not spawn (a cgroup read each), which
+// get the signal in the same step. A spawned process is a session
+// leader: the signal to its process group reaches it, and no second
+// signal is sent to it alone (issue 14, stop-all).
+func TestStopAllSignalsBeforeLooking(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	h.job("a", "", "", "main")
+	h.job("b", "", "", "main")
+	h.e.StartJob("a", nil, nil)
+	h.e.StartJob("b", nil, nil)
+	pa, pb := h.pid("a", "", conf.Main), h.pid("b", "", conf.Main)
+	tr.byJob = map[string]map[int]string{"a": {7001: "main"}, "b": {7002: "main"}}
+	var order []string
+	h.sp.order, tr.order = &order, &order
+	h.e.StopAll()
+	want := []string{
+		fmt.Sprintf("group %d:TERM", pa), fmt.Sprintf("group %d:TERM", pb),
+		"look a", "process 7001:TERM", "look b", "process 7002:TERM",
+	}
+	if strings.Join(order, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("stop-all did\n  %s\nwant\n  %s", strings.Join(order, ", "), strings.Join(want, ", "))
+	}
+	h.sp.order, tr.order = nil, nil
+	// Each instance waits for its member as well as its main process.
+	h.kill(pa, syscall.SIGTERM)
+	h.kill(pb, syscall.SIGTERM)
+	h.wantStatus("a", "", "stop/killed")
+	delete(tr.byJob["a"], 7001)
+	delete(tr.byJob["b"], 7002)
+	h.e.ProcessExited(supervise.Exit{Pid: 7001, Orphan: true})
+	h.e.ProcessExited(supervise.Exit{Pid: 7002, Orphan: true})
+	h.wantStatus("a", "", "stop/waiting")
+	h.wantStatus("b", "", "stop/waiting")
+}
+
+// A main process found by `expect` is not a process group leader: it gets
+// the signal to itself as well as to the group (a stale group signal
+// alone would miss it).
+func TestStopSignalsFollowedMainItself(t *testing.T) {
+	h, tr := newTrackedHarness(t)
+	d := h.job("d", "", "", "main")
+	d.Expect, d.ExpectExits, d.ExpectTimeout = conf.ExpectDaemon, 2, 10*time.Second
+	h.e.StartJob("d", nil, nil)
+	p := h.pid("d", "", conf.Main)
+	tr.members[5001] = "main"
+	h.exit(p, 0)
+	delete(tr.members, 5001)
+	tr.members[5002] = "main"
+	h.e.ProcessExited(supervise.Exit{Pid: 5001, Orphan: true})
+	h.wantStatus("d", "", "start/running")
+	h.sp.single = nil
+	h.e.StopJob("d", nil, nil)
+	if got := strings.Join(h.sp.single, ","); got != "5002:TERM" {
+		t.Fatalf("signals to the followed main process alone: %q, want 5002:TERM", got)
+	}
+	if last := h.sp.signals[len(h.sp.signals)-1]; last != "5002:TERM" {
+		t.Fatalf("last group signal %q, want 5002:TERM", last)
 	}
 }

@@ -132,6 +132,9 @@ type Supervisor struct {
 	// forkMu keeps the reaper from collecting a pid between its fork and
 	// its registration: spawners hold it shared, each wait4 exclusively.
 	forkMu sync.RWMutex
+	// gate is held by HoldReaping: the reaper waits at it before each
+	// child it collects.
+	gate sync.Mutex
 
 	mu    sync.Mutex
 	procs map[int]*proc // spawned and not yet reaped
@@ -711,6 +714,8 @@ func (s *Supervisor) reaper(pause <-chan struct{}) {
 // zombies. A spawned process that stopped itself is reported as Stopped.
 func (s *Supervisor) reapAll() {
 	for {
+		s.gate.Lock()
+		s.gate.Unlock()
 		pid, err := peekChild()
 		switch {
 		case err == unix.EINTR:
@@ -761,6 +766,17 @@ func (s *Supervisor) reapAll() {
 			return
 		}
 	}
+}
+
+// HoldReaping keeps the reaper from collecting children until release is
+// called. A stop of every job holds it while it sends its kill signals
+// (one step of the engine's loop, which cannot take the exits meanwhile
+// anyway): the reaping (wait4, whose release_task costs about 15 µs a
+// child) then does not take the CPU the signals and the dying processes
+// need. Nothing may wait for the reaper while holding it.
+func (s *Supervisor) HoldReaping() (release func()) {
+	s.gate.Lock()
+	return s.gate.Unlock
 }
 
 // peekChild returns a child that has exited or stopped, without reaping

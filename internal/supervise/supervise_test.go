@@ -1040,3 +1040,41 @@ func BenchmarkSpawnPreExec(b *testing.B) {
 	j.Umask = ptr(uint32(0o077))
 	benchmarkSpawn(b, j)
 }
+
+// HoldReaping: a child that ends while it is held stays a zombie, and its
+// Exit comes once it is released (issue 14, stop-all).
+func TestHoldReaping(t *testing.T) {
+	h := newHarness(t, Options{})
+	release := h.s.HoldReaping()
+	pid, err := h.spawn(Request{Job: execJob("sleep 100")})
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	if err := h.s.Signal(pid, syscall.SIGTERM); err != nil {
+		release()
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if strings.Contains(string(st), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			release()
+			t.Fatalf("pid %d not a zombie while reaping is held: %q", pid, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case e := <-h.exits:
+		release()
+		t.Fatalf("Exit %+v while reaping is held", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	if e := h.wait(pid); !e.Status.Signaled() || e.Status.Signal() != syscall.SIGTERM {
+		t.Fatalf("got %+v after the release, want killed by SIGTERM", e)
+	}
+}

@@ -198,11 +198,13 @@ func TestPID1CgroupMountedLater(t *testing.T) {
 		}
 		return true
 	})
-	// late's groups went with it.
+	// late's groups went with it (removed a little after the stop, off
+	// the daemon's loop: cgroup.Manager.ReleaseLater).
 	if mnt := hostCgroup2(); mnt != "" {
-		if _, err := os.Stat(filepath.Join(mnt, treeName, "late")); !os.IsNotExist(err) {
-			t.Errorf("late's groups left in %s: %v", filepath.Join(mnt, treeName), err)
-		}
+		waitFor(t, "late's groups to go", func() bool {
+			_, err := os.Stat(filepath.Join(mnt, treeName, "late"))
+			return os.IsNotExist(err)
+		})
 	}
 	// Started again, early is now in a cgroup.
 	if _, errs, code := s.run(nil, "initctl", "start", "early"); code != 0 {

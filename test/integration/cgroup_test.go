@@ -214,3 +214,77 @@ func TestCgroupTreeRemovedFromOutside(t *testing.T) {
 		t.Fatalf("stop svc: %s", errs)
 	}
 }
+
+// Issue 14 (stop-all): an instance's groups are removed a little after it
+// stopped, off the daemon's loop. A start of the same job at once after
+// its stop (the release still pending) runs in its group, for a job with
+// one group and one with two; once all is stopped, no directory and no
+// descriptor is left.
+func TestCgroupRestartDuringRelease(t *testing.T) {
+	s := startSession(t, map[string]string{
+		"one": "exec sleep 3621\n",
+		"two": "pre-start exec true\nexec sleep 3622\n",
+	})
+	needCgroups(t, s)
+	root := cgroupRoot(t, s.stderr.String())
+	pid := s.cmd.Process.Pid
+	conn := dialPrivate(t, s.address)
+	jobs := map[string]dbus.ObjectPath{}
+	for _, name := range []string{"one", "two"} {
+		var p dbus.ObjectPath
+		if err := conn.Object("", upstartManager).Call(upstartIface+".GetJobByName", 0, name).Store(&p); err != nil {
+			t.Fatal(err)
+		}
+		jobs[name] = p
+	}
+	cycle := func(name, cmd string, check bool) {
+		t.Helper()
+		var inst dbus.ObjectPath
+		if err := conn.Object("", jobs[name]).Call(upstartIface+".Job.Start", 0, []string{}, true).Store(&inst); err != nil {
+			t.Fatalf("start %s: %v", name, err)
+		}
+		if check {
+			out, _, _ := s.ctl("initctl", "status", name)
+			var main int
+			if k := strings.LastIndex(out, "process "); k >= 0 {
+				fmt.Sscanf(out[k+len("process "):], "%d", &main)
+			}
+			if got := v2CgroupOf(main); main == 0 || !strings.HasSuffix(got, "/"+name+"/_/main") {
+				t.Fatalf("%s started again during its release: %q, main process in %q", name, out, got)
+			}
+			// (Its command line shows once its exec is through: the
+			// spawn returns a moment before.)
+			want := strings.ReplaceAll(cmd, " ", "\x00") + "\x00"
+			waitFor(t, name+"'s main process to run "+cmd, func() bool {
+				cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", main))
+				return string(cl) == want
+			})
+		}
+		if err := conn.Object("", jobs[name]).Call(upstartIface+".Job.Stop", 0, []string{}, true).Err; err != nil {
+			t.Fatalf("stop %s: %v", name, err)
+		}
+	}
+	// Warm up: the runtime and the connection have their descriptors.
+	cycle("one", "sleep 3621", false)
+	cycle("two", "sleep 3622", false)
+	settle := func(fds, dirs int) (int, int) {
+		var f, d int
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			f, d = countFDs(pid), countDirs(root)
+			if f <= fds && d <= dirs || time.Now().After(deadline) {
+				return f, d
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fds0, dirs0 := settle(1<<30, 0)
+	for n := 0; n < 20; n++ {
+		cycle("one", "sleep 3621", true)
+		cycle("two", "sleep 3622", true)
+	}
+	fds1, dirs1 := settle(fds0, dirs0)
+	if fds1 > fds0 || dirs1 > dirs0 {
+		t.Fatalf("after 40 stops and starts: %d descriptors (was %d) and %d cgroup directories (was %d) left", fds1, fds0, dirs1, dirs0)
+	}
+}
