@@ -318,12 +318,7 @@ func TestInputBufferedPerUID(t *testing.T) {
 // godbus's answer without its body.
 func TestBusCallsBounded(t *testing.T) {
 	fx := newFixture(t, Options{})
-	addr := startBus(t)
-	bc, err := fx.srv.ConnectBus(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
+	addr := serveOnBus(t, fx)
 	conn := busClient(t, addr)
 	obj := conn.Object(BusName, ManagerPath)
 	vs := make([]dbus.Variant, 128<<10)

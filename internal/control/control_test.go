@@ -731,6 +731,19 @@ func busClient(t *testing.T, addr string) *dbus.Conn {
 	return conn
 }
 
+// serveOnBus starts a test bus and connects fx's server to it (closed when
+// the test ends); it returns the bus's address.
+func serveOnBus(t *testing.T, fx *fixture) string {
+	t.Helper()
+	addr := startBus(t)
+	bc, err := fx.srv.ConnectBus(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bc.Close() })
+	return addr
+}
+
 func startBus(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("dbus-daemon")
@@ -756,12 +769,7 @@ func startBus(t *testing.T) string {
 
 func TestConnectBus(t *testing.T) {
 	fx := newFixture(t, Options{})
-	addr := startBus(t)
-	bc, err := fx.srv.ConnectBus(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
+	addr := serveOnBus(t, fx)
 	if _, err := fx.srv.ConnectBus(addr); err == nil || err.Error() != "Name already taken" {
 		t.Errorf("second ConnectBus: %v", err)
 	}
@@ -797,12 +805,7 @@ func TestConnectBus(t *testing.T) {
 // made to it (it serves none), and Done once the bus goes away.
 func TestDialBus(t *testing.T) {
 	fx := newFixture(t, Options{})
-	addr := startBus(t)
-	bc, err := fx.srv.ConnectBus(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
+	addr := serveOnBus(t, fx)
 	c, err := DialBus(addr)
 	if err != nil {
 		t.Fatal(err)
